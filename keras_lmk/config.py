@@ -1,0 +1,106 @@
+"""Run configuration: frozen nested dataclasses, named presets, YAML files and ``--set`` overrides.
+
+    cfg = resolve_config(preset="debug", config_file=None, overrides=["train.epochs=2"])
+
+Each module owns its own section's dataclass (``ModelConfig`` in model.py, ``LossConfig`` in losses.py, ...);
+this module only composes them and names the presets.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from keras_lmk.decode import DecoderConfig
+from keras_lmk.grid import GridSpec
+from keras_lmk.losses import LossConfig
+from keras_lmk.model import ModelConfig
+from keras_lmk.overrides import ConfigError, apply_overrides, load_yaml_config, replace_nested
+from keras_lmk.pipeline import PipelineConfig
+
+# Where GTSDB lives when the user does not say: the repo's sibling shared/ folder, or $KERAS_LMK_GTSDB.
+DEFAULT_GTSDB_DIR = os.environ.get(
+    "KERAS_LMK_GTSDB", str(Path(__file__).resolve().parents[2] / "shared" / "data" / "gtsdb-train")
+)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    source: Literal["synthetic", "gtsdb", "coco", "synthetic+gtsdb"] = "synthetic"
+    taxonomy: str = "korea"
+    # built-in synthetic drive (generated once into the user cache, then reused)
+    synthetic_frames: int = 1200
+    synthetic_seed: int = 0
+    synthetic_width: int = 640
+    synthetic_height: int = 360
+    gtsdb_dir: str = DEFAULT_GTSDB_DIR
+    gtsdb_mapping: str = "gtsdb_to_korea"
+    coco_json: str = ""
+    coco_images: str = ""
+    val_coco_json: str = ""  # explicit validation set; otherwise a split of the training data
+    val_fraction: float = 0.15
+    split_seed: int = 0
+    skip_bad: bool = False
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 24
+    steps_per_epoch: int | None = None  # None: one pass over the training split
+    validation_steps: int | None = None
+    learning_rate: float = 3e-3
+    weight_decay: float = 1e-4
+    warmup_epochs: float = 1.0
+    clipnorm: float = 5.0
+    seed: int = 0
+    mixed_precision: bool = False  # mixed_float16 on GPU
+    jit_compile: bool = False  # XLA
+    distribute: Literal["auto", "none", "mirrored", "multiworker"] = "auto"
+    trajectory_every: int = 5  # steps between (L_cls, L_loc) samples for the FIG. 11 plot
+    tensorboard: bool = True
+    verbose: int = 1
+
+
+@dataclass(frozen=True)
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    grid: GridSpec = field(default_factory=GridSpec)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    decoder: DecoderConfig = field(default_factory=DecoderConfig)
+
+
+PRESETS: dict[str, dict] = {
+    # the default: the built-in synthetic drives
+    "synthetic": {},
+    "gtsdb": {"data": {"source": "gtsdb"}, "train": {"epochs": 40}},
+    "synthetic+gtsdb": {"data": {"source": "synthetic+gtsdb"}},
+    # seconds on a laptop: wiring checks, CI
+    "debug": {
+        "data": {"synthetic_frames": 24, "synthetic_width": 256, "synthetic_height": 144, "val_fraction": 0.25},
+        "grid": {"input_height": 96, "input_width": 160},
+        "pipeline": {"batch_size": 4, "shuffle_buffer": 16},
+        "train": {"epochs": 2, "steps_per_epoch": 3, "validation_steps": 1, "tensorboard": False},
+    },
+}
+
+
+def resolve_config(preset: str = "synthetic", config_file: str | None = None, overrides=()) -> Config:
+    """Preset, then YAML file, then ``--set`` overrides (later wins)."""
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown preset {preset!r}; known: {', '.join(PRESETS)}")
+    cfg = replace_nested(Config(), PRESETS[preset])
+    if config_file:
+        cfg = load_yaml_config(cfg, config_file)
+    cfg = apply_overrides(cfg, list(overrides))
+    return cfg
+
+
+def with_num_classes(cfg: Config, num_classes: int) -> Config:
+    """The grid's class count always follows the taxonomy."""
+    return dataclasses.replace(cfg, grid=dataclasses.replace(cfg.grid, num_classes=num_classes))
