@@ -1,0 +1,206 @@
+"""Train a landmark detector.
+
+    python -m keras_lmk.train                                  # built-in synthetic drives, default config
+    python -m keras_lmk.train --preset debug --run-dir /tmp/r  # seconds: wiring check
+    python -m keras_lmk.train --preset synthetic+gtsdb --set train.epochs=30 --set loss.variant=eq5
+    python -m keras_lmk.train --config my.yaml --run-dir runs/x --resume
+
+Steps: 1 config, 2 data, 3 model, 4 compile, 5 fit, 6 save. The run directory gets model.keras,
+checkpoints/{best,last}.keras (+ last_state.npz for --resume), config.yaml, model_card.json, history.csv,
+trajectory.csv, loss_trajectory.png and TensorBoard logs (tb/).
+
+Several GPUs: MirroredStrategy is used automatically (``train.distribute=auto``). Several machines: set
+TF_CONFIG on every worker (see the README) and pass ``--set train.distribute=multiworker``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from keras_lmk.atomic import atomic_write_text, check_writable_dir
+from keras_lmk.config import PRESETS, Config, resolve_config, with_num_classes
+from keras_lmk.overrides import ConfigError, to_dict
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m keras_lmk.train", description=__doc__.split("\n")[0])
+    p.add_argument("--preset", default="synthetic", choices=sorted(PRESETS), help="named config preset")
+    p.add_argument("--config", help="YAML file applied on top of the preset")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="type-checked override, e.g. --set train.epochs=3 (repeatable)")
+    p.add_argument("--run-dir", default=None, help="output directory (default runs/<preset>)")
+    p.add_argument("--resume", action="store_true", help="continue from run-dir/checkpoints/last.keras")
+    return p.parse_args(argv)
+
+
+def pick_strategy(mode: str):
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if mode == "multiworker" or (mode == "auto" and "TF_CONFIG" in os.environ):
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if mode == "mirrored" or (mode == "auto" and len(gpus) > 1):
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def model_card(cfg: Config, taxonomy) -> dict:
+    """Everything a decoder needs besides the weights (also shipped beside .tflite files)."""
+    return {
+        "format": "keras_lmk.model_card/1",
+        "input": {"name": "image", "height": cfg.grid.input_height, "width": cfg.grid.input_width,
+                  "channels": 3, "color": "RGB", "range": [0, 255],
+                  "normalisation": "inside the model: x / 127.5 - 1",
+                  "resize": "letterbox: scale = min(W/w, H/h), centred, pad value 114"},
+        "grid": cfg.grid.to_json(),
+        "taxonomy": taxonomy.to_json(),
+        "decoder": dataclasses.asdict(cfg.decoder),
+        "outputs": [
+            {"name": "class_logits", "shape": [1, cfg.grid.num_cells, cfg.grid.num_anchors, cfg.grid.num_classes],
+             "meaning": "per cell and anchor, logits over classes (0 = background)"},
+            {"name": "points", "shape": [1, cfg.grid.num_cells, cfg.grid.num_anchors, 2],
+             "meaning": "reference point in cell units: pixel = (cell_origin + value * stride)"},
+        ],
+    }
+
+
+def run(cfg: Config, run_dir: Path, resume: bool = False) -> dict:
+    import keras
+    import tensorflow as tf
+
+    from keras_lmk.model import build_model
+    from keras_lmk.pipeline import make_dataset
+    from keras_lmk.plots import plot_loss_trajectories, read_trajectory
+    from keras_lmk.sources import load_training_records
+    from keras_lmk.taxonomy import load_taxonomy
+    from keras_lmk.trainer import (
+        LandmarkTrainer,
+        NonFiniteGuard,
+        NonFiniteLossError,
+        RunCheckpoint,
+        TrajectoryLogger,
+        restore_optimizer_state,
+        save_keras_atomic,
+        write_json,
+    )
+
+    # ---- 1. config -------------------------------------------------------------------------------------
+    run_dir = check_writable_dir(run_dir)  # fail before long work starts
+    taxonomy = load_taxonomy(cfg.data.taxonomy)
+    cfg = with_num_classes(cfg, taxonomy.num_classes)
+    keras.utils.set_random_seed(cfg.train.seed)
+    atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    write_json(run_dir / "model_card.json", model_card(cfg, taxonomy))
+    if cfg.train.mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    strategy = pick_strategy(cfg.train.distribute)
+    print(f"[1/6] config: preset resolved, run dir {run_dir}, {strategy.num_replicas_in_sync} replica(s)")
+
+    # ---- 2. data ---------------------------------------------------------------------------------------
+    train_records, val_records = load_training_records(cfg.data, taxonomy)
+    n_lmk = sum(r.num_landmarks for r in train_records)
+    print(f"[2/6] data: {len(train_records)} train images ({n_lmk} landmarks), {len(val_records)} val images")
+    global_batch = cfg.pipeline.batch_size * strategy.num_replicas_in_sync
+    pipe_cfg = dataclasses.replace(cfg.pipeline, batch_size=global_batch)
+    train_ds = make_dataset(train_records, cfg.grid, pipe_cfg, taxonomy=taxonomy, training=True,
+                            seed=cfg.train.seed)
+    val_ds = (make_dataset(val_records, cfg.grid, pipe_cfg, taxonomy=taxonomy, training=False, seed=0)
+              if val_records else None)
+    steps = cfg.train.steps_per_epoch or max(1, len(train_records) // global_batch)
+    train_ds = train_ds.repeat()
+
+    # ---- 3. model --------------------------------------------------------------------------------------
+    ckpt_dir = run_dir / "checkpoints"
+    history: list[dict] = []
+    traj_rows: list = []
+    initial_epoch, best = 0, math.inf
+    with strategy.scope():
+        if resume and (ckpt_dir / "last.keras").exists():
+            net = keras.saving.load_model(ckpt_dir / "last.keras", safe_mode=True)
+        else:
+            if resume:
+                print(f"      --resume: no checkpoint in {ckpt_dir}, starting fresh")
+                resume = False
+            net = build_model(cfg.grid, cfg.model)
+        print(f"[3/6] model: {net.count_params():,} parameters")
+
+        # ---- 4. compile ----------------------------------------------------------------------------------
+        total_steps = steps * cfg.train.epochs
+        warmup = int(cfg.train.warmup_epochs * steps)
+        schedule = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=cfg.train.learning_rate * 0.05, decay_steps=max(1, total_steps - warmup),
+            warmup_target=cfg.train.learning_rate, warmup_steps=warmup, alpha=0.02)
+        optimizer = keras.optimizers.AdamW(schedule, weight_decay=cfg.train.weight_decay,
+                                           clipnorm=cfg.train.clipnorm)
+        trainer = LandmarkTrainer(net, cfg.loss)
+        trainer.compile(optimizer=optimizer, jit_compile=cfg.train.jit_compile)
+        if resume:
+            state = restore_optimizer_state(optimizer, net, ckpt_dir / "last_state.npz")
+            initial_epoch, best, history = state["epoch"], state["best"], state["history"]
+            traj_path = run_dir / "trajectory.csv"
+            if traj_path.exists():
+                traj_rows = [tuple(r) for r in read_trajectory(traj_path) if r[0] <= initial_epoch * steps]
+            print(f"      resumed after epoch {initial_epoch} (best val loss {best:.4g})")
+    print(f"[4/6] compile: AdamW lr {cfg.train.learning_rate}, loss {cfg.loss}")
+
+    # ---- 5. fit ----------------------------------------------------------------------------------------
+    guard = NonFiniteGuard()
+    callbacks = [
+        guard,
+        RunCheckpoint(run_dir, net, history, best),
+        TrajectoryLogger(run_dir / "trajectory.csv", cfg.train.trajectory_every, traj_rows),
+    ]
+    if cfg.train.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "tb"), update_freq="epoch"))
+    t0 = time.time()
+    if initial_epoch < cfg.train.epochs:
+        print(f"[5/6] fit: epochs {initial_epoch + 1}..{cfg.train.epochs}, {steps} steps each")
+        trainer.fit(train_ds, epochs=cfg.train.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps,
+                    validation_data=val_ds, validation_steps=cfg.train.validation_steps,
+                    callbacks=callbacks, verbose=cfg.train.verbose)
+    fit_s = time.time() - t0
+    if guard.message:
+        raise NonFiniteLossError(guard.message)
+
+    # ---- 6. save ---------------------------------------------------------------------------------------
+    save_keras_atomic(net, run_dir / "model.keras")
+    if (run_dir / "trajectory.csv").exists():
+        plot_loss_trajectories({cfg.loss.variant: read_trajectory(run_dir / "trajectory.csv")},
+                               run_dir / "loss_trajectory.png", title=str(run_dir))
+    summary = {"run_dir": str(run_dir), "epochs": cfg.train.epochs, "fit_seconds": round(fit_s, 1),
+               "train_images": len(train_records), "val_images": len(val_records),
+               "final": history[-1] if history else {}}
+    write_json(run_dir / "summary.json", summary)
+    print(f"[6/6] saved {run_dir / 'model.keras'} ({fit_s:.0f} s of training)")
+    return summary
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        cfg = resolve_config(args.preset, args.config, args.overrides)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    run_dir = Path(args.run_dir or f"runs/{args.preset}")
+    try:
+        run(cfg, run_dir, resume=args.resume)
+    except (OSError, ValueError, RuntimeError) as e:
+        if os.environ.get("KERAS_LMK_DEBUG"):
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

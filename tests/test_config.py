@@ -1,0 +1,37 @@
+import pytest
+
+from keras_lmk.grid import GridSpec
+from keras_lmk.overrides import ConfigError, apply_overrides, load_yaml_config
+
+
+def test_overrides_are_type_checked_and_unknown_keys_rejected():
+    g = apply_overrides(GridSpec(), ["stride=16", "anchors=[[0.5, 0.5]]"])
+    assert g.stride == 16 and g.anchors == ((0.5, 0.5),)
+    with pytest.raises(ConfigError, match="unknown config key: strid"):
+        apply_overrides(GridSpec(), ["strid=3"])
+    with pytest.raises(ConfigError, match="stride: expected an integer"):
+        apply_overrides(GridSpec(), ["stride=abc"])
+    with pytest.raises(ConfigError, match="key=value"):
+        apply_overrides(GridSpec(), ["stride"])
+
+
+def test_yaml_config_file(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("stride: 4\ninput_width: 64\n")
+    g = load_yaml_config(GridSpec(), f)
+    assert (g.stride, g.input_width) == (4, 64)
+    f.write_text("bogus: 1\n")
+    with pytest.raises(ConfigError, match="c.yaml: unknown config key: bogus"):
+        load_yaml_config(GridSpec(), f)
+
+
+def test_full_config_presets_and_nested_overrides():
+    from keras_lmk.config import resolve_config
+
+    cfg = resolve_config("debug", None, ["train.epochs=5", "loss.variant=eq5"])
+    assert cfg.train.epochs == 5 and cfg.loss.variant == "eq5"
+    assert cfg.grid.input_width == 160  # from the debug preset
+    with pytest.raises(ConfigError, match="train.epoch"):
+        resolve_config("debug", None, ["train.epoch=5"])
+    with pytest.raises(ConfigError, match="unknown preset"):
+        resolve_config("nope")
