@@ -1,0 +1,187 @@
+"""Class-dependent landmark losses (the method's Eq. 1 and the Eq. 5-7 variants), written with ``keras.ops``.
+
+Shapes: B images, S cells, A anchors per cell, M classes including background 0. Points are in cell units
+(see :mod:`keras_lmk.grid`): the head's ``points`` output is anchor + offset, compared with ``gt_point``.
+
+Per image, with P = softmax(class_logits), P^C[s, a] = P[s, a, gt_class[s]] and
+confidence[s, a] = 1 - P[s, a, 0]::
+
+    cls = sum_{s: cls_mask} sum_a w * (-log P^C)
+    d[s, a] = sum_{x, y} smoothL1(gt_point[s] - point_pred[s, a])
+    eq1: loc = sum_{s: gt_class >= 1} sum_a w * P^C * d     total = cls + lam * loc
+    eq5: loc = sum_{s: gt_class >= 1} sum_a w * d            total = cls + lam * loc
+    eq6: loc as eq5                                          total = cls + exp(-cls) * loc
+    eq7: loc as eq5                                          total = cls + exp(-cls) * loc**2
+
+The anchor weight w is 1, except in landmark cells where ``top_k`` keeps only the k most confident anchors
+and ``conf_threshold`` drops anchors whose confidence is below it (combined: both must hold). P^C, exp(-cls)
+and w are weights: no gradient flows through them. The localisation term of a landmark cell counts whatever
+its ``cls_mask`` (the encoder always selects landmark cells anyway).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+from keras import ops
+
+VARIANTS = ("eq1", "eq5", "eq6", "eq7")
+
+
+def _smooth_l1(t):
+    abs_t = ops.abs(t)
+    return ops.where(abs_t < 1.0, 0.5 * ops.square(t), abs_t - 0.5)
+
+
+def _anchor_weights(confidence, is_landmark, top_k: int | None, conf_threshold: float | None):
+    """float [B, S, A]: 1 for anchors that count, 0 otherwise (background cells: all anchors count)."""
+    keep = ops.ones_like(confidence)
+    num_anchors = confidence.shape[-1]
+    if top_k is not None and top_k < num_anchors:
+        _, idx = ops.top_k(confidence, k=top_k)  # [B, S, k]; ties go to the lower anchor index
+        keep = ops.minimum(ops.sum(ops.one_hot(idx, num_anchors, dtype=confidence.dtype), axis=-2), 1.0)
+    if conf_threshold is not None:
+        keep = keep * ops.cast(confidence >= conf_threshold, confidence.dtype)
+    w = ops.where(is_landmark[..., None], keep, ops.ones_like(keep))
+    return ops.stop_gradient(w)
+
+
+def landmark_loss_terms(
+    class_logits,
+    point_pred,
+    gt_class,
+    gt_point,
+    cls_mask,
+    *,
+    variant: str = "eq1",
+    lam: float = 1.0,
+    top_k: int | None = None,
+    conf_threshold: float | None = None,
+) -> dict:
+    """Per-image loss terms.
+
+    Args:
+      class_logits: float [B, S, A, M].
+      point_pred: float [B, S, A, 2], cell units (anchor + predicted offset).
+      gt_class: int [B, S], 0 = background.
+      gt_point: float [B, S, 2], cell units of each cell (ignored in background cells).
+      cls_mask: float [B, S], 1 = cell enters the classification loss.
+      variant: "eq1" (class-weighted localisation, default), "eq5", "eq6" or "eq7".
+      lam: weight of the localisation term for eq1/eq5; eq6/eq7 replace it by exp(-cls) and ignore it.
+      top_k: in landmark cells, only the k most confident anchors count (k >= A: all).
+      conf_threshold: in landmark cells, anchors with confidence below it do not count. A landmark cell
+        where no anchor passes contributes nothing, to either term.
+
+    Returns:
+      dict of float32 [B] tensors: "cls", "loc" (for eq7 the un-squared eq5 sum) and "total".
+      Inputs may be numpy arrays; outputs are backend tensors. Computed in float32 whatever the input dtype.
+    """
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown loss variant {variant!r}; expected one of {VARIANTS}")
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"top_k must be >= 1 or None, got {top_k}")
+    logits = ops.cast(ops.convert_to_tensor(class_logits), "float32")
+    point_pred = ops.cast(ops.convert_to_tensor(point_pred), "float32")
+    gt_class = ops.cast(ops.convert_to_tensor(gt_class), "int32")
+    gt_point = ops.cast(ops.convert_to_tensor(gt_point), "float32")
+    cls_mask = ops.cast(ops.convert_to_tensor(cls_mask), "float32")
+    num_classes = logits.shape[-1]
+
+    log_p = ops.log_softmax(logits, axis=-1)  # [B, S, A, M]
+    onehot = ops.one_hot(gt_class, num_classes, dtype="float32")  # [B, S, M]
+    log_pc = ops.sum(log_p * onehot[:, :, None, :], axis=-1)  # [B, S, A]
+    confidence = 1.0 - ops.exp(log_p[..., 0])  # [B, S, A]
+    is_landmark = gt_class >= 1  # [B, S]
+    w = _anchor_weights(confidence, is_landmark, top_k, conf_threshold)
+
+    cls = ops.sum(cls_mask[..., None] * w * -log_pc, axis=(1, 2))  # [B]
+
+    d = ops.sum(_smooth_l1(gt_point[:, :, None, :] - point_pred), axis=-1)  # [B, S, A]
+    loc_w = ops.cast(is_landmark, "float32")[..., None] * w
+    if variant == "eq1":
+        loc_w = loc_w * ops.stop_gradient(ops.exp(log_pc))
+    loc = ops.sum(loc_w * d, axis=(1, 2))  # [B]
+
+    if variant in ("eq1", "eq5"):
+        total = cls + lam * loc
+    elif variant == "eq6":
+        total = cls + ops.exp(-ops.stop_gradient(cls)) * loc
+    else:  # eq7
+        total = cls + ops.exp(-ops.stop_gradient(cls)) * ops.square(loc)
+    return {"cls": cls, "loc": loc, "total": total}
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """The ``loss`` section of the training config; fields as in :func:`landmark_loss_terms`."""
+
+    variant: str = "eq1"
+    lam: float = 1.0
+    top_k: int | None = None
+    conf_threshold: float | None = None
+
+    def __post_init__(self):
+        if self.variant not in VARIANTS:
+            raise ValueError(f"unknown loss variant {self.variant!r}; expected one of {VARIANTS}")
+        if self.top_k is not None and self.top_k < 1:
+            raise ValueError(f"top_k must be >= 1 or None, got {self.top_k}")
+
+
+def batch_loss(outputs: dict, targets: dict, cfg: LossConfig) -> tuple:
+    """Batch means of (total, cls, loc): scalars, for ``Model.compute_loss``.
+
+    outputs: the model's dict with "class_logits" [B, S, A, M] and "points" [B, S, A, 2].
+    targets: the pipeline's dict with "gt_class" [B, S], "gt_point" [B, S, 2], "cls_mask" [B, S].
+    """
+    terms = landmark_loss_terms(
+        outputs["class_logits"],
+        outputs["points"],
+        targets["gt_class"],
+        targets["gt_point"],
+        targets["cls_mask"],
+        variant=cfg.variant,
+        lam=cfg.lam,
+        top_k=cfg.top_k,
+        conf_threshold=cfg.conf_threshold,
+    )
+    return ops.mean(terms["total"]), ops.mean(terms["cls"]), ops.mean(terms["loc"])
+
+
+@keras.saving.register_keras_serializable(package="keras_lmk")
+class LandmarkLoss(keras.losses.Loss):
+    """Keras ``Loss`` over dict targets/outputs: per-image totals, averaged over the batch by default.
+
+    ``y_true``: {"gt_class", "gt_point", "cls_mask"}; ``y_pred``: {"class_logits", "points"}.
+    """
+
+    def __init__(self, cfg: LossConfig | None = None, name: str = "landmark_loss", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.cfg = cfg or LossConfig()
+
+    def call(self, y_true, y_pred):
+        c = self.cfg
+        return landmark_loss_terms(
+            y_pred["class_logits"],
+            y_pred["points"],
+            y_true["gt_class"],
+            y_true["gt_point"],
+            y_true["cls_mask"],
+            variant=c.variant,
+            lam=c.lam,
+            top_k=c.top_k,
+            conf_threshold=c.conf_threshold,
+        )["total"]
+
+    def get_config(self) -> dict:
+        c = self.cfg
+        return {
+            **super().get_config(),
+            "cfg": {"variant": c.variant, "lam": c.lam, "top_k": c.top_k, "conf_threshold": c.conf_threshold},
+        }
+
+    @classmethod
+    def from_config(cls, config: dict):
+        config = dict(config)
+        cfg = config.pop("cfg", None)
+        return cls(LossConfig(**cfg) if isinstance(cfg, dict) else cfg, **config)

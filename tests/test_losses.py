@@ -1,0 +1,218 @@
+"""Losses against a loop-based numpy reference, a hand-computed case, and gradient gating."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_lmk.grid import GridSpec
+from keras_lmk.losses import LandmarkLoss, LossConfig, batch_loss, landmark_loss_terms
+from keras_lmk.targets import encode_targets
+
+B, S, A, M = 2, 6, 5, 7
+
+
+def reference(logits, pred, gt_class, gt_point, cls_mask, variant="eq1", lam=1.0, top_k=None, thr=None):
+    """Plain loops over images, cells and anchors, straight from the definitions."""
+    out = {"cls": [], "loc": [], "total": []}
+    for b in range(logits.shape[0]):
+        cls = loc = 0.0
+        for s in range(logits.shape[1]):
+            c = int(gt_class[b, s])
+            z = logits[b, s].astype(np.float64)  # [A, M]
+            p = np.exp(z - z.max(-1, keepdims=True))
+            p /= p.sum(-1, keepdims=True)
+            conf = 1 - p[:, 0]
+            w = np.ones(z.shape[0])
+            if c >= 1:
+                if top_k is not None:
+                    w[:] = 0
+                    w[np.argsort(-conf, kind="stable")[:top_k]] = 1
+                if thr is not None:
+                    w *= conf >= thr
+            for a in range(z.shape[0]):
+                if cls_mask[b, s]:
+                    cls += w[a] * -math.log(p[a, c])
+                if c >= 1:
+                    d = 0.0
+                    for t in gt_point[b, s] - pred[b, s, a]:
+                        d += 0.5 * t * t if abs(t) < 1 else abs(t) - 0.5
+                    loc += w[a] * (p[a, c] if variant == "eq1" else 1.0) * d
+        if variant in ("eq1", "eq5"):
+            total = cls + lam * loc
+        elif variant == "eq6":
+            total = cls + math.exp(-cls) * loc
+        else:
+            total = cls + math.exp(-cls) * loc**2
+        for k, v in (("cls", cls), ("loc", loc), ("total", total)):
+            out[k].append(v)
+    return {k: np.array(v) for k, v in out.items()}
+
+
+def random_batch(seed=0, scale=0.2):
+    # small logits/errors keep cls modest so exp(-cls) in eq6/eq7 is not vanishingly small
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(0, 1.5, (B, S, A, M)).astype(np.float32)
+    gt_class = rng.integers(0, M, (B, S)).astype(np.int32)
+    gt_class[:, 0], gt_class[:, 1] = 0, 3  # at least one background and one landmark cell per image
+    gt_point = rng.uniform(-0.5, 1.5, (B, S, 2)).astype(np.float32)
+    pred = (gt_point[:, :, None, :] + rng.normal(0, 1.0, (B, S, A, 2))).astype(np.float32)
+    cls_mask = (rng.uniform(size=(B, S)) < 0.7).astype(np.float32)
+    cls_mask[gt_class > 0] = 1
+    cls_mask[:, 0] = 1
+    return logits * scale if scale else logits, pred, gt_class, gt_point, cls_mask
+
+
+CASES = [
+    dict(variant="eq1"),
+    dict(variant="eq1", lam=2.5),
+    dict(variant="eq5", lam=0.3),
+    dict(variant="eq6"),
+    dict(variant="eq7"),
+    dict(variant="eq1", top_k=2),
+    dict(variant="eq5", top_k=1),
+    dict(variant="eq1", top_k=9),  # k > A: every anchor
+    dict(variant="eq1", conf_threshold=0.85),
+    dict(variant="eq6", conf_threshold=0.85),
+    dict(variant="eq1", top_k=3, conf_threshold=0.85),
+    dict(variant="eq7", top_k=2, conf_threshold=0.8),
+]
+
+
+@pytest.mark.parametrize("kw", CASES, ids=lambda kw: "-".join(f"{k}={v}" for k, v in kw.items()))
+@pytest.mark.parametrize("seed", [0, 1])
+def test_matches_numpy_reference(kw, seed):
+    batch = random_batch(seed, scale=1.0 if seed else 0.2)
+    got = {k: keras.ops.convert_to_numpy(v) for k, v in landmark_loss_terms(*batch, **kw).items()}
+    ref = reference(
+        *batch, thr=kw.get("conf_threshold"), **{k: v for k, v in kw.items() if k != "conf_threshold"}
+    )
+    for k in ("cls", "loc", "total"):
+        assert got[k].shape == (B,)
+        np.testing.assert_allclose(got[k], ref[k], rtol=1e-4, atol=1e-6, err_msg=k)
+
+
+def test_threshold_actually_drops_anchors():
+    # guard against a vacuous threshold case: some but not all landmark anchors must pass 0.85
+    logits, *_ = random_batch(1, scale=1.0)
+    p = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    conf = 1 - p[..., 0]
+    assert 0 < (conf >= 0.85).mean() < 1
+
+
+def test_hand_computed_single_cell():
+    # one landmark cell of class 1, one anchor, M = 2, logits (0, ln 3): P = (1/4, 3/4)
+    logits = np.array([0.0, math.log(3.0)], np.float32).reshape(1, 1, 1, 2)
+    pred = np.array([0.5, 0.5], np.float32).reshape(1, 1, 1, 2)
+    gt_point = np.array([0.7, 2.5], np.float32).reshape(1, 1, 2)  # errors 0.2 and 2.0
+    args = (logits, pred, np.array([[1]]), gt_point, np.array([[1.0]]))
+    cls = -math.log(0.75)  # 0.28768
+    d = 0.5 * 0.2**2 + (2.0 - 0.5)  # 1.52
+    expect = {
+        "eq1": (0.75 * d, cls + 2.0 * 0.75 * d),  # lam = 2
+        "eq5": (d, cls + 2.0 * d),
+        "eq6": (d, cls + 0.75 * d),  # exp(-cls) = 0.75
+        "eq7": (d, cls + 0.75 * d**2),
+    }
+    for variant, (loc, total) in expect.items():
+        got = landmark_loss_terms(*args, variant=variant, lam=2.0)
+        assert np.allclose(keras.ops.convert_to_numpy(got["cls"]), [cls], rtol=1e-6)
+        assert np.allclose(keras.ops.convert_to_numpy(got["loc"]), [loc], rtol=1e-6), variant
+        assert np.allclose(keras.ops.convert_to_numpy(got["total"]), [total], rtol=1e-6), variant
+
+
+def test_background_cells_use_all_anchors_and_no_loc():
+    logits, pred, _, gt_point, _ = random_batch(2)
+    gt_class = np.zeros((B, S), np.int32)
+    cls_mask = np.ones((B, S), np.float32)
+    full = landmark_loss_terms(logits, pred, gt_class, gt_point, cls_mask)
+    gated = landmark_loss_terms(logits, pred, gt_class, gt_point, cls_mask, top_k=1, conf_threshold=0.99)
+    assert np.allclose(keras.ops.convert_to_numpy(full["cls"]), keras.ops.convert_to_numpy(gated["cls"]))
+    assert np.all(keras.ops.convert_to_numpy(full["loc"]) == 0)
+
+
+def _grads(fn, logits, *rest):
+    logits = tf.Variable(logits)
+    with tf.GradientTape(persistent=True) as tape:
+        terms = fn(logits, *rest)
+    return {k: tape.gradient(v, logits, unconnected_gradients="zero").numpy() for k, v in terms.items()}
+
+
+@pytest.mark.parametrize("kw", [{}, {"top_k": 2}, {"conf_threshold": 0.8}])
+def test_eq1_class_weight_carries_no_gradient(kw):
+    logits, pred, gt_class, gt_point, cls_mask = random_batch(0, scale=1.0)
+    g = _grads(lambda z, *r: landmark_loss_terms(z, *r, **kw), logits, pred, gt_class, gt_point, cls_mask)
+    assert np.abs(g["cls"]).max() > 0
+    assert np.all(g["loc"] == 0)  # P^C and the anchor selection are weights, not paths to the classifier
+    np.testing.assert_allclose(g["total"], g["cls"], rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("variant", ["eq6", "eq7"])
+def test_exp_minus_cls_weight_carries_no_gradient(variant):
+    logits, pred, gt_class, gt_point, cls_mask = random_batch(0)
+    g = _grads(
+        lambda z, *r: landmark_loss_terms(z, *r, variant=variant), logits, pred, gt_class, gt_point, cls_mask
+    )
+    np.testing.assert_allclose(g["total"], g["cls"], rtol=1e-6, atol=1e-7)
+
+
+def test_loc_gradient_reaches_points():
+    logits, pred, gt_class, gt_point, cls_mask = random_batch(0)
+    pred_v = tf.Variable(pred)
+    with tf.GradientTape() as tape:
+        loc = landmark_loss_terms(logits, pred_v, gt_class, gt_point, cls_mask)["loc"]
+    g = tape.gradient(loc, pred_v).numpy()
+    assert np.abs(g[gt_class > 0]).max() > 0
+    assert np.all(g[gt_class == 0] == 0)
+
+
+def test_unknown_variant_and_bad_top_k():
+    batch = random_batch(0)
+    with pytest.raises(ValueError, match="variant"):
+        landmark_loss_terms(*batch, variant="eq2")
+    with pytest.raises(ValueError, match="top_k"):
+        landmark_loss_terms(*batch, top_k=0)
+    with pytest.raises(ValueError, match="variant"):
+        LossConfig(variant="focal")
+
+
+def test_batch_loss_and_keras_loss_wrapper():
+    logits, pred, gt_class, gt_point, cls_mask = random_batch(3)
+    cfg = LossConfig(variant="eq5", lam=0.5, top_k=2)
+    outputs = {"class_logits": logits, "points": pred}
+    targets = {"gt_class": gt_class, "gt_point": gt_point, "cls_mask": cls_mask}
+    total, cls, loc = (keras.ops.convert_to_numpy(x) for x in batch_loss(outputs, targets, cfg))
+    ref = reference(logits, pred, gt_class, gt_point, cls_mask, variant="eq5", lam=0.5, top_k=2)
+    np.testing.assert_allclose([total, cls, loc], [ref[k].mean() for k in ("total", "cls", "loc")], rtol=1e-4)
+
+    loss = LandmarkLoss(cfg)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loss(targets, outputs)), total, rtol=1e-5)
+    again = LandmarkLoss.from_config(loss.get_config())
+    assert again.cfg == cfg
+
+
+def test_inside_tf_function_with_unknown_batch_size():
+    batch = random_batch(4)
+    sig = [tf.TensorSpec((None,) + x.shape[1:], tf.as_dtype(x.dtype)) for x in batch]
+    fn = tf.function(lambda *a: landmark_loss_terms(*a, variant="eq1", top_k=2)["total"], input_signature=sig)
+    np.testing.assert_allclose(
+        fn(*batch).numpy(),
+        keras.ops.convert_to_numpy(landmark_loss_terms(*batch, top_k=2)["total"]),
+        rtol=1e-5,
+    )
+
+
+def test_perfect_prediction_of_encoded_targets_has_near_zero_loss():
+    spec = GridSpec(input_height=32, input_width=64, stride=8, num_classes=M)
+    t = encode_targets(spec, [[8, 8, 24, 24], [40, 4, 44, 9]], [[20, 22], [44, 9]], [2, 5], rng=0)
+    logits = 20.0 * np.eye(M, dtype=np.float32)[t["gt_class"]][None, :, None, :].repeat(A, axis=2)
+    points = np.repeat(t["gt_point"][None, :, None, :], A, axis=2)
+    terms = landmark_loss_terms(logits, points, t["gt_class"][None], t["gt_point"][None], t["cls_mask"][None])
+    assert float(keras.ops.convert_to_numpy(terms["total"])[0]) < 1e-5
+    off = landmark_loss_terms(
+        logits, points + 0.5, t["gt_class"][None], t["gt_point"][None], t["cls_mask"][None]
+    )
+    n_land = int((t["gt_class"] > 0).sum())  # 4 + 1 cells, each anchor: 2 * 0.5 * 0.5**2
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(off["loc"]), [n_land * A * 0.25], rtol=1e-5)

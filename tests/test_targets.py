@@ -1,0 +1,195 @@
+"""Target encoding on hand-built examples (numbers computed by hand in the comments)."""
+
+import time
+
+import numpy as np
+import pytest
+
+from keras_lmk.grid import GridSpec
+from keras_lmk.targets import anchor_offset_targets, encode_targets, landmark_cell_mask
+
+SPEC = GridSpec(input_height=64, input_width=128, stride=8, num_classes=4)  # 8 rows x 16 cols, S = 128
+
+
+def encode(boxes, points, classes, spec=SPEC, **kw):
+    kw.setdefault("rng", np.random.default_rng(0))
+    return encode_targets(spec, np.float32(boxes), np.float32(points), np.int32(classes), **kw)
+
+
+def cell(row, col, spec=SPEC):
+    return row * spec.grid_w + col
+
+
+def landmark_cells(t):
+    return set(np.flatnonzero(t["gt_class"]).tolist())
+
+
+def test_output_types_and_shapes():
+    t = encode([[8, 8, 24, 24]], [[16, 16]], [1])
+    assert t["gt_class"].dtype == np.int32 and t["gt_class"].shape == (SPEC.num_cells,)
+    assert t["gt_point"].dtype == np.float32 and t["gt_point"].shape == (SPEC.num_cells, 2)
+    assert t["cls_mask"].dtype == np.float32 and t["cls_mask"].shape == (SPEC.num_cells,)
+
+
+def test_16px_box_covers_four_cells_with_the_same_point():
+    # box (8,8)-(24,24), stride 8: cell centres 12 and 20 lie inside in x and y -> rows 1-2, cols 1-2
+    t = encode([[8, 8, 24, 24]], [[20, 22]], [2])
+    cells = {cell(1, 1), cell(1, 2), cell(2, 1), cell(2, 2)}
+    assert landmark_cells(t) == cells
+    assert all(t["gt_class"][c] == 2 for c in cells)
+    # point (20, 22) in cell units of each cell: ((20 - 8c) / 8, (22 - 8r) / 8)
+    assert np.allclose(t["gt_point"][cell(1, 1)], [1.5, 1.75])
+    assert np.allclose(t["gt_point"][cell(1, 2)], [0.5, 1.75])
+    assert np.allclose(t["gt_point"][cell(2, 1)], [1.5, 0.75])
+    assert np.allclose(t["gt_point"][cell(2, 2)], [0.5, 0.75])
+    # round trip: every landmark cell decodes to the same pixel point
+    px = SPEC.to_pixels(t["gt_point"])[sorted(cells)]
+    assert np.allclose(px, [20, 22])
+
+
+def test_tiny_sign_gets_only_its_centre_cell():
+    # 3x3 px sign at (41,17)-(44,20): no cell centre (44 or 20 would be on the open edge) -> centre cell
+    t = encode([[41, 17, 44, 20]], [[44, 20]], [3])
+    assert landmark_cells(t) == {cell(2, 5)}
+    assert np.allclose(t["gt_point"][cell(2, 5)], [(44 - 40) / 8, (20 - 16) / 8])
+
+
+def test_thin_box_without_cell_centres_falls_back_to_centre_cell():
+    # wide (x covers centres 4..60) but 2 px tall between y=5 and y=7: no centre inside -> one cell
+    t = encode([[0, 5, 64, 7]], [[32, 6]], [1])
+    assert landmark_cells(t) == {cell(0, 4)}
+
+
+def test_box_clipped_to_input_and_outside_boxes_ignored():
+    boxes = [
+        [-20, -20, 10, 10],  # clipped to (0,0)-(10,10): centre (4,4) inside -> cell (0,0) only
+        [200, 10, 220, 30],  # entirely right of the 128 px input
+        [30, 30, 30, 40],  # zero width
+    ]
+    t = encode(boxes, [[0, 0], [210, 20], [30, 35]], [1, 2, 3])
+    assert landmark_cells(t) == {cell(0, 0)}
+    assert t["gt_class"][cell(0, 0)] == 1
+    assert np.allclose(t["gt_point"][cell(0, 0)], [0, 0])
+
+
+def test_box_on_right_and_bottom_edge_keeps_centre_cell_in_grid():
+    t = encode([[127, 63, 130, 66]], [[128, 64]], [1])  # clipped to (127,63)-(128,64), centre in last cell
+    assert landmark_cells(t) == {SPEC.num_cells - 1}
+    assert np.allclose(t["gt_point"][-1], [1.0, 1.0])
+
+
+def test_overlap_smaller_box_wins_then_lower_index():
+    big = [0, 0, 32, 32]  # rows/cols 0-3
+    small = [8, 8, 24, 24]  # rows/cols 1-2, inside big
+    t = encode([big, small], [[16, 16], [20, 20]], [1, 2])
+    assert {c for c in landmark_cells(t) if t["gt_class"][c] == 2} == {
+        cell(1, 1),
+        cell(1, 2),
+        cell(2, 1),
+        cell(2, 2),
+    }
+    assert t["gt_class"][cell(0, 0)] == 1 and t["gt_class"][cell(3, 3)] == 1
+    assert np.allclose(t["gt_point"][cell(1, 1)], [(20 - 8) / 8, (20 - 8) / 8])
+    assert np.allclose(t["gt_point"][cell(0, 0)], [2, 2])
+    # order of annotations does not matter
+    t2 = encode([small, big], [[20, 20], [16, 16]], [2, 1])
+    assert np.array_equal(t["gt_class"], t2["gt_class"]) and np.allclose(t["gt_point"], t2["gt_point"])
+    # equal areas: lower index wins on the shared cells
+    a, b = [0, 0, 16, 16], [8, 0, 24, 16]  # share col 1 of rows 0-1
+    t3 = encode([a, b], [[1, 1], [2, 2]], [1, 3])
+    assert t3["gt_class"][cell(0, 1)] == 1 and t3["gt_class"][cell(0, 2)] == 3
+    t4 = encode([b, a], [[2, 2], [1, 1]], [3, 1])
+    assert t4["gt_class"][cell(0, 1)] == 3
+
+
+def test_tiny_sign_inside_big_sign_keeps_its_cell():
+    t = encode([[0, 0, 64, 64], [41, 17, 44, 20]], [[32, 32], [42, 18]], [1, 2])
+    assert t["gt_class"][cell(2, 5)] == 2
+    assert (t["gt_class"] == 1).sum() == 8 * 8 - 1
+
+
+def test_background_balanced_and_deterministic():
+    boxes = [[8, 8, 24, 24], [64, 16, 96, 48]]  # 4 + 16 landmark cells
+    t = encode(boxes, [[16, 16], [80, 32]], [1, 2], background_ratio=1.5, rng=np.random.default_rng(7))
+    n_land = int((t["gt_class"] > 0).sum())
+    assert n_land == 20
+    assert np.all(t["cls_mask"][t["gt_class"] > 0] == 1)
+    assert int(t["cls_mask"][t["gt_class"] == 0].sum()) == round(1.5 * n_land)
+    again = encode(boxes, [[16, 16], [80, 32]], [1, 2], background_ratio=1.5, rng=np.random.default_rng(7))
+    assert np.array_equal(t["cls_mask"], again["cls_mask"])
+    other = encode(boxes, [[16, 16], [80, 32]], [1, 2], background_ratio=1.5, rng=np.random.default_rng(8))
+    assert not np.array_equal(t["cls_mask"], other["cls_mask"])
+
+
+def test_background_bounds_and_unbalanced_ablation():
+    box, pt = [[8, 8, 24, 24]], [[16, 16]]  # 4 landmark cells
+    t = encode(box, pt, [1], background_ratio=1.0, min_background=10)
+    assert t["cls_mask"].sum() == 4 + 10  # min_background beats 1.0 * 4
+    t = encode(box, pt, [1], background_ratio=1000.0)
+    assert t["cls_mask"].sum() == SPEC.num_cells  # capped at all cells
+    for ratio in (None, -1.0):
+        t = encode(box, pt, [1], background_ratio=ratio)
+        assert np.all(t["cls_mask"] == 1)
+
+
+def test_no_landmarks_gives_min_background():
+    t = encode(np.zeros((0, 4)), np.zeros((0, 2)), np.zeros((0,)), min_background=8)
+    assert not t["gt_class"].any() and not t["gt_point"].any()
+    assert t["cls_mask"].sum() == 8
+    t = encode(np.zeros((0, 4)), np.zeros((0, 2)), np.zeros((0,)), min_background=0)
+    assert t["cls_mask"].sum() == 0
+
+
+def test_rejects_bad_input():
+    with pytest.raises(ValueError, match="finite"):
+        encode([[0, 0, np.nan, 8]], [[1, 1]], [1])
+    with pytest.raises(ValueError, match="classes"):
+        encode([[0, 0, 8, 8]], [[1, 1]], [0])
+    with pytest.raises(ValueError, match="shapes"):
+        encode([[0, 0, 8, 8]], [[1, 1], [2, 2]], [1])
+
+
+def test_cell_mask_matches_bruteforce_rule():
+    rng = np.random.default_rng(1)
+    xy = rng.uniform(0, 128, (50, 2))
+    wh = rng.uniform(0.5, 40, (50, 2))
+    boxes = np.clip(np.concatenate([xy, xy + wh], 1), 0, [128, 64, 128, 64])
+    boxes = boxes[(boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])]
+    mask = landmark_cell_mask(SPEC, boxes)
+    centres = SPEC.cell_origins() + SPEC.stride / 2
+    for b, m in zip(boxes, mask, strict=True):
+        inside = (
+            (centres[:, 0] >= b[0])
+            & (centres[:, 0] < b[2])
+            & (centres[:, 1] >= b[1])
+            & (centres[:, 1] < b[3])
+        )
+        cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
+        inside[min(int(cy // 8), 7) * 16 + min(int(cx // 8), 15)] = True
+        assert np.array_equal(m, inside)
+
+
+def test_anchor_offset_targets():
+    spec = GridSpec(input_height=16, input_width=16, stride=8, num_classes=2)
+    gt = np.array([[0.5, 0.5], [1.0, 0.0], [0, 0], [0, 0]], np.float32)
+    off = anchor_offset_targets(spec, gt)
+    assert off.shape == (4, 5, 2)
+    assert np.allclose(off[0, 0], [0, 0]) and np.allclose(off[0, 1], [0.25, 0.25])
+    assert np.allclose(off[1, 4], [0.25, -0.75])
+    assert np.allclose(off + spec.anchor_array(), gt[:, None, :])  # anchor + offset = gt_point
+    assert anchor_offset_targets(spec, gt[None]).shape == (1, 4, 5, 2)
+
+
+def test_fast_on_full_size_grid():
+    spec = GridSpec(input_height=320, input_width=512, stride=8)  # 40 x 64 cells
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(0, 480, (100, 2))
+    boxes = np.concatenate([xy, xy + rng.uniform(2, 40, (100, 2))], 1)
+    points = (boxes[:, :2] + boxes[:, 2:]) / 2
+    classes = rng.integers(1, 7, 100)
+    encode_targets(spec, boxes, points, classes, rng=rng)  # warm up
+    t0 = time.perf_counter()
+    for _ in range(20):
+        encode_targets(spec, boxes, points, classes, rng=rng)
+    per_call = (time.perf_counter() - t0) / 20
+    assert per_call < 5e-3, per_call  # typically well under 1 ms; loose bound for shared CI machines
