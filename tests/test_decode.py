@@ -1,0 +1,174 @@
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from keras_lmk.decode import (
+    DecoderConfig,
+    Detections,
+    decode,
+    dequantize,
+    dequantize_output,
+    dequantize_outputs,
+    merge_votes,
+)
+from keras_lmk.grid import GridSpec
+from keras_lmk.letterbox import Letterbox
+
+SPEC = GridSpec(input_height=64, input_width=64, stride=8, anchors=((0.5, 0.5), (0.25, 0.25)), num_classes=3)
+IDENTITY = Letterbox(1.0, 0, 0)
+
+
+def quiet_tensors(spec=SPEC):
+    """Every anchor is confidently background; points sit on their anchors."""
+    logits = np.zeros((spec.num_cells, spec.num_anchors, spec.num_classes), np.float32)
+    logits[..., 0] = 10.0
+    points = np.broadcast_to(spec.anchor_array(), (spec.num_cells, spec.num_anchors, 2)).copy()
+    return logits, points
+
+
+def set_vote(logits, points, cell, anchor, cls, conf, point_px, spec=SPEC):
+    """Make anchor (cell, anchor) vote for class `cls` with confidence `conf` at `point_px` (input pixels)."""
+    # logits [bg, ..., cls, ...] = [0, -inf.., log(conf/(1-conf)), -inf..] -> P(bg) = 1 - conf exactly
+    logits[cell, anchor] = -50.0
+    logits[cell, anchor, 0] = 0.0
+    logits[cell, anchor, cls] = np.log(conf / (1 - conf))
+    points[cell, anchor] = spec.to_cell_units(np.array([point_px]), [cell])[0]
+
+
+def test_two_cells_vote_for_one_sign_gives_one_weighted_landmark():
+    logits, points = quiet_tensors()
+    # cells (row 2, col 2) = 18 and (row 2, col 3) = 19, a sign whose centre is near x=24, y=20
+    set_vote(logits, points, 18, 0, cls=2, conf=0.9, point_px=(24.0, 20.0))
+    set_vote(logits, points, 19, 0, cls=2, conf=0.6, point_px=(26.0, 22.0))
+    dets = decode(logits, points, SPEC, IDENTITY, DecoderConfig(score_threshold=0.3, merge_radius_px=8))
+    assert len(dets) == 1
+    assert dets.classes.tolist() == [2]
+    # hand computed: x = (0.9*24 + 0.6*26) / 1.5 = 24.8; y = (0.9*20 + 0.6*22) / 1.5 = 20.8; score = max = 0.9
+    np.testing.assert_allclose(dets.points, [[24.8, 20.8]], atol=1e-4)
+    np.testing.assert_allclose(dets.scores, [0.9], atol=1e-5)
+
+
+def test_other_class_or_far_votes_stay_separate_and_sorted():
+    logits, points = quiet_tensors()
+    set_vote(logits, points, 18, 0, cls=2, conf=0.6, point_px=(24.0, 20.0))
+    set_vote(logits, points, 19, 0, cls=1, conf=0.8, point_px=(25.0, 20.0))  # same place, other class
+    set_vote(logits, points, 40, 0, cls=2, conf=0.7, point_px=(60.0, 60.0))  # same class, far
+    dets = decode(logits, points, SPEC, IDENTITY, DecoderConfig(merge_radius_px=8))
+    assert dets.classes.tolist() == [1, 2, 2]
+    np.testing.assert_allclose(dets.scores, [0.8, 0.7, 0.6], atol=1e-5)
+    assert dets.points.dtype == np.float32 and dets.classes.dtype == np.int32
+
+
+def test_threshold_top_k_and_max_detections():
+    logits, points = quiet_tensors()
+    # three anchors of one cell: the third best is dropped by top_k_per_cell=2 although above threshold
+    spec = GridSpec(64, 64, 8, ((0.5, 0.5), (0.25, 0.25), (0.75, 0.75)), 3)
+    logits, points = quiet_tensors(spec)
+    set_vote(logits, points, 0, 0, 1, 0.9, (2.0, 2.0), spec)
+    set_vote(logits, points, 0, 1, 1, 0.8, (40.0, 40.0), spec)
+    set_vote(logits, points, 0, 2, 1, 0.7, (60.0, 10.0), spec)
+    set_vote(logits, points, 9, 0, 1, 0.2, (30.0, 30.0), spec)  # under the threshold
+    dets = decode(logits, points, spec, IDENTITY, DecoderConfig(top_k_per_cell=2, merge_radius_px=4))
+    np.testing.assert_allclose(dets.scores, [0.9, 0.8], atol=1e-5)
+    dets = decode(logits, points, spec, IDENTITY, DecoderConfig(top_k_per_cell=3, merge_radius_px=4))
+    assert len(dets) == 3
+    dets = decode(logits, points, spec, IDENTITY, DecoderConfig(top_k_per_cell=3, max_detections=1))
+    assert len(dets) == 1 and dets.scores[0] == pytest.approx(0.9, abs=1e-5)
+
+
+def test_letterbox_is_undone_and_points_clipped():
+    # a 128x64 image letterboxed into 64x64: scale 0.5, pad_y 16
+    lb = Letterbox.fit(128, 64, 64, 64)
+    assert (lb.scale, lb.pad_x, lb.pad_y) == (0.5, 0, 16)
+    logits, points = quiet_tensors()
+    set_vote(logits, points, 27, 0, 1, 0.9, (30.0, 26.0))
+    set_vote(logits, points, 0, 0, 2, 0.9, (-20.0, 70.0))  # regresses outside the image
+    dets = decode(logits, points, SPEC, lb, DecoderConfig(), image_size=(128, 64))
+    by_class = dict(zip(dets.classes.tolist(), dets.points.tolist(), strict=True))
+    np.testing.assert_allclose(by_class[1], [60.0, 20.0], atol=1e-4)  # (30/0.5, (26-16)/0.5)
+    np.testing.assert_allclose(by_class[2], [0.0, 64.0], atol=1e-4)
+
+
+def test_nan_outputs_give_no_nan_detections():
+    logits, points = quiet_tensors()
+    set_vote(logits, points, 18, 0, 1, 0.9, (24.0, 20.0))
+    set_vote(logits, points, 30, 0, 1, 0.9, (50.0, 50.0))
+    points[30, 0] = np.nan
+    logits[5, 1] = np.nan
+    dets = decode(logits, points, SPEC, IDENTITY, DecoderConfig())
+    assert len(dets) == 1 and np.isfinite(dets.points).all() and np.isfinite(dets.scores).all()
+
+
+def test_empty_and_zero_threshold():
+    logits, points = quiet_tensors()
+    assert len(decode(logits, points, SPEC, IDENTITY)) == 0
+    assert Detections.empty().points.shape == (0, 2)
+    dets = decode(logits, points, SPEC, IDENTITY, DecoderConfig(score_threshold=0.0, max_detections=5))
+    assert len(dets) == 5
+
+
+def test_prefilter_matches_plain_softmax_on_random_logits():
+    rng = np.random.default_rng(1)
+    spec = GridSpec(64, 64, 8, num_classes=7)
+    logits = rng.normal(0, 3, (spec.num_cells, spec.num_anchors, 7)).astype(np.float32)
+    points = rng.uniform(0, 1, (spec.num_cells, spec.num_anchors, 2)).astype(np.float32)
+    cfg = DecoderConfig(score_threshold=0.6, top_k_per_cell=5, merge_radius_px=0.0, max_detections=10**6)
+    dets = decode(logits, points, spec, IDENTITY, cfg)
+    e = np.exp(logits - logits.max(-1, keepdims=True))
+    conf = 1 - e[..., 0] / e.sum(-1)
+    assert len(dets) == int((conf >= 0.6).sum())
+    np.testing.assert_allclose(np.sort(dets.scores), np.sort(conf[conf >= 0.6]), atol=1e-5)
+
+
+def test_merge_votes_direct():
+    pts = np.array([[0, 0], [3, 4], [100, 100], [1, 1]], np.float32)
+    cls = np.array([1, 1, 1, 2])
+    sc = np.array([0.5, 1.0, 0.4, 0.9], np.float32)
+    p, c, s = merge_votes(pts, cls, sc, radius=5.0, max_out=10)
+    assert c.tolist() == [1, 2, 1] and s.tolist() == pytest.approx([1.0, 0.9, 0.4])
+    np.testing.assert_allclose(p[0], [(3 * 1.0 + 0) / 1.5, (4 * 1.0) / 1.5], atol=1e-5)
+
+
+def test_int8_dequantisation_uses_given_scale_and_zero_point():
+    raw = np.array([-128, -3, 0, 127], np.int8)
+    np.testing.assert_allclose(dequantize(raw, 0.05, -3), [-6.25, 0.0, 0.15, 6.5], atol=1e-6)
+    detail = {
+        "name": "StatefulPartitionedCall:0",
+        "dtype": np.int8,
+        "quantization": (0.05, -3),
+        "quantization_parameters": {"scales": np.array([0.05]), "zero_points": np.array([-3]),
+                                    "quantized_dimension": 0},
+    }
+    np.testing.assert_allclose(dequantize_output(raw, detail), [-6.25, 0.0, 0.15, 6.5], atol=1e-6)
+    # per-channel on the last axis
+    per_ch = {"name": "p", "quantization": (0.0, 0), "quantization_parameters": {
+        "scales": np.array([1.0, 0.5]), "zero_points": np.array([0, 2]), "quantized_dimension": 1}}
+    out = dequantize_output(np.array([[4, 4]], np.int8), per_ch)
+    np.testing.assert_allclose(out, [[4.0, 1.0]])
+    # float outputs pass through; lists and dicts by name
+    f = np.ones((2,), np.float32)
+    assert dequantize_outputs([f], [{"name": "x"}])[0] is f
+    assert dequantize_outputs({"q": raw}, [{"name": "x"}, dict(detail, name="q")])["q"][1] == 0.0
+    with pytest.raises(ValueError, match="no quantization"):
+        dequantize_output(raw, {"name": "bad", "quantization": (0.0, 0)})
+
+
+def test_decoder_config_round_trip_and_validation():
+    cfg = DecoderConfig(score_threshold=0.5)
+    assert DecoderConfig.from_json(cfg.to_json()) == cfg
+    with pytest.raises(ValueError, match="unknown decoder"):
+        DecoderConfig.from_json({"treshold": 0.5})
+    with pytest.raises(ValueError):
+        DecoderConfig(score_threshold=1.5)
+
+
+def test_inference_modules_do_not_import_tensorflow():
+    code = (
+        "import sys\n"
+        "import keras_lmk.decode, keras_lmk.runtime, keras_lmk.frames, keras_lmk.metrics, keras_lmk.render\n"
+        "bad = [m for m in ('tensorflow', 'keras') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
