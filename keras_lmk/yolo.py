@@ -37,7 +37,10 @@ def load_yolo_mapping(path: str | Path, taxonomy: Taxonomy) -> dict[int, int]:
         raise DataError(path, None, "class-mapping file not found")
     names: list[str] | dict | None = None
     if path.suffix == ".json":
-        data = json.loads(path.read_text())
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            raise DataError(path, e.lineno, f"invalid JSON: {e.msg}") from None
         if isinstance(data, dict) and "mapping" in data:
             try:
                 return {int(k): v for k, v in load_class_mapping(path, taxonomy).items()}

@@ -35,6 +35,9 @@ def test_mapping_files(tmp_path):
     assert load_yolo_mapping(tmp_path / "n.json", TAX) == expected
     (tmp_path / "d.yaml").write_text("names:\n  0: warning\n  1: road_marking\n")
     assert load_yolo_mapping(tmp_path / "d.yaml", TAX) == expected
+    (tmp_path / "broken.json").write_text('{"names": [\n"warning",]}')
+    with pytest.raises(DataError, match="broken.json:2: invalid JSON"):
+        load_yolo_mapping(tmp_path / "broken.json", TAX)
     (tmp_path / "bad.txt").write_text("warning\ncar\n")
     with pytest.raises(DataError, match="'car' is not in taxonomy"):
         load_yolo_mapping(tmp_path / "bad.txt", TAX)
