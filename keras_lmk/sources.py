@@ -44,7 +44,7 @@ def coco_records(json_path: str, images: str, taxonomy: Taxonomy, skip_bad: bool
 
 
 def load_training_records(cfg, taxonomy: Taxonomy) -> tuple[list[ImageRecord], list[ImageRecord]]:
-    from keras_lmk.coco import split_records
+    from keras_lmk.data import split_records
 
     parts: list[list[ImageRecord]] = []
     if cfg.source in ("synthetic", "synthetic+gtsdb"):
