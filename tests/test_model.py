@@ -1,0 +1,112 @@
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_lmk.grid import GridSpec
+from keras_lmk.layers import AnchorOffsets
+from keras_lmk.model import BACKGROUND_PRIOR, ModelConfig, build_model, count_macs
+
+TINY = GridSpec(input_height=64, input_width=96, stride=8, num_classes=3)
+TINY_CFG = ModelConfig(width=0.5, head_channels=16, head_depth=1)
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    return build_model(TINY, TINY_CFG)
+
+
+def test_outputs_names_shapes_dtypes(tiny_model):
+    s, a, m = TINY.num_cells, TINY.num_anchors, TINY.num_classes
+    assert s == 8 * 12
+    x = np.random.default_rng(0).integers(0, 256, (2, 64, 96, 3)).astype(np.float32)  # uint8 range
+    out = tiny_model(x)
+    assert set(out) == {"class_logits", "points"}
+    assert tuple(out["class_logits"].shape) == (2, s, a, m)
+    assert tuple(out["points"].shape) == (2, s, a, 2)
+    assert out["class_logits"].dtype == "float32" and out["points"].dtype == "float32"
+    assert np.all(np.isfinite(out["class_logits"])) and np.all(np.isfinite(out["points"]))
+    assert tiny_model.input.name == "image" or tiny_model.inputs[0].name == "image"
+
+
+def test_initial_state_background_prior_and_points_near_anchors(tiny_model):
+    x = np.full((1, 64, 96, 3), 128, np.float32)
+    out = tiny_model(x)
+    p_bg = tf.nn.softmax(out["class_logits"], axis=-1)[..., 0].numpy()
+    # bias gives exactly BACKGROUND_PRIOR; untrained kernels perturb it a little
+    assert abs(np.median(p_bg) - BACKGROUND_PRIOR) < 0.02
+    bias = tiny_model.get_layer("class_conv").bias.numpy().reshape(TINY.num_anchors, TINY.num_classes)
+    assert np.allclose(bias[:, 0], math.log(BACKGROUND_PRIOR * 2 / (1 - BACKGROUND_PRIOR)))
+    # offsets start small: points sit near their anchors (cell units)
+    anchors = TINY.anchor_array()[None, None]
+    assert np.abs(out["points"].numpy() - anchors).max() < 1.0
+
+
+def test_anchor_offsets_layer_adds_anchors():
+    layer = AnchorOffsets([[0.5, 0.5], [0.25, 0.75]])
+    off = np.zeros((1, 3, 2, 2), np.float32)
+    off[0, 1, 1] = [0.1, -0.2]
+    out = np.asarray(layer(off))
+    assert np.allclose(out[0, 0], [[0.5, 0.5], [0.25, 0.75]])
+    assert np.allclose(out[0, 1, 1], [0.35, 0.55])
+    assert AnchorOffsets.from_config(layer.get_config()).anchors == layer.anchors
+
+
+def test_keras_save_load_safe_mode_round_trip(tiny_model, tmp_path):
+    path = tmp_path / "m.keras"
+    tiny_model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    x = np.random.default_rng(1).uniform(0, 255, (1, 64, 96, 3)).astype(np.float32)
+    a, b = tiny_model(x), loaded(x)
+    for k in ("class_logits", "points"):
+        np.testing.assert_array_equal(np.asarray(a[k]), np.asarray(b[k]))
+
+
+def test_weights_path_loads(tiny_model, tmp_path):
+    path = tmp_path / "w.weights.h5"
+    tiny_model.save_weights(path)
+    again = build_model(TINY, ModelConfig(width=0.5, head_channels=16, head_depth=1, weights_path=str(path)))
+    x = np.full((1, 64, 96, 3), 50, np.float32)
+    np.testing.assert_allclose(np.asarray(again(x)["points"]), np.asarray(tiny_model(x)["points"]))
+
+
+def test_default_model_is_small_and_cheap():
+    model = build_model(GridSpec(), ModelConfig())
+    params = model.count_params()
+    macs = count_macs(model)
+    assert params < 1_200_000, params
+    # SSDLite-MobileNetV2 is ~0.8 GMACs at 300x300, ~1.4 GMACs at 512x320; we must stay well under half
+    assert macs < 0.4e9, macs
+    assert tuple(model.output["points"].shape) == (None, 64 * 40, 5, 2)
+
+
+def test_stride_16_and_mobilenetv2_backbone():
+    spec = GridSpec(input_height=64, input_width=64, stride=16, num_classes=2, anchors=((0.5, 0.5),))
+    model = build_model(spec, ModelConfig(backbone="mobilenetv2", head_channels=16))
+    out = model(np.zeros((1, 64, 64, 3), np.float32))
+    assert tuple(out["class_logits"].shape) == (1, 16, 1, 2)
+
+
+def test_tflite_float_conversion_builtin_ops_only(tiny_model):
+    converter = tf.lite.TFLiteConverter.from_keras_model(tiny_model)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    flat = converter.convert()
+    interp = tf.lite.Interpreter(  # no XNNPACK: list the model's own ops, not "DELEGATE"
+        model_content=flat,
+        experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+    )
+    interp.allocate_tensors()
+    ops = {d["op_name"] for d in interp._get_ops_details()}
+    # SHAPE/STRIDED_SLICE/PACK only compute the dynamic batch size of the reshapes (folded at batch 1)
+    allowed = {"ADD", "MUL", "CONV_2D", "DEPTHWISE_CONV_2D", "RESIZE_NEAREST_NEIGHBOR", "RESHAPE", "PAD"}
+    assert ops <= allowed | {"SHAPE", "STRIDED_SLICE", "PACK"}, ops
+    assert {"CONV_2D", "DEPTHWISE_CONV_2D", "RESIZE_NEAREST_NEIGHBOR"} <= ops
+    runner = interp.get_signature_runner()
+    x = np.random.default_rng(2).uniform(0, 255, (1, 64, 96, 3)).astype(np.float32)
+    got = runner(image=x)
+    want = tiny_model(x)
+    assert set(got) == {"class_logits", "points"}
+    for k in got:
+        np.testing.assert_allclose(got[k], np.asarray(want[k]), atol=1e-4)
