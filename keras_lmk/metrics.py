@@ -1,0 +1,275 @@
+"""Point-based detection metrics: a landmark is found when a prediction of its class lands close to its
+reference point (numpy only, streaming: frames are added one at a time, only small per-detection arrays kept).
+
+Matching (per frame, per tolerance): predictions in descending score order each take the nearest still-unmatched
+ground truth of the same class whose distance is within that ground truth's radius; one-to-one.
+Radii (:class:`Tolerance`): ``adaptive`` = max(4 px, 0.5 * sqrt(bbox area)) in original pixels, and fixed
+4 / 8 / 16 px.
+
+AP per class is the area under the interpolated precision-recall curve over all scores ("all-point", VOC2010+):
+precision is replaced by its running maximum from the right and summed over each recall step. ``AP_coco101``
+averages the same interpolated precision at recall 0, 0.01, ..., 1 (COCO's 101 points); with
+``oks_sigma_for`` it equals pycocotools' keypoint AP at one OKS threshold (tests check this), because for one
+keypoint ``OKS = exp(-d^2 / (2 * area * (2 sigma)^2))`` so ``OKS >= t`` <=> ``d <= 2 sigma sqrt(2 ln(1/t))
+sqrt(area)``. mAP is the mean AP over classes that have ground truth in the dataset.
+
+Classes without any ground truth in the dataset are "unlabelled" (e.g. GTSDB labels no signals or markings):
+they get no AP, and their predictions are not false positives; they are only counted.
+
+At the operating threshold: precision, recall, F1 per class and pooled; point error (px) of matched
+predictions under the first (primary) tolerance; a confusion matrix with background: row = ground-truth class
+(0 = no landmark), column = predicted class (0 = missed). A prediction left over by same-class matching that
+lies within the radius of a left-over ground truth of another class is a confusion; other left-overs are
+background false positives (row 0) and misses (column 0).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from keras_lmk.taxonomy import Taxonomy
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    name: str
+    fixed_px: float | None = None  # a fixed radius; else max(min_px, area_factor * sqrt(bbox area))
+    min_px: float = 4.0
+    area_factor: float = 0.5
+
+    def radii(self, boxes_xyxy: np.ndarray) -> np.ndarray:
+        """float64 [G] match radius of each ground truth (original pixels)."""
+        b = np.asarray(boxes_xyxy, np.float64).reshape(-1, 4)
+        if self.fixed_px is not None:
+            return np.full(len(b), float(self.fixed_px))
+        area = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+        return np.maximum(self.min_px, self.area_factor * np.sqrt(area))
+
+
+DEFAULT_TOLERANCES = (Tolerance("adaptive"), Tolerance("4px", 4.0), Tolerance("8px", 8.0), Tolerance("16px", 16.0))
+
+
+def oks_sigma_for(area_factor: float = 0.5, oks_threshold: float = 0.5) -> float:
+    """The COCO keypoint sigma whose OKS >= oks_threshold means d <= area_factor * sqrt(area)."""
+    return area_factor / (2.0 * np.sqrt(2.0 * np.log(1.0 / oks_threshold)))
+
+
+def match_greedy(pred_points, pred_scores, pred_classes, gt_points, gt_classes, radii, *, same_class=True,
+                 gt_taken=None):
+    """One-to-one greedy matching. Returns (gt index per prediction or -1 [N], distance per prediction [N]).
+
+    Predictions are visited in descending score; each takes the nearest free ground truth (of the same class
+    when ``same_class``, of another class otherwise) within that ground truth's radius.
+    """
+    pp = np.asarray(pred_points, np.float64).reshape(-1, 2)
+    gp = np.asarray(gt_points, np.float64).reshape(-1, 2)
+    n = len(pp)
+    match = np.full(n, -1, np.int64)
+    dist = np.full(n, np.nan)
+    if n == 0 or len(gp) == 0:
+        return match, dist
+    pc, gc = np.asarray(pred_classes), np.asarray(gt_classes)
+    d = np.sqrt(((pp[:, None, :] - gp[None, :, :]) ** 2).sum(-1))  # [N, G]
+    ok = d <= np.asarray(radii, np.float64)[None, :]
+    ok &= (pc[:, None] == gc[None, :]) if same_class else (pc[:, None] != gc[None, :])
+    taken = np.zeros(len(gp), bool) if gt_taken is None else np.asarray(gt_taken, bool).copy()
+    for i in np.argsort(-np.asarray(pred_scores), kind="stable"):
+        cand = ok[i] & ~taken
+        if cand.any():
+            j = int(np.argmin(np.where(cand, d[i], np.inf)))
+            match[i], dist[i] = j, d[i, j]
+            taken[j] = True
+    return match, dist
+
+
+def pr_curve(scores, is_tp, num_gt: int) -> tuple[np.ndarray, np.ndarray]:
+    """(recall [N], precision [N]) over the predictions sorted by descending score."""
+    order = np.argsort(-np.asarray(scores, np.float64), kind="stable")
+    tp = np.asarray(is_tp, bool)[order]
+    ctp, cfp = np.cumsum(tp), np.cumsum(~tp)
+    recall = ctp / max(num_gt, 1)
+    precision = ctp / np.maximum(ctp + cfp, 1)
+    return recall, precision
+
+
+def average_precision(scores, is_tp, num_gt: int, method: str = "all_point") -> float:
+    """AP of one class: ``all_point`` (area under the interpolated curve) or ``coco101``. NaN if num_gt == 0."""
+    if num_gt == 0:
+        return float("nan")
+    if len(scores) == 0:
+        return 0.0
+    recall, precision = pr_curve(scores, is_tp, num_gt)
+    envelope = np.maximum.accumulate(precision[::-1])[::-1]
+    if method == "all_point":
+        steps = np.diff(np.concatenate([[0.0], recall]))
+        return float((steps * envelope).sum())
+    if method == "coco101":
+        idx = np.searchsorted(recall, np.linspace(0, 1, 101), side="left")
+        vals = np.where(idx < len(recall), envelope[np.minimum(idx, len(recall) - 1)], 0.0)
+        return float(vals.mean())
+    raise ValueError(f"unknown AP method {method!r}")
+
+
+def _f1(p: float, r: float) -> float:
+    return 2 * p * r / (p + r) if p + r > 0 else 0.0
+
+
+class PointEvaluator:
+    """Accumulates matches frame by frame; :meth:`summary` gives the metrics dict (JSON-ready)."""
+
+    def __init__(self, taxonomy: Taxonomy, tolerances=DEFAULT_TOLERANCES, operating_threshold: float = 0.3):
+        self.taxonomy = taxonomy
+        self.tolerances = tuple(tolerances)
+        self.threshold = float(operating_threshold)
+        m = taxonomy.num_classes
+        self.num_gt = np.zeros(m, np.int64)
+        self.num_frames = 0
+        # per tolerance: lists of (class, score, tp) arrays over all-threshold predictions
+        self._ranked = {t.name: ([], [], []) for t in self.tolerances}
+        # per tolerance at the operating threshold: tp, fp(pred count - tp), per class
+        self._tp = {t.name: np.zeros(m, np.int64) for t in self.tolerances}
+        self._npred = {t.name: np.zeros(m, np.int64) for t in self.tolerances}
+        self._err_cls: list[np.ndarray] = []
+        self._err: list[np.ndarray] = []
+        self.confusion = np.zeros((m, m), np.int64)
+
+    def add_frame(self, gt_points, gt_classes, gt_boxes, pred_points, pred_classes, pred_scores, *,
+                  op_points=None, op_classes=None, op_scores=None) -> dict:
+        """Add one frame (ground truth and predictions in original pixels).
+
+        ``pred_*`` are everything the decoder kept at a low threshold (PR curves, AP). ``op_*`` are the
+        detections at the operating threshold (P/R/F1, point error, confusion); when omitted they are the
+        ``pred_*`` with score >= the operating threshold (greedy matching by score makes that exact).
+        Returns the frame's operating-point counts under the primary tolerance.
+        """
+        gp = np.asarray(gt_points, np.float64).reshape(-1, 2)
+        gc = np.asarray(gt_classes, np.int64).reshape(-1)
+        gb = np.asarray(gt_boxes, np.float64).reshape(-1, 4)
+        pp = np.asarray(pred_points, np.float64).reshape(-1, 2)
+        pc = np.asarray(pred_classes, np.int64).reshape(-1)
+        ps = np.asarray(pred_scores, np.float64).reshape(-1)
+        if op_points is None:
+            op = ps >= self.threshold
+            op_pp, op_pc, op_ps = pp[op], pc[op], ps[op]
+        else:
+            op_pp = np.asarray(op_points, np.float64).reshape(-1, 2)
+            op_pc = np.asarray(op_classes, np.int64).reshape(-1)
+            op_ps = np.asarray(op_scores, np.float64).reshape(-1)
+        self.num_frames += 1
+        np.add.at(self.num_gt, gc, 1)
+        row = {}
+        for k, tol in enumerate(self.tolerances):
+            radii = tol.radii(gb)
+            match, _ = match_greedy(pp, ps, pc, gp, gc, radii)
+            cls_l, sc_l, tp_l = self._ranked[tol.name]
+            cls_l.append(pc)
+            sc_l.append(ps)
+            tp_l.append(match >= 0)
+            om, dist = match_greedy(op_pp, op_ps, op_pc, gp, gc, radii)
+            hit = om >= 0
+            np.add.at(self._tp[tol.name], op_pc[hit], 1)
+            np.add.at(self._npred[tol.name], op_pc, 1)
+            if k == 0:
+                self._err.append(dist[hit])
+                self._err_cls.append(op_pc[hit])
+                self._confuse(op_pp, op_ps, op_pc, om, gp, gc, radii)
+                row = {"num_gt": len(gc), "num_pred": len(op_pc), "tp": int(hit.sum()),
+                       "fp": int(len(op_pc) - hit.sum()), "fn": int(len(gc) - hit.sum()),
+                       "median_point_error_px": float(np.median(dist[hit])) if hit.any() else float("nan")}
+        return row
+
+    def _confuse(self, pp, ps, pc, match, gp, gc, radii):
+        taken = np.zeros(len(gc), bool)
+        taken[match[match >= 0]] = True
+        np.add.at(self.confusion, (gc[match[match >= 0]], pc[match >= 0]), 1)
+        left = match < 0
+        cm, _ = match_greedy(pp[left], ps[left], pc[left], gp, gc, radii, same_class=False, gt_taken=taken)
+        lc = pc[left]
+        np.add.at(self.confusion, (gc[cm[cm >= 0]], lc[cm >= 0]), 1)
+        taken[cm[cm >= 0]] = True
+        np.add.at(self.confusion, (np.zeros((cm < 0).sum(), np.int64), lc[cm < 0]), 1)  # background FPs
+        np.add.at(self.confusion, (gc[~taken], np.zeros((~taken).sum(), np.int64)), 1)  # misses
+
+    def labelled(self) -> np.ndarray:
+        """bool [M]: landmark classes with ground truth in the data seen so far."""
+        lab = self.num_gt > 0
+        lab[0] = False
+        return lab
+
+    def pr_curves(self, tolerance: str | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """class name -> (recall, precision) for labelled classes."""
+        cls_l, sc_l, tp_l = self._ranked[tolerance or self.tolerances[0].name]
+        cls, sc, tp = (np.concatenate(x) if x else np.zeros(0) for x in (cls_l, sc_l, tp_l))
+        out = {}
+        for c in np.flatnonzero(self.labelled()):
+            sel = cls == c
+            out[self.taxonomy.classes[c].name] = pr_curve(sc[sel], tp[sel].astype(bool), int(self.num_gt[c]))
+        return out
+
+    def point_errors(self) -> tuple[np.ndarray, np.ndarray]:
+        """(distances px [K], classes [K]) of matched predictions at the operating threshold."""
+        if not self._err:
+            return np.zeros(0), np.zeros(0, np.int64)
+        return np.concatenate(self._err), np.concatenate(self._err_cls)
+
+    def confusion_matrix(self) -> tuple[np.ndarray, np.ndarray]:
+        """(matrix [M, M] with unlabelled-class background FPs removed, those removed counts [M])."""
+        cm = self.confusion.copy()
+        unl = ~self.labelled()
+        unl[0] = False
+        removed = np.where(unl, cm[0], 0)
+        cm[0, unl] = 0
+        return cm, removed
+
+    def summary(self) -> dict:
+        names = self.taxonomy.names
+        lab = self.labelled()
+        unlabelled = [names[c] for c in range(1, len(names)) if not lab[c]]
+        out: dict = {"operating_threshold": self.threshold, "frames": self.num_frames,
+                     "primary_tolerance": self.tolerances[0].name,
+                     "num_gt": {names[c]: int(self.num_gt[c]) for c in range(1, len(names))},
+                     "unlabelled_classes": unlabelled, "tolerances": {}}
+        for tol in self.tolerances:
+            cls_l, sc_l, tp_l = self._ranked[tol.name]
+            cls, sc, tp = (np.concatenate(x) if x else np.zeros(0) for x in (cls_l, sc_l, tp_l))
+            per_class, aps, aps101 = {}, [], []
+            tp_op, np_op = self._tp[tol.name], self._npred[tol.name]
+            for c in np.flatnonzero(lab):
+                sel = cls == c
+                ap = average_precision(sc[sel], tp[sel].astype(bool), int(self.num_gt[c]))
+                ap101 = average_precision(sc[sel], tp[sel].astype(bool), int(self.num_gt[c]), "coco101")
+                p = tp_op[c] / np_op[c] if np_op[c] else 0.0
+                r = tp_op[c] / self.num_gt[c]
+                per_class[names[c]] = {"AP": ap, "AP_coco101": ap101, "num_gt": int(self.num_gt[c]),
+                                       "num_pred": int(np_op[c]), "tp": int(tp_op[c]),
+                                       "fp": int(np_op[c] - tp_op[c]), "fn": int(self.num_gt[c] - tp_op[c]),
+                                       "precision": float(p), "recall": float(r), "f1": _f1(p, r)}
+                aps.append(ap)
+                aps101.append(ap101)
+            t, n, g = tp_op[lab].sum(), np_op[lab].sum(), self.num_gt[lab].sum()
+            p = t / n if n else 0.0
+            r = t / g if g else 0.0
+            out["tolerances"][tol.name] = {
+                "rule": "fixed" if tol.fixed_px is not None else "adaptive",
+                "radius_px": tol.fixed_px if tol.fixed_px is not None
+                else f"max({tol.min_px}, {tol.area_factor} * sqrt(bbox area))",
+                "mAP": float(np.mean(aps)) if aps else float("nan"),
+                "mAP_coco101": float(np.mean(aps101)) if aps101 else float("nan"),
+                "precision": float(p), "recall": float(r), "f1": _f1(p, r), "per_class": per_class}
+        err, err_cls = self.point_errors()
+        out["point_error_px"] = {
+            "count": len(err),
+            "median": float(np.median(err)) if len(err) else float("nan"),
+            "p90": float(np.percentile(err, 90)) if len(err) else float("nan"),
+            "per_class": {names[c]: {"count": int((err_cls == c).sum()),
+                                     "median": float(np.median(err[err_cls == c])),
+                                     "p90": float(np.percentile(err[err_cls == c], 90))}
+                          for c in np.unique(err_cls)},
+        }
+        cm, removed = self.confusion_matrix()
+        out["confusion"] = {"labels": names, "rows": "ground truth (background = no landmark)",
+                            "cols": "prediction (background = missed)", "matrix": cm.tolist()}
+        out["unlabelled_predictions"] = {names[c]: int(removed[c]) for c in range(1, len(names)) if not lab[c]}
+        return out

@@ -1,0 +1,170 @@
+import contextlib
+import io
+
+import numpy as np
+import pytest
+
+from keras_lmk.metrics import (
+    PointEvaluator,
+    Tolerance,
+    average_precision,
+    match_greedy,
+    oks_sigma_for,
+)
+from keras_lmk.taxonomy import parse_taxonomy
+
+TAX = parse_taxonomy({"name": "t", "classes": [
+    {"id": 0, "name": "background", "point_rule": None},
+    {"id": 1, "name": "sign", "point_rule": "bbox_center"},
+    {"id": 2, "name": "signal", "point_rule": "bbox_center"},
+    {"id": 3, "name": "road_marking", "point_rule": "bbox_bottom_right"}]})
+
+
+def box_at(x, y, size):
+    return [x - size / 2, y - size / 2, x + size / 2, y + size / 2]
+
+
+def test_ap_of_a_hand_made_ranking():
+    # 3 ground truths; ranking TP FP TP FP TP
+    scores = [0.9, 0.8, 0.7, 0.6, 0.5]
+    tp = [True, False, True, False, True]
+    # precision 1, 1/2, 2/3, 1/2, 3/5; recall 1/3, 1/3, 2/3, 2/3, 1; envelope 1, 2/3, 2/3, 3/5, 3/5
+    assert average_precision(scores, tp, 3) == pytest.approx((1 + 2 / 3 + 3 / 5) / 3)
+    # 101 points: recall 0..0.33 (34 points) -> 1, 0.34..0.66 (33) -> 2/3, 0.67..1 (34) -> 3/5
+    assert average_precision(scores, tp, 3, "coco101") == pytest.approx((34 + 33 * 2 / 3 + 34 * 3 / 5) / 101)
+    assert average_precision([], [], 2) == 0.0
+    assert np.isnan(average_precision([0.5], [False], 0))
+
+
+def test_tolerance_rule():
+    boxes = np.array([box_at(50, 50, 10), box_at(0, 0, 4), box_at(0, 0, 40)])
+    np.testing.assert_allclose(Tolerance("adaptive").radii(boxes), [5.0, 4.0, 20.0])
+    np.testing.assert_allclose(Tolerance("8px", 8.0).radii(boxes), [8.0, 8.0, 8.0])
+    gt_p, gt_c = np.array([[50.0, 50.0]]), np.array([1])
+    pred = np.array([[54.9, 50.0]])
+    for tol, hit in ((Tolerance("adaptive"), True), (Tolerance("4px", 4.0), False), (Tolerance("8px", 8.0), True)):
+        m, d = match_greedy(pred, [0.9], [1], gt_p, gt_c, tol.radii(boxes[:1]))
+        assert (m[0] == 0) == hit
+    m, _ = match_greedy(pred, [0.9], [2], gt_p, gt_c, [8.0])  # other class never matches
+    assert m[0] == -1
+
+
+def test_greedy_one_to_one_by_score():
+    gt = np.array([[0.0, 0.0], [10.0, 0.0]])
+    preds = np.array([[9.0, 0.0], [1.0, 0.0], [0.5, 0.0]])
+    m, d = match_greedy(preds, [0.5, 0.9, 0.7], [1, 1, 1], gt, [1, 1], [12.0, 12.0])
+    # best (1,0) takes gt0; next (0.5,0) takes the remaining gt1 (9.5 px); lowest (9,0) finds nothing
+    assert m.tolist() == [-1, 0, 1]
+    np.testing.assert_allclose(d[1:], [1.0, 9.5])
+
+
+def test_evaluator_unlabelled_classes_and_confusion():
+    ev = PointEvaluator(TAX, (Tolerance("adaptive"), Tolerance("4px", 4.0)), operating_threshold=0.5)
+    # frame 1: sign GT matched (error 3 px), a signal prediction elsewhere (no signal GT anywhere),
+    # a road_marking GT with a sign prediction on it (confusion)
+    ev.add_frame(
+        gt_points=[[20, 20], [60, 60]], gt_classes=[1, 3], gt_boxes=[box_at(20, 20, 20), box_at(55, 55, 10)],
+        pred_points=[[23, 20], [80, 10], [61, 60], [5, 5]], pred_classes=[1, 2, 1, 1],
+        pred_scores=[0.9, 0.8, 0.7, 0.2])
+    # frame 2: a missed sign, a background sign prediction
+    row = ev.add_frame(gt_points=[[30, 30]], gt_classes=[1], gt_boxes=[box_at(30, 30, 8)],
+                       pred_points=[[90, 90]], pred_classes=[1], pred_scores=[0.6])
+    assert row == {"num_gt": 1, "num_pred": 1, "tp": 0, "fp": 1, "fn": 1, "median_point_error_px": row[
+        "median_point_error_px"]} and np.isnan(row["median_point_error_px"])
+    s = ev.summary()
+    assert s["unlabelled_classes"] == ["signal"] and s["unlabelled_predictions"] == {"signal": 1}
+    a = s["tolerances"]["adaptive"]
+    assert set(a["per_class"]) == {"sign", "road_marking"}
+    sign = a["per_class"]["sign"]
+    # sign at 0.5: 3 predictions (0.9 TP, 0.7 FP on the marking, 0.6 FP), 2 GT
+    assert (sign["tp"], sign["fp"], sign["fn"]) == (1, 2, 1)
+    assert sign["precision"] == pytest.approx(1 / 3) and sign["recall"] == pytest.approx(0.5)
+    # AP over all scores: TP(0.9) FP(0.7) FP(0.6) FP(0.2) -> 1 * 1/2
+    assert sign["AP"] == pytest.approx(0.5)
+    assert a["per_class"]["road_marking"]["AP"] == 0.0
+    assert a["mAP"] == pytest.approx(0.25)
+    # pooled over labelled classes: the signal prediction is not a false positive
+    assert (a["precision"], a["recall"]) == (pytest.approx(1 / 3), pytest.approx(1 / 3))
+    # 4 px tolerance: the 3 px error still matches
+    assert s["tolerances"]["4px"]["per_class"]["sign"]["tp"] == 1
+    assert s["point_error_px"]["median"] == pytest.approx(3.0)
+    cm = np.array(s["confusion"]["matrix"])
+    expected = np.zeros((4, 4), int)
+    expected[1, 1] = 1  # sign found
+    expected[3, 1] = 1  # road marking predicted as sign
+    expected[0, 1] = 1  # background sign prediction (frame 2)
+    expected[1, 0] = 1  # sign missed (frame 2)
+    # the signal prediction (unlabelled) is removed from row 0
+    np.testing.assert_array_equal(cm, expected)
+
+
+def test_separate_operating_detections():
+    ev = PointEvaluator(TAX, (Tolerance("adaptive"),), operating_threshold=0.5)
+    ev.add_frame([[20, 20]], [1], [box_at(20, 20, 20)], [[21, 20], [50, 50]], [1, 1], [0.6, 0.1],
+                 op_points=[[22, 20]], op_classes=[1], op_scores=[0.6])
+    s = ev.summary()
+    assert s["point_error_px"]["median"] == pytest.approx(2.0)
+    assert s["tolerances"]["adaptive"]["per_class"]["sign"]["num_pred"] == 1
+
+
+def _pycocotools_ap(gt, preds, cat, sigma):
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_gt = COCO()
+        coco_gt.dataset = gt
+        coco_gt.createIndex()
+        coco_dt = coco_gt.loadRes(preds)
+        e = COCOeval(coco_gt, coco_dt, "keypoints")
+        e.params.kpt_oks_sigmas = np.array([sigma])
+        e.params.iouThrs = np.array([0.5])
+        e.params.catIds = [cat]
+        e.params.maxDets = [100]
+        e.params.areaRng = [[0, 1e10]]
+        e.params.areaRngLbl = ["all"]
+        e.evaluate()
+        e.accumulate()
+    p = e.eval["precision"][0, :, 0, 0, 0]
+    return float(p[p > -1].mean())
+
+
+def test_matches_pycocotools_keypoint_ap_with_oks_sigma():
+    """OKS >= 0.5 with sigma = oks_sigma_for(0.5) is the same rule as d <= 0.5 sqrt(area) (boxes >= 8 px so
+    the 4 px floor is inactive); then our 101-point AP equals pycocotools' keypoint AP."""
+    rng = np.random.default_rng(3)
+    images, anns, preds = [], [], []
+    ev = PointEvaluator(TAX, (Tolerance("adaptive"),), operating_threshold=0.5)
+    aid = 0
+    for img_id in range(1, 6):
+        images.append({"id": img_id, "width": 200, "height": 200, "file_name": f"{img_id}.jpg"})
+        n = int(rng.integers(1, 4))
+        centers = rng.uniform(30, 170, (n, 2))
+        sizes = rng.uniform(10, 40, n)
+        gts = []
+        for (x, y), s in zip(centers, sizes, strict=True):
+            aid += 1
+            b = box_at(x, y, s)
+            anns.append({"id": aid, "image_id": img_id, "category_id": 1, "bbox": [b[0], b[1], s, s],
+                         "area": float(s * s), "iscrowd": 0, "keypoints": [float(x), float(y), 2],
+                         "num_keypoints": 1})
+            gts.append(b)
+        # predictions: near (inside the radius), far-ish (outside), and random clutter, distinct scores
+        pp, sc = [], []
+        for (x, y), s in zip(centers, sizes, strict=True):
+            r = 0.5 * s
+            off = rng.choice([0.3, 0.8, 1.5]) * r
+            ang = rng.uniform(0, 2 * np.pi)
+            pp.append([x + off * np.cos(ang), y + off * np.sin(ang)])
+            sc.append(rng.uniform(0.05, 1))
+        pp.append(rng.uniform(0, 200, 2).tolist())
+        sc.append(rng.uniform(0.05, 1))
+        for p, s in zip(pp, sc, strict=True):
+            preds.append({"image_id": img_id, "category_id": 1, "keypoints": [p[0], p[1], 1], "score": s})
+        ev.add_frame(centers, np.ones(n), gts, pp, np.ones(len(pp)), sc)
+    gt = {"images": images, "annotations": anns,
+          "categories": [{"id": 1, "name": "sign", "keypoints": ["reference_point"], "skeleton": []}]}
+    ours = ev.summary()["tolerances"]["adaptive"]["per_class"]["sign"]["AP_coco101"]
+    theirs = _pycocotools_ap(gt, preds, 1, oks_sigma_for(0.5, 0.5))
+    assert 0 < ours < 1
+    assert ours == pytest.approx(theirs, abs=1e-9)
