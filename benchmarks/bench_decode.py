@@ -55,7 +55,9 @@ def main():
     for name, n in (("quiet (5 landmarks)", 5), ("busy (40 landmarks)", 40)):
         logits, points = make_frame(spec, n, rng)
         ms, k = bench(spec, cfg, logits, points, args.repeats)
-        print(f"{name}: {ms:.3f} ms/frame, {k} detections (grid {spec.grid_w}x{spec.grid_h}x{spec.num_anchors})")
+        print(
+            f"{name}: {ms:.3f} ms/frame, {k} detections (grid {spec.grid_w}x{spec.grid_h}x{spec.num_anchors})"
+        )
 
 
 if __name__ == "__main__":

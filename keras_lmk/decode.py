@@ -155,7 +155,12 @@ def merge_votes(points: np.ndarray, classes: np.ndarray, scores: np.ndarray, rad
     mx = np.bincount(lab, ws * p[sel, 0], minlength=k) / wsum
     my = np.bincount(lab, ws * p[sel, 1], minlength=k) / wsum
     seeds = np.asarray(seeds)
-    return np.stack([mx, my], axis=-1).astype(np.float32), c[seeds].astype(np.int32), w[seeds].astype(np.float32)
+    return (
+        np.stack([mx, my], axis=-1).astype(np.float32),
+        c[seeds].astype(np.int32),
+        w[seeds].astype(np.float32),
+    )
+
 
 def decode(
     class_logits: np.ndarray,
@@ -233,7 +238,9 @@ def dequantize_output(raw: np.ndarray, detail: Mapping) -> np.ndarray:
         return raw.astype(np.float32, copy=False)
     scales, zps, axis = quantization_of(detail)
     if scales.size == 0:
-        raise ValueError(f"output {detail.get('name')!r} is {raw.dtype} but carries no quantization parameters")
+        raise ValueError(
+            f"output {detail.get('name')!r} is {raw.dtype} but carries no quantization parameters"
+        )
     return dequantize(raw, scales, zps, axis if scales.size > 1 else None)
 
 

@@ -80,7 +80,8 @@ class FrameSource:
             self.files = [self.path]
         else:
             raise FrameSourceError(
-                f"{self.path}: not an image ({', '.join(IMAGE_SUFFIXES)}) or video ({', '.join(VIDEO_SUFFIXES)})"
+                f"{self.path}: not an image ({', '.join(IMAGE_SUFFIXES)}) "
+                f"or video ({', '.join(VIDEO_SUFFIXES)})"
             )
 
     def __len__(self) -> int:

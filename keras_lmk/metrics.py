@@ -1,14 +1,14 @@
 """Point-based detection metrics: a landmark is found when a prediction of its class lands close to its
 reference point (numpy only, streaming: frames are added one at a time, only small per-detection arrays kept).
 
-Matching (per frame, per tolerance): predictions in descending score order each take the nearest still-unmatched
-ground truth of the same class whose distance is within that ground truth's radius; one-to-one.
+Matching (per frame, per tolerance): predictions in descending score order each take the nearest still-
+unmatched ground truth of the same class whose distance is within that ground truth's radius; one-to-one.
 Radii (:class:`Tolerance`): ``adaptive`` = max(4 px, 0.5 * sqrt(bbox area)) in original pixels, and fixed
 4 / 8 / 16 px.
 
-AP per class is the area under the interpolated precision-recall curve over all scores ("all-point", VOC2010+):
-precision is replaced by its running maximum from the right and summed over each recall step. ``AP_coco101``
-averages the same interpolated precision at recall 0, 0.01, ..., 1 (COCO's 101 points); with
+AP per class is the area under the interpolated precision-recall curve over all scores ("all-point",
+VOC2010+): precision is replaced by its running maximum from the right and summed over each recall step.
+``AP_coco101`` averages the same interpolated precision at recall 0, 0.01, ..., 1 (COCO's 101 points); with
 ``oks_sigma_for`` it equals pycocotools' keypoint AP at one OKS threshold (tests check this), because for one
 keypoint ``OKS = exp(-d^2 / (2 * area * (2 sigma)^2))`` so ``OKS >= t`` <=> ``d <= 2 sigma sqrt(2 ln(1/t))
 sqrt(area)``. mAP is the mean AP over classes that have ground truth in the dataset.
@@ -48,7 +48,12 @@ class Tolerance:
         return np.maximum(self.min_px, self.area_factor * np.sqrt(area))
 
 
-DEFAULT_TOLERANCES = (Tolerance("adaptive"), Tolerance("4px", 4.0), Tolerance("8px", 8.0), Tolerance("16px", 16.0))
+DEFAULT_TOLERANCES = (
+    Tolerance("adaptive"),
+    Tolerance("4px", 4.0),
+    Tolerance("8px", 8.0),
+    Tolerance("16px", 16.0),
+)
 
 
 def oks_sigma_for(area_factor: float = 0.5, oks_threshold: float = 0.5) -> float:
@@ -56,8 +61,9 @@ def oks_sigma_for(area_factor: float = 0.5, oks_threshold: float = 0.5) -> float
     return area_factor / (2.0 * np.sqrt(2.0 * np.log(1.0 / oks_threshold)))
 
 
-def match_greedy(pred_points, pred_scores, pred_classes, gt_points, gt_classes, radii, *, same_class=True,
-                 gt_taken=None):
+def match_greedy(
+    pred_points, pred_scores, pred_classes, gt_points, gt_classes, radii, *, same_class=True, gt_taken=None
+):
     """One-to-one greedy matching. Returns (gt index per prediction or -1 [N], distance per prediction [N]).
 
     Predictions are visited in descending score; each takes the nearest free ground truth (of the same class
@@ -95,7 +101,7 @@ def pr_curve(scores, is_tp, num_gt: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def average_precision(scores, is_tp, num_gt: int, method: str = "all_point") -> float:
-    """AP of one class: ``all_point`` (area under the interpolated curve) or ``coco101``. NaN if num_gt == 0."""
+    """AP of one class: ``all_point`` (area under the interpolated curve) or ``coco101``; NaN if no GT."""
     if num_gt == 0:
         return float("nan")
     if len(scores) == 0:
@@ -135,8 +141,19 @@ class PointEvaluator:
         self._err: list[np.ndarray] = []
         self.confusion = np.zeros((m, m), np.int64)
 
-    def add_frame(self, gt_points, gt_classes, gt_boxes, pred_points, pred_classes, pred_scores, *,
-                  op_points=None, op_classes=None, op_scores=None) -> dict:
+    def add_frame(
+        self,
+        gt_points,
+        gt_classes,
+        gt_boxes,
+        pred_points,
+        pred_classes,
+        pred_scores,
+        *,
+        op_points=None,
+        op_classes=None,
+        op_scores=None,
+    ) -> dict:
         """Add one frame (ground truth and predictions in original pixels).
 
         ``pred_*`` are everything the decoder kept at a low threshold (PR curves, AP). ``op_*`` are the
@@ -175,9 +192,14 @@ class PointEvaluator:
                 self._err.append(dist[hit])
                 self._err_cls.append(op_pc[hit])
                 self._confuse(op_pp, op_ps, op_pc, om, gp, gc, radii)
-                row = {"num_gt": len(gc), "num_pred": len(op_pc), "tp": int(hit.sum()),
-                       "fp": int(len(op_pc) - hit.sum()), "fn": int(len(gc) - hit.sum()),
-                       "median_point_error_px": float(np.median(dist[hit])) if hit.any() else float("nan")}
+                row = {
+                    "num_gt": len(gc),
+                    "num_pred": len(op_pc),
+                    "tp": int(hit.sum()),
+                    "fp": int(len(op_pc) - hit.sum()),
+                    "fn": int(len(gc) - hit.sum()),
+                    "median_point_error_px": float(np.median(dist[hit])) if hit.any() else float("nan"),
+                }
         return row
 
     def _confuse(self, pp, ps, pc, match, gp, gc, radii):
@@ -227,10 +249,14 @@ class PointEvaluator:
         names = self.taxonomy.names
         lab = self.labelled()
         unlabelled = [names[c] for c in range(1, len(names)) if not lab[c]]
-        out: dict = {"operating_threshold": self.threshold, "frames": self.num_frames,
-                     "primary_tolerance": self.tolerances[0].name,
-                     "num_gt": {names[c]: int(self.num_gt[c]) for c in range(1, len(names))},
-                     "unlabelled_classes": unlabelled, "tolerances": {}}
+        out: dict = {
+            "operating_threshold": self.threshold,
+            "frames": self.num_frames,
+            "primary_tolerance": self.tolerances[0].name,
+            "num_gt": {names[c]: int(self.num_gt[c]) for c in range(1, len(names))},
+            "unlabelled_classes": unlabelled,
+            "tolerances": {},
+        }
         for tol in self.tolerances:
             cls_l, sc_l, tp_l = self._ranked[tol.name]
             cls, sc, tp = (np.concatenate(x) if x else np.zeros(0) for x in (cls_l, sc_l, tp_l))
@@ -242,10 +268,18 @@ class PointEvaluator:
                 ap101 = average_precision(sc[sel], tp[sel].astype(bool), int(self.num_gt[c]), "coco101")
                 p = tp_op[c] / np_op[c] if np_op[c] else 0.0
                 r = tp_op[c] / self.num_gt[c]
-                per_class[names[c]] = {"AP": ap, "AP_coco101": ap101, "num_gt": int(self.num_gt[c]),
-                                       "num_pred": int(np_op[c]), "tp": int(tp_op[c]),
-                                       "fp": int(np_op[c] - tp_op[c]), "fn": int(self.num_gt[c] - tp_op[c]),
-                                       "precision": float(p), "recall": float(r), "f1": _f1(p, r)}
+                per_class[names[c]] = {
+                    "AP": ap,
+                    "AP_coco101": ap101,
+                    "num_gt": int(self.num_gt[c]),
+                    "num_pred": int(np_op[c]),
+                    "tp": int(tp_op[c]),
+                    "fp": int(np_op[c] - tp_op[c]),
+                    "fn": int(self.num_gt[c] - tp_op[c]),
+                    "precision": float(p),
+                    "recall": float(r),
+                    "f1": _f1(p, r),
+                }
                 aps.append(ap)
                 aps101.append(ap101)
             t, n, g = tp_op[lab].sum(), np_op[lab].sum(), self.num_gt[lab].sum()
@@ -253,23 +287,38 @@ class PointEvaluator:
             r = t / g if g else 0.0
             out["tolerances"][tol.name] = {
                 "rule": "fixed" if tol.fixed_px is not None else "adaptive",
-                "radius_px": tol.fixed_px if tol.fixed_px is not None
+                "radius_px": tol.fixed_px
+                if tol.fixed_px is not None
                 else f"max({tol.min_px}, {tol.area_factor} * sqrt(bbox area))",
                 "mAP": float(np.mean(aps)) if aps else float("nan"),
                 "mAP_coco101": float(np.mean(aps101)) if aps101 else float("nan"),
-                "precision": float(p), "recall": float(r), "f1": _f1(p, r), "per_class": per_class}
+                "precision": float(p),
+                "recall": float(r),
+                "f1": _f1(p, r),
+                "per_class": per_class,
+            }
         err, err_cls = self.point_errors()
         out["point_error_px"] = {
             "count": len(err),
             "median": float(np.median(err)) if len(err) else float("nan"),
             "p90": float(np.percentile(err, 90)) if len(err) else float("nan"),
-            "per_class": {names[c]: {"count": int((err_cls == c).sum()),
-                                     "median": float(np.median(err[err_cls == c])),
-                                     "p90": float(np.percentile(err[err_cls == c], 90))}
-                          for c in np.unique(err_cls)},
+            "per_class": {
+                names[c]: {
+                    "count": int((err_cls == c).sum()),
+                    "median": float(np.median(err[err_cls == c])),
+                    "p90": float(np.percentile(err[err_cls == c], 90)),
+                }
+                for c in np.unique(err_cls)
+            },
         }
         cm, removed = self.confusion_matrix()
-        out["confusion"] = {"labels": names, "rows": "ground truth (background = no landmark)",
-                            "cols": "prediction (background = missed)", "matrix": cm.tolist()}
-        out["unlabelled_predictions"] = {names[c]: int(removed[c]) for c in range(1, len(names)) if not lab[c]}
+        out["confusion"] = {
+            "labels": names,
+            "rows": "ground truth (background = no landmark)",
+            "cols": "prediction (background = missed)",
+            "matrix": cm.tolist(),
+        }
+        out["unlabelled_predictions"] = {
+            names[c]: int(removed[c]) for c in range(1, len(names)) if not lab[c]
+        }
         return out

@@ -32,7 +32,9 @@ from keras_lmk.taxonomy import Taxonomy
 
 def detection_entries(frame: Frame, dets: Detections, taxonomy: Taxonomy) -> list[dict]:
     entries = []
-    for cls, (x, y), score in zip(dets.classes.tolist(), dets.points.tolist(), dets.scores.tolist(), strict=True):
+    for cls, (x, y), score in zip(
+        dets.classes.tolist(), dets.points.tolist(), dets.scores.tolist(), strict=True
+    ):
         e = {
             "image_id": frame.index,
             "file_name": frame.name,
@@ -78,8 +80,12 @@ def run(
             frames += 1
             entries.extend(detection_entries(frame, dets, runner.taxonomy))
             if sink is not None:
-                sink.write(draw_detections(frame.image, dets, runner.taxonomy), frame.name, frame.index,
-                           source.kind == "video")
+                sink.write(
+                    draw_detections(frame.image, dets, runner.taxonomy),
+                    frame.name,
+                    frame.index,
+                    source.kind == "video",
+                )
     finally:
         if sink is not None:
             sink.close()
@@ -106,9 +112,15 @@ def main(argv=None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("always")
-            summary = run(args.model, args.input, args.out, render=args.render,
-                          score_threshold=args.score_threshold, threads=args.threads,
-                          progress=not args.no_progress)
+            summary = run(
+                args.model,
+                args.input,
+                args.out,
+                render=args.render,
+                score_threshold=args.score_threshold,
+                threads=args.threads,
+                progress=not args.no_progress,
+            )
     except (FrameSourceError, ModelCardError, FileNotFoundError, OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -21,10 +21,14 @@ def draw_detections(rgb: np.ndarray, dets: Detections, taxonomy: Taxonomy) -> np
     out = np.ascontiguousarray(rgb).copy()
     size = max(8, round(min(out.shape[:2]) / 40))
     font = max(0.3, min(out.shape[:2]) / 900)
-    for cls, (x, y), score in zip(dets.classes.tolist(), dets.points.tolist(), dets.scores.tolist(), strict=True):
+    for cls, (x, y), score in zip(
+        dets.classes.tolist(), dets.points.tolist(), dets.scores.tolist(), strict=True
+    ):
         color = tuple(int(v) for v in taxonomy.classes[cls].color)
         p = (round(x), round(y))
-        cv2.drawMarker(out, p, (0, 0, 0), cv2.MARKER_CROSS, size + 2, 4)  # dark outline, readable on any colour
+        cv2.drawMarker(
+            out, p, (0, 0, 0), cv2.MARKER_CROSS, size + 2, 4
+        )  # dark outline, readable on any colour
         cv2.drawMarker(out, p, color, cv2.MARKER_CROSS, size, 2)
         label = f"{taxonomy.classes[cls].name} {score:.2f}"
         org = (p[0] + size // 2 + 2, max(10, p[1] - size // 2))

@@ -57,15 +57,21 @@ class ModelCard:
         return cls(spec, taxonomy, decoder, source)
 
 
-def make_model_card(spec: GridSpec, taxonomy: Taxonomy, decoder: DecoderConfig = DecoderConfig()) -> dict:
+def make_model_card(spec: GridSpec, taxonomy: Taxonomy, decoder: DecoderConfig | None = None) -> dict:
     """A minimal model card (train.py writes a richer one with the same keys)."""
     return {
         "format": "keras_lmk.model_card/1",
-        "input": {"name": "image", "height": spec.input_height, "width": spec.input_width, "channels": 3,
-                  "color": "RGB", "range": [0, 255]},
+        "input": {
+            "name": "image",
+            "height": spec.input_height,
+            "width": spec.input_width,
+            "channels": 3,
+            "color": "RGB",
+            "range": [0, 255],
+        },
         "grid": spec.to_json(),
         "taxonomy": taxonomy.to_json(),
-        "decoder": decoder.to_json(),
+        "decoder": (decoder or DecoderConfig()).to_json(),
         "outputs": [
             {"name": "class_logits", "shape": [1, spec.num_cells, spec.num_anchors, spec.num_classes]},
             {"name": "points", "shape": [1, spec.num_cells, spec.num_anchors, 2]},
@@ -113,7 +119,7 @@ class _Runner:
         return self.card.taxonomy
 
     def infer(self, image_in: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """uint8 [H_in, W_in, 3] letterboxed RGB -> (class_logits float32 [S, A, M], points float32 [S, A, 2])."""
+        """Letterboxed RGB uint8 [H_in, W_in, 3] -> (class_logits [S, A, M], points [S, A, 2]), float32."""
         raise NotImplementedError
 
     def infer_frame(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, Letterbox]:
@@ -124,7 +130,9 @@ class _Runner:
         logits, points = self.infer(image_in)
         return logits, points, lb
 
-    def decode(self, logits, points, lb: Letterbox, image_size, cfg: DecoderConfig | None = None) -> Detections:
+    def decode(
+        self, logits, points, lb: Letterbox, image_size, cfg: DecoderConfig | None = None
+    ) -> Detections:
         return decode(logits, points, self.spec, lb, cfg or self.decoder, image_size=image_size)
 
     def predict_frame(self, rgb: np.ndarray) -> Detections:
@@ -135,7 +143,8 @@ class _Runner:
         s, a, m = self.spec.num_cells, self.spec.num_anchors, self.spec.num_classes
         if logits.size != s * a * m or points.size != s * a * 2:
             raise ModelCardError(
-                f"{where}: outputs class_logits {list(logits.shape)} / points {list(points.shape)} do not match "
+                f"{where}: outputs class_logits {list(logits.shape)} / points {list(points.shape)} "
+                f"do not match "
                 f"the model card ({self.card.source}): expected [1, {s}, {a}, {m}] and [1, {s}, {a}, 2]"
             )
         return logits.reshape(s, a, m), points.reshape(s, a, 2)
@@ -229,8 +238,12 @@ class LandmarkRuntime(_Runner):
         x = quantize_input(image_in[None].astype(np.float32), self.input_detail)
         self.interpreter.set_tensor(self.input_detail["index"], x)
         self.interpreter.invoke()
-        logits = dequantize_output(self.interpreter.get_tensor(self.logits_detail["index"]), self.logits_detail)
-        points = dequantize_output(self.interpreter.get_tensor(self.points_detail["index"]), self.points_detail)
+        logits = dequantize_output(
+            self.interpreter.get_tensor(self.logits_detail["index"]), self.logits_detail
+        )
+        points = dequantize_output(
+            self.interpreter.get_tensor(self.points_detail["index"]), self.points_detail
+        )
         return self._check_shapes(logits, points, str(self.path))
 
 

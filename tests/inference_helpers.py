@@ -14,7 +14,9 @@ from keras_lmk.grid import GridSpec
 from keras_lmk.runtime import make_model_card
 from keras_lmk.taxonomy import parse_taxonomy
 
-TINY_SPEC = GridSpec(input_height=64, input_width=64, stride=8, anchors=((0.5, 0.5), (0.25, 0.75)), num_classes=3)
+TINY_SPEC = GridSpec(
+    input_height=64, input_width=64, stride=8, anchors=((0.5, 0.5), (0.25, 0.75)), num_classes=3
+)
 TINY_TAXONOMY = parse_taxonomy(
     {
         "name": "tiny",
@@ -40,9 +42,9 @@ def tiny_keras_model(spec: GridSpec = TINY_SPEC, seed: int = 0):
         image = keras.Input((spec.input_height, spec.input_width, 3), name="image")
         x = keras.layers.Rescaling(1 / 127.5, offset=-1)(image)
         x = keras.layers.Conv2D(8, 3, strides=spec.stride, padding="same", activation="relu")(x)
-        logits = keras.layers.Reshape((spec.num_cells, spec.num_anchors, spec.num_classes), name="class_logits")(
-            keras.layers.Conv2D(spec.num_anchors * spec.num_classes, 1)(x)
-        )
+        logits = keras.layers.Reshape(
+            (spec.num_cells, spec.num_anchors, spec.num_classes), name="class_logits"
+        )(keras.layers.Conv2D(spec.num_anchors * spec.num_classes, 1)(x))
         points = keras.layers.Reshape((spec.num_cells, spec.num_anchors, 2), name="points")(
             keras.layers.Conv2D(spec.num_anchors * 2, 1)(x)
         )

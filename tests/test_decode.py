@@ -138,13 +138,23 @@ def test_int8_dequantisation_uses_given_scale_and_zero_point():
         "name": "StatefulPartitionedCall:0",
         "dtype": np.int8,
         "quantization": (0.05, -3),
-        "quantization_parameters": {"scales": np.array([0.05]), "zero_points": np.array([-3]),
-                                    "quantized_dimension": 0},
+        "quantization_parameters": {
+            "scales": np.array([0.05]),
+            "zero_points": np.array([-3]),
+            "quantized_dimension": 0,
+        },
     }
     np.testing.assert_allclose(dequantize_output(raw, detail), [-6.25, 0.0, 0.15, 6.5], atol=1e-6)
     # per-channel on the last axis
-    per_ch = {"name": "p", "quantization": (0.0, 0), "quantization_parameters": {
-        "scales": np.array([1.0, 0.5]), "zero_points": np.array([0, 2]), "quantized_dimension": 1}}
+    per_ch = {
+        "name": "p",
+        "quantization": (0.0, 0),
+        "quantization_parameters": {
+            "scales": np.array([1.0, 0.5]),
+            "zero_points": np.array([0, 2]),
+            "quantized_dimension": 1,
+        },
+    }
     out = dequantize_output(np.array([[4, 4]], np.int8), per_ch)
     np.testing.assert_allclose(out, [[4.0, 1.0]])
     # float outputs pass through; lists and dicts by name

@@ -13,11 +13,17 @@ from keras_lmk.metrics import (
 )
 from keras_lmk.taxonomy import parse_taxonomy
 
-TAX = parse_taxonomy({"name": "t", "classes": [
-    {"id": 0, "name": "background", "point_rule": None},
-    {"id": 1, "name": "sign", "point_rule": "bbox_center"},
-    {"id": 2, "name": "signal", "point_rule": "bbox_center"},
-    {"id": 3, "name": "road_marking", "point_rule": "bbox_bottom_right"}]})
+TAX = parse_taxonomy(
+    {
+        "name": "t",
+        "classes": [
+            {"id": 0, "name": "background", "point_rule": None},
+            {"id": 1, "name": "sign", "point_rule": "bbox_center"},
+            {"id": 2, "name": "signal", "point_rule": "bbox_center"},
+            {"id": 3, "name": "road_marking", "point_rule": "bbox_bottom_right"},
+        ],
+    }
+)
 
 
 def box_at(x, y, size):
@@ -42,7 +48,11 @@ def test_tolerance_rule():
     np.testing.assert_allclose(Tolerance("8px", 8.0).radii(boxes), [8.0, 8.0, 8.0])
     gt_p, gt_c = np.array([[50.0, 50.0]]), np.array([1])
     pred = np.array([[54.9, 50.0]])
-    for tol, hit in ((Tolerance("adaptive"), True), (Tolerance("4px", 4.0), False), (Tolerance("8px", 8.0), True)):
+    for tol, hit in (
+        (Tolerance("adaptive"), True),
+        (Tolerance("4px", 4.0), False),
+        (Tolerance("8px", 8.0), True),
+    ):
         m, d = match_greedy(pred, [0.9], [1], gt_p, gt_c, tol.radii(boxes[:1]))
         assert (m[0] == 0) == hit
     m, _ = match_greedy(pred, [0.9], [2], gt_p, gt_c, [8.0])  # other class never matches
@@ -63,14 +73,30 @@ def test_evaluator_unlabelled_classes_and_confusion():
     # frame 1: sign GT matched (error 3 px), a signal prediction elsewhere (no signal GT anywhere),
     # a road_marking GT with a sign prediction on it (confusion)
     ev.add_frame(
-        gt_points=[[20, 20], [60, 60]], gt_classes=[1, 3], gt_boxes=[box_at(20, 20, 20), box_at(55, 55, 10)],
-        pred_points=[[23, 20], [80, 10], [61, 60], [5, 5]], pred_classes=[1, 2, 1, 1],
-        pred_scores=[0.9, 0.8, 0.7, 0.2])
+        gt_points=[[20, 20], [60, 60]],
+        gt_classes=[1, 3],
+        gt_boxes=[box_at(20, 20, 20), box_at(55, 55, 10)],
+        pred_points=[[23, 20], [80, 10], [61, 60], [5, 5]],
+        pred_classes=[1, 2, 1, 1],
+        pred_scores=[0.9, 0.8, 0.7, 0.2],
+    )
     # frame 2: a missed sign, a background sign prediction
-    row = ev.add_frame(gt_points=[[30, 30]], gt_classes=[1], gt_boxes=[box_at(30, 30, 8)],
-                       pred_points=[[90, 90]], pred_classes=[1], pred_scores=[0.6])
-    assert row == {"num_gt": 1, "num_pred": 1, "tp": 0, "fp": 1, "fn": 1, "median_point_error_px": row[
-        "median_point_error_px"]} and np.isnan(row["median_point_error_px"])
+    row = ev.add_frame(
+        gt_points=[[30, 30]],
+        gt_classes=[1],
+        gt_boxes=[box_at(30, 30, 8)],
+        pred_points=[[90, 90]],
+        pred_classes=[1],
+        pred_scores=[0.6],
+    )
+    assert row == {
+        "num_gt": 1,
+        "num_pred": 1,
+        "tp": 0,
+        "fp": 1,
+        "fn": 1,
+        "median_point_error_px": row["median_point_error_px"],
+    } and np.isnan(row["median_point_error_px"])
     s = ev.summary()
     assert s["unlabelled_classes"] == ["signal"] and s["unlabelled_predictions"] == {"signal": 1}
     a = s["tolerances"]["adaptive"]
@@ -100,8 +126,17 @@ def test_evaluator_unlabelled_classes_and_confusion():
 
 def test_separate_operating_detections():
     ev = PointEvaluator(TAX, (Tolerance("adaptive"),), operating_threshold=0.5)
-    ev.add_frame([[20, 20]], [1], [box_at(20, 20, 20)], [[21, 20], [50, 50]], [1, 1], [0.6, 0.1],
-                 op_points=[[22, 20]], op_classes=[1], op_scores=[0.6])
+    ev.add_frame(
+        [[20, 20]],
+        [1],
+        [box_at(20, 20, 20)],
+        [[21, 20], [50, 50]],
+        [1, 1],
+        [0.6, 0.1],
+        op_points=[[22, 20]],
+        op_classes=[1],
+        op_scores=[0.6],
+    )
     s = ev.summary()
     assert s["point_error_px"]["median"] == pytest.approx(2.0)
     assert s["tolerances"]["adaptive"]["per_class"]["sign"]["num_pred"] == 1
@@ -145,9 +180,18 @@ def test_matches_pycocotools_keypoint_ap_with_oks_sigma():
         for (x, y), s in zip(centers, sizes, strict=True):
             aid += 1
             b = box_at(x, y, s)
-            anns.append({"id": aid, "image_id": img_id, "category_id": 1, "bbox": [b[0], b[1], s, s],
-                         "area": float(s * s), "iscrowd": 0, "keypoints": [float(x), float(y), 2],
-                         "num_keypoints": 1})
+            anns.append(
+                {
+                    "id": aid,
+                    "image_id": img_id,
+                    "category_id": 1,
+                    "bbox": [b[0], b[1], s, s],
+                    "area": float(s * s),
+                    "iscrowd": 0,
+                    "keypoints": [float(x), float(y), 2],
+                    "num_keypoints": 1,
+                }
+            )
             gts.append(b)
         # predictions: near (inside the radius), far-ish (outside), and random clutter, distinct scores
         pp, sc = [], []
@@ -162,8 +206,11 @@ def test_matches_pycocotools_keypoint_ap_with_oks_sigma():
         for p, s in zip(pp, sc, strict=True):
             preds.append({"image_id": img_id, "category_id": 1, "keypoints": [p[0], p[1], 1], "score": s})
         ev.add_frame(centers, np.ones(n), gts, pp, np.ones(len(pp)), sc)
-    gt = {"images": images, "annotations": anns,
-          "categories": [{"id": 1, "name": "sign", "keypoints": ["reference_point"], "skeleton": []}]}
+    gt = {
+        "images": images,
+        "annotations": anns,
+        "categories": [{"id": 1, "name": "sign", "keypoints": ["reference_point"], "skeleton": []}],
+    }
     ours = ev.summary()["tolerances"]["adaptive"]["per_class"]["sign"]["AP_coco101"]
     theirs = _pycocotools_ap(gt, preds, 1, oks_sigma_for(0.5, 0.5))
     assert 0 < ours < 1

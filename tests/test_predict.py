@@ -80,15 +80,30 @@ def test_predict_video_end_to_end(tmp_path, capsys):
     model = save_tiny_keras(tmp_path / "run")
     video = write_video(tmp_path / "drive.avi", n=4, size=(96, 64))
     out = tmp_path / "out" / "preds.json"
-    rc = main(["--model", str(model), "--input", str(video), "--out", str(out), "--score-threshold", "0.05",
-               "--render", str(tmp_path / "render.avi"), "--no-progress"])
+    rc = main(
+        [
+            "--model",
+            str(model),
+            "--input",
+            str(video),
+            "--out",
+            str(out),
+            "--score-threshold",
+            "0.05",
+            "--render",
+            str(tmp_path / "render.avi"),
+            "--no-progress",
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     preds = json.loads(out.read_text())
     assert preds, "the tiny model at threshold 0.05 should vote somewhere"
     keys = {"image_id", "file_name", "category_id", "category", "keypoints", "score", "timestamp_s"}
     assert all(set(p) == keys for p in preds)
     p = preds[0]
-    assert p["file_name"] == "drive.avi" and p["keypoints"][2] == 1 and p["category"] in ("sign", "road_marking")
+    assert (
+        p["file_name"] == "drive.avi" and p["keypoints"][2] == 1 and p["category"] in ("sign", "road_marking")
+    )
     assert {q["image_id"] for q in preds} <= {0, 1, 2, 3}
     assert all(0 <= q["keypoints"][0] <= 96 and 0 <= q["keypoints"][1] <= 64 for q in preds)
     assert all(q["timestamp_s"] == pytest.approx(q["image_id"] / 10.0) for q in preds)
@@ -96,8 +111,21 @@ def test_predict_video_end_to_end(tmp_path, capsys):
     # folder input with rendering into a folder
     (tmp_path / "imgs" / "sub").mkdir(parents=True)
     cv2.imwrite(str(tmp_path / "imgs" / "sub" / "x.png"), np.full((50, 70, 3), 90, np.uint8))
-    rc = main(["--model", str(model), "--input", str(tmp_path / "imgs"), "--out", str(out),
-               "--score-threshold", "0.05", "--render", str(tmp_path / "rimg"), "--no-progress"])
+    rc = main(
+        [
+            "--model",
+            str(model),
+            "--input",
+            str(tmp_path / "imgs"),
+            "--out",
+            str(out),
+            "--score-threshold",
+            "0.05",
+            "--render",
+            str(tmp_path / "rimg"),
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     assert all(q["file_name"] == "sub/x.png" and "timestamp_s" not in q for q in json.loads(out.read_text()))
     assert (tmp_path / "rimg" / "sub" / "x.jpg").is_file()
@@ -105,7 +133,9 @@ def test_predict_video_end_to_end(tmp_path, capsys):
 
 def test_predict_errors_are_clear(tmp_path, capsys):
     model = save_tiny_keras(tmp_path / "run")
-    rc = main(["--model", str(model), "--input", str(tmp_path / "missing"), "--out", str(tmp_path / "p.json")])
+    rc = main(
+        ["--model", str(model), "--input", str(tmp_path / "missing"), "--out", str(tmp_path / "p.json")]
+    )
     assert rc == 2 and "missing" in capsys.readouterr().err
     blocker = tmp_path / "file"
     blocker.write_text("x")

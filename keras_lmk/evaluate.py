@@ -1,0 +1,246 @@
+"""Evaluate a detector on annotated images: point-matching AP, P/R/F1, point error, confusion, frames/s.
+
+    python -m keras_lmk.evaluate --model run/model.tflite --data data/val.json [--images DIR] --out eval/
+    python -m keras_lmk.evaluate --model run/model.keras --data synth/drive_000 --out eval/
+
+``--data`` is a COCO keypoint JSON (keras_lmk.coco layout; images relative to the JSON or to --images) or a
+synthetic drive directory (map.json, camera.json, poses.json, annotations.json: the ground truth there was
+projected from the map and is read from annotations.json). Metric definitions: keras_lmk/metrics.py and
+docs/inference.md.
+
+Writes into --out: metrics.json, per_frame.csv, pr_curves.png, point_errors.png, confusion.png.
+Frames are streamed: only per-detection numbers are kept. Each frame is decoded twice from the same raw
+outputs: at the operating threshold (card's decoder threshold, or --score-threshold) for P/R/F1, point error
+and confusion, and at --curve-threshold (default 0.05) for the PR curves and AP.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import io
+import math
+import sys
+import time
+import warnings
+from pathlib import Path
+
+from tqdm import tqdm
+
+from keras_lmk.atomic import atomic_write, atomic_write_json, atomic_write_text, check_writable_dir
+from keras_lmk.frames import read_image_rgb
+from keras_lmk.metrics import DEFAULT_TOLERANCES, PointEvaluator
+from keras_lmk.runtime import ModelCardError, open_runner, with_threshold
+
+SYNTHETIC_FILES = ("map.json", "camera.json", "poses.json", "annotations.json")
+CSV_FIELDS = [
+    "image_id",
+    "file_name",
+    "num_gt",
+    "num_pred",
+    "tp",
+    "fp",
+    "fn",
+    "median_point_error_px",
+    "latency_ms",
+]
+
+
+def load_ground_truth(data: str | Path, taxonomy, images: str | Path | None = None):
+    """ImageRecords from a COCO JSON or a synthetic drive directory."""
+    from keras_lmk.coco import load_coco
+
+    data = Path(data)
+    if data.is_dir():
+        missing = [f for f in SYNTHETIC_FILES if not (data / f).is_file()]
+        if missing:
+            raise FileNotFoundError(f"{data}: not a synthetic drive directory (missing {', '.join(missing)})")
+        return load_coco(data / "annotations.json", taxonomy, images)
+    if not data.is_file():
+        raise FileNotFoundError(f"{data}: no such COCO JSON or drive directory")
+    return load_coco(data, taxonomy, images)
+
+
+def _clean(obj):
+    """NaN -> None so metrics.json is strict JSON."""
+    if isinstance(obj, float) and math.isnan(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+def run(
+    model: str | Path,
+    data: str | Path,
+    out_dir: str | Path,
+    *,
+    images: str | Path | None = None,
+    score_threshold: float | None = None,
+    curve_threshold: float = 0.05,
+    threads: int = 2,
+    progress: bool = True,
+) -> dict:
+    out_dir = check_writable_dir(out_dir)
+    runner = open_runner(model, num_threads=threads)
+    op_cfg = with_threshold(runner.decoder, score_threshold)
+    curve_cfg = dataclasses.replace(op_cfg, score_threshold=min(curve_threshold, op_cfg.score_threshold))
+    records = load_ground_truth(data, runner.taxonomy, images)
+    ev = PointEvaluator(runner.taxonomy, DEFAULT_TOLERANCES, op_cfg.score_threshold)
+    rows, skipped, t_model = [], 0, 0.0
+    t_start = time.perf_counter()
+    for rec in tqdm(records, unit="img", disable=not progress, desc="evaluate"):
+        rgb = read_image_rgb(rec.image_path)
+        if rgb is None:
+            skipped += 1
+            warnings.warn(f"skipping {rec.image_path}: unreadable or truncated image", stacklevel=2)
+            continue
+        size = (rgb.shape[1], rgb.shape[0])
+        t0 = time.perf_counter()
+        logits, points, lb = runner.infer_frame(rgb)
+        dets = runner.decode(logits, points, lb, size, op_cfg)  # what predict.py would output
+        dt = time.perf_counter() - t0
+        t_model += dt
+        curve = runner.decode(logits, points, lb, size, curve_cfg)
+        row = ev.add_frame(
+            rec.points,
+            rec.classes,
+            rec.boxes,
+            curve.points,
+            curve.classes,
+            curve.scores,
+            op_points=dets.points,
+            op_classes=dets.classes,
+            op_scores=dets.scores,
+        )
+        rows.append(
+            {
+                "image_id": rec.image_id,
+                "file_name": Path(rec.image_path).name,
+                **row,
+                "latency_ms": round(1000 * dt, 3),
+            }
+        )
+    if ev.num_frames == 0:
+        raise ValueError(f"{data}: no readable images to evaluate")
+    wall = time.perf_counter() - t_start
+    summary = ev.summary()
+    summary.update(
+        {
+            "model": str(model),
+            "data": str(data),
+            "skipped_images": skipped,
+            "frames_per_s": ev.num_frames / t_model,
+            "frames_per_s_end_to_end": ev.num_frames / wall,
+            "curve_threshold": curve_cfg.score_threshold,
+            "decoder": op_cfg.to_json(),
+        }
+    )
+    atomic_write_json(out_dir / "metrics.json", _clean(summary))
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, CSV_FIELDS)
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write_text(out_dir / "per_frame.csv", buf.getvalue())
+    _plots(ev, out_dir)
+    return summary
+
+
+def _plots(ev: PointEvaluator, out_dir: Path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    def save(fig, name):
+        atomic_write(out_dir / name, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
+        plt.close(fig)
+
+    tax, tol = ev.taxonomy, ev.tolerances[0].name
+    fig, ax = plt.subplots(figsize=(6, 5))
+    for name, (r, p) in ev.pr_curves().items():
+        env = np.maximum.accumulate(p[::-1])[::-1] if len(p) else p
+        ax.step(
+            np.concatenate([[0], r]),
+            np.concatenate([[1], env]),
+            where="post",
+            label=name,
+            color=np.asarray(tax.classes[tax.class_id(name)].color) / 255,
+        )
+    ax.set(
+        xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02), title=f"PR curves (tolerance {tol})"
+    )
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="lower left")
+    save(fig, "pr_curves.png")
+
+    err, _ = ev.point_errors()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.hist(err, bins=30, color="tab:blue")
+    ax.set(
+        xlabel="point error (px, original image)",
+        ylabel="matched predictions",
+        title=f"point error at threshold {ev.threshold:g} (n={len(err)})",
+    )
+    save(fig, "point_errors.png")
+
+    cm, _ = ev.confusion_matrix()
+    fig, ax = plt.subplots(figsize=(7, 6))
+    ax.imshow(np.log1p(cm), cmap="Blues")
+    for (i, j), v in np.ndenumerate(cm):
+        ax.text(j, i, str(v), ha="center", va="center", fontsize=8)
+    ax.set_xticks(range(len(tax.names)), tax.names, rotation=45, ha="right")
+    ax.set_yticks(range(len(tax.names)), tax.names)
+    ax.set(
+        xlabel="prediction (background = missed)",
+        ylabel="ground truth (background = none)",
+        title="confusion at the operating threshold",
+    )
+    fig.tight_layout()
+    save(fig, "confusion.png")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m keras_lmk.evaluate", description=__doc__.splitlines()[0])
+    ap.add_argument("--model", required=True, help="model.keras or model.tflite (model card beside it)")
+    ap.add_argument("--data", required=True, help="COCO keypoint JSON or synthetic drive directory")
+    ap.add_argument("--images", help="image root for the COCO file names (default: the JSON's folder)")
+    ap.add_argument("--out", required=True, help="output directory")
+    ap.add_argument("--score-threshold", type=float, help="operating threshold (default: the model card's)")
+    ap.add_argument("--curve-threshold", type=float, default=0.05, help="lowest score kept for PR/AP")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--no-progress", action="store_true")
+    args = ap.parse_args(argv)
+    try:
+        s = run(
+            args.model,
+            args.data,
+            args.out,
+            images=args.images,
+            score_threshold=args.score_threshold,
+            curve_threshold=args.curve_threshold,
+            threads=args.threads,
+            progress=not args.no_progress,
+        )
+    except (ModelCardError, FileNotFoundError, OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    t = s["tolerances"][s["primary_tolerance"]]
+    pe = s["point_error_px"]
+    print(
+        f"{s['frames']} frames, mAP {t['mAP']:.3f} (tolerance {s['primary_tolerance']}), "
+        f"P {t['precision']:.3f} "
+        f"R {t['recall']:.3f} F1 {t['f1']:.3f} @ {s['operating_threshold']:g}, point error median "
+        f"{pe['median']:.2f} px p90 {pe['p90']:.2f} px, {s['frames_per_s']:.1f} frames/s -> {args.out}"
+    )
+    if s["unlabelled_classes"]:
+        print(f"unlabelled (no ground truth, predictions not counted): {', '.join(s['unlabelled_classes'])}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+import csv
+import json
+
+import cv2
+import numpy as np
+import pytest
+from inference_helpers import save_tiny_keras
+
+from keras_lmk.evaluate import main, run
+
+
+def write_fixture(root):
+    """3 images, signs and a road marking; no signal class in the tiny taxonomy is unlabelled here."""
+    images, anns = [], []
+    rng = np.random.default_rng(0)
+    boxes = {1: [[10, 10, 30, 30]], 2: [[40, 20, 60, 44], [5, 5, 15, 15]], 3: []}
+    for i in (1, 2, 3):
+        name = f"img/{i:03d}.jpg"
+        (root / "img").mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(root / name), rng.integers(0, 255, (60, 80, 3), dtype=np.uint8))
+        images.append({"id": i, "file_name": name, "width": 80, "height": 60})
+        for b in boxes[i]:
+            x0, y0, x1, y1 = b
+            anns.append(
+                {
+                    "id": len(anns) + 1,
+                    "image_id": i,
+                    "category_id": 1,
+                    "bbox": [x0, y0, x1 - x0, y1 - y0],
+                    "area": (x1 - x0) * (y1 - y0),
+                    "iscrowd": 0,
+                    "keypoints": [(x0 + x1) / 2, (y0 + y1) / 2, 2],
+                    "num_keypoints": 1,
+                }
+            )
+    coco = {
+        "images": images,
+        "annotations": anns,
+        "categories": [
+            {"id": 1, "name": "sign", "keypoints": ["reference_point"], "skeleton": []},
+            {"id": 2, "name": "road_marking", "keypoints": ["reference_point"], "skeleton": []},
+        ],
+    }
+    (root / "val.json").write_text(json.dumps(coco))
+    return root / "val.json"
+
+
+def test_evaluate_coco_end_to_end(tmp_path, capsys):
+    model = save_tiny_keras(tmp_path / "run")
+    data = write_fixture(tmp_path / "data")
+    out = tmp_path / "eval"
+    rc = main(
+        [
+            "--model",
+            str(model),
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+            "--score-threshold",
+            "0.3",
+            "--no-progress",
+        ]
+    )
+    assert rc == 0, capsys.readouterr().err
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["frames"] == 3 and m["num_gt"] == {"sign": 3, "road_marking": 0}
+    assert m["unlabelled_classes"] == ["road_marking"]
+    assert set(m["tolerances"]) == {"adaptive", "4px", "8px", "16px"}
+    sign = m["tolerances"]["adaptive"]["per_class"]["sign"]
+    assert sign["num_gt"] == 3 and 0.0 <= sign["AP"] <= 1.0
+    assert m["frames_per_s"] > 0 and np.array(m["confusion"]["matrix"]).shape == (3, 3)
+    assert np.array(m["confusion"]["matrix"])[0, 2] == 0  # unlabelled predictions are not background FPs
+    for png in ("pr_curves.png", "point_errors.png", "confusion.png"):
+        assert (out / png).read_bytes()[:4] == b"\x89PNG"
+    rows = list(csv.DictReader((out / "per_frame.csv").open()))
+    assert [int(r["num_gt"]) for r in rows] == [1, 2, 0]
+    assert "mAP" in capsys.readouterr().out
+
+
+def test_evaluate_synthetic_drive_dir_and_errors(tmp_path):
+    model = save_tiny_keras(tmp_path / "run")
+    drive = tmp_path / "drive"
+    write_fixture(drive)
+    (drive / "val.json").rename(drive / "annotations.json")
+    with pytest.raises(FileNotFoundError, match="map.json"):
+        run(model, drive, tmp_path / "e", progress=False)
+    for f in ("map.json", "camera.json", "poses.json"):
+        (drive / f).write_text("{}")
+    s = run(model, drive, tmp_path / "e", progress=False, score_threshold=0.2)
+    assert s["frames"] == 3 and s["operating_threshold"] == 0.2
+    with pytest.raises(FileNotFoundError, match="nope.json"):
+        run(model, tmp_path / "nope.json", tmp_path / "e", progress=False)
