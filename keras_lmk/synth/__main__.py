@@ -1,0 +1,24 @@
+"""CLI: ``python -m keras_lmk.synth --out DIR --frames N --seed S [--width 640 --height 360] [--clean]``."""
+
+from __future__ import annotations
+
+import argparse
+
+from keras_lmk.synth.drive import generate_drive
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m keras_lmk.synth", description=__doc__)
+    p.add_argument("--out", required=True, help="output folder (images/, map.json, annotations.json, ...)")
+    p.add_argument("--frames", type=int, default=200)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--width", type=int, default=640)
+    p.add_argument("--height", type=int, default=360)
+    p.add_argument("--clean", action="store_true", help="noon, no rain/blur/noise, JPEG quality 100")
+    a = p.parse_args(argv)
+    out = generate_drive(a.out, a.frames, a.seed, a.width, a.height, clean=a.clean, progress=True)
+    print(f"wrote {a.frames} frames to {out}")
+
+
+if __name__ == "__main__":
+    main()
