@@ -1,0 +1,390 @@
+"""Map-based vehicle localization: detected landmark reference points + the HD map -> vehicle poses.
+
+    python -m keras_lmk.localize --model run/model.tflite --drive DRIVE --out OUTDIR \
+        [--prior PRIOR.json] [--prior-noise-m 2.0 --prior-noise-deg 2.0] [--seed 0]
+    python -m keras_lmk.localize --oracle-detections --drive DRIVE --out OUTDIR \
+        [--oracle-noise-px 1.0 --oracle-miss 0.1 --oracle-false 0.25]
+
+DRIVE holds ``camera.json``, ``map.json`` and frames (``images/`` or one video), plus ``poses.json`` (ground
+truth; optional with a model and ``--prior``). The coarse prior (a GPS-like pose per frame) is ``--prior``
+(poses.json layout) or ``DRIVE/prior.json`` when present, else ``poses.json`` with correlated noise added
+(:func:`make_prior`). ``--prior-noise-m`` / ``--prior-noise-deg`` are the prior's 1-sigma either way: the
+filter weighs the prior with them. ``--oracle-detections`` replaces the detector by the projected ground
+truth with pixel noise, misses and false detections, so localization can be judged without a model.
+
+Per frame (keras_lmk/pose_solver.py): predict the visible map landmarks from the filter's predicted pose,
+associate detections by class and gated pixel distance (Hungarian), solve PnP (RANSAC + LM; planar x, y, yaw
+with 3 inliers), fuse it and the prior in a constant-velocity Kalman filter. Writes into OUTDIR:
+
+    trajectory.csv   frame, x, y, z (m), yaw, pitch, roll (rad, keras_lmk/camera.py), n_matches, n_inliers,
+                     status (pnp | planar | reset | rejected | prior)
+    errors.csv       per frame, when poses.json is there: estimate and prior horizontal / along / cross /
+                     height error (m) and heading error (deg)
+    summary.json     median / p90 position and heading error of the estimate, the raw vision fixes, the prior
+    trajectory.png   top view: map landmarks, true, prior and estimated trajectory
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from keras_lmk.atomic import atomic_write_json, atomic_write_text, check_writable_dir
+from keras_lmk.camera import Camera, GeometryError, Pose, load_camera, load_poses
+from keras_lmk.map_gt import LandmarkMap, frame_ground_truth, load_map
+from keras_lmk.pose_solver import (
+    FilterConfig,
+    PoseFilter,
+    SolverConfig,
+    diag_cov,
+    pose_covariance,
+    pose_error,
+    solve_frame,
+)
+from keras_lmk.taxonomy import Taxonomy, load_taxonomy
+
+PRIOR_CORRELATION = 0.95  # frame-to-frame correlation of the simulated prior error (GPS errors drift slowly)
+ATTITUDE_SIGMA_RAD = math.radians(1.0)  # pitch/roll uncertainty once a 6-DoF fix has set them
+RESET_MIN_INLIERS = 6
+RESET_AFTER = 2
+TRAJECTORY_FIELDS = ["frame", "x", "y", "z", "yaw", "pitch", "roll", "n_matches", "n_inliers", "status"]
+
+
+def make_prior(poses: list[Pose], noise_m: float, noise_deg: float, seed: int = 0) -> list[Pose]:
+    """GPS/IMU-like prior: each pose plus a stationary AR(1) error (correlation PRIOR_CORRELATION per frame).
+
+    1-sigma ``noise_m`` on x, y and ``noise_deg`` on yaw (GNSS position and heading); a tenth of those on z
+    (height taken from the map's road surface) and on pitch and roll (an IMU's gravity vector)."""
+    rng = np.random.default_rng([seed, 8])
+    sig = np.array([noise_m, noise_m, 0.1 * noise_m] + [math.radians(noise_deg) * f for f in (1.0, 0.1, 0.1)])
+    rho = PRIOR_CORRELATION
+    e = rng.normal(size=6) * sig
+    out = []
+    for p in poses:
+        out.append(Pose(*(np.array([p.x, p.y, p.z, p.yaw, p.pitch, p.roll]) + e)))
+        e = rho * e + math.sqrt(1 - rho**2) * rng.normal(size=6) * sig
+    return out
+
+
+def oracle_detections(
+    lmap: LandmarkMap, camera: Camera, pose: Pose, taxonomy: Taxonomy, rng: np.random.Generator, *,
+    noise_px: float = 1.0, miss: float = 0.1, false_rate: float = 0.25,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Detections a perfect-but-noisy detector would give: ground-truth reference points (keras_lmk.map_gt)
+    with Gaussian pixel noise, each missed with probability ``miss``, plus Poisson(``false_rate``) false ones
+    of a random class anywhere in the image. Returns (points float [D, 2] px, classes int [D])."""
+    gt = frame_ground_truth(lmap, camera, pose, taxonomy=taxonomy)
+    keep = rng.random(gt.num_landmarks) >= miss
+    pts = gt.points[keep].astype(np.float64) + rng.normal(scale=noise_px, size=(int(keep.sum()), 2))
+    n_false = int(rng.poisson(false_rate))
+    fp = rng.uniform([0, 0], [camera.width, camera.height], size=(n_false, 2))
+    fc = rng.integers(1, taxonomy.num_classes, size=n_false)
+    return np.concatenate([pts, fp]), np.concatenate([gt.classes[keep], fc]).astype(np.int64)
+
+
+def _frame_source_path(drive: Path) -> Path:
+    from keras_lmk.frames import VIDEO_SUFFIXES
+
+    if (drive / "images").is_dir():
+        return drive / "images"
+    videos = sorted(p for p in drive.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
+    if not videos:
+        raise FileNotFoundError(f"{drive}: no images/ folder and no video to read frames from")
+    return videos[0]
+
+
+def model_detections(model: str, drive: Path, camera: Camera, taxonomy_out: list):
+    """Yield (frame index, points [D, 2], classes [D]) from the model on the drive's frames (lazy imports:
+    TensorFlow / LiteRT load only here)."""
+    from keras_lmk.frames import FrameSource
+    from keras_lmk.runtime import open_runner
+
+    runner = open_runner(model)
+    taxonomy_out.append(runner.taxonomy)
+    for frame in FrameSource(_frame_source_path(drive)):
+        h, w = frame.image.shape[:2]
+        if (w, h) != (camera.width, camera.height):
+            raise GeometryError(
+                f"{frame.name}: frame is {w}x{h} but camera.json says {camera.width}x{camera.height}"
+            )
+        dets = runner.predict_frame(frame.image)
+        yield frame.index, dets.points, dets.classes
+
+
+def localize(
+    camera: Camera, lmap: LandmarkMap, taxonomy: Taxonomy, detections, prior: list[Pose], *,
+    prior_noise_m: float, prior_noise_deg: float,
+    solver: SolverConfig | None = None, filt_cfg: FilterConfig | None = None,
+) -> list[dict]:  # fmt: skip
+    """Track the vehicle over ``detections`` (iterable of (frame, points float [D, 2] px, classes int [D])).
+
+    Per frame: predict the filter; solve from the prediction (gates from the filter covariance); if that
+    gives no fix or the filter rejects it, solve again from the prior (gates from the prior noise). A fix
+    updates the filter with its own covariance (:func:`pose_covariance`); RESET_AFTER strong fixes
+    (>= RESET_MIN_INLIERS inliers) rejected in a row restart the filter there (it had diverged). The prior
+    then updates it too, weakly. Returns one row per frame: TRAJECTORY_FIELDS plus ``pose`` (estimate),
+    ``vision`` (the accepted fix or None) and ``solve_ms``.
+    """
+    solver, filt_cfg = solver or SolverConfig(), filt_cfg or FilterConfig()
+    names = set(taxonomy.names)
+    map_pts = np.array([lm.point for lm in lmap.landmarks]).reshape(-1, 3)
+    map_cls = np.array(
+        [taxonomy.class_id(lm.cls) if lm.cls in names else -1 for lm in lmap.landmarks], np.int64
+    )
+    normals = np.array([lm.normal for lm in lmap.landmarks]).reshape(-1, 3)
+    # road markings lie flat: "facing the camera" holds for them from any approach, so no culling
+    flat = np.abs(normals[:, 2]) > 0.9
+    normals[flat] = [0.0, 0.0, 1.0]
+    p_sig, a_sig = prior_noise_m, math.radians(prior_noise_deg)
+    prior_cov = diag_cov(p_sig, a_sig)
+    filt, last, att_sig, strong_rejects = None, -1, a_sig, 0
+    rows = []
+    for index, det_pts, det_cls in detections:
+        if index >= len(prior):
+            raise GeometryError(f"frame {index} has no prior pose (the prior has {len(prior)})")
+        det_pts = np.asarray(det_pts, np.float64).reshape(-1, 2)
+        if filt is None:
+            filt = PoseFilter(prior[index], prior_cov, filt_cfg)
+        else:
+            for _ in range(max(index - last, 1)):
+                filt.predict()
+        last = index
+        t0 = time.perf_counter()
+        pos_s, yaw_s = filt.sigmas
+        status, vision, sol, n_matches = "prior", None, None, 0
+        for start, s_pos, s_ang in ((filt.pose, pos_s, yaw_s + att_sig), (prior[index], p_sig, 2 * a_sig)):
+            sol = solve_frame(map_pts, map_cls, det_pts, det_cls, camera, start, sigma_pos_m=s_pos,
+                              sigma_ang_rad=s_ang, cfg=solver, map_normals=normals)  # fmt: skip
+            n_matches = max(n_matches, sol.n_matches)
+            if sol.pose is None:
+                continue
+            inl = sol.inliers
+            obj, img = map_pts[sol.map_index[inl]], det_pts[sol.det_index[inl]]
+            planar = sol.status == "planar"
+            cov = pose_covariance(obj, img, camera, sol.pose, pixel_sigma=filt_cfg.pixel_sigma, planar=planar)
+            cov = cov + diag_cov(filt_cfg.fix_floor_m, filt_cfg.fix_floor_rad)
+            if filt.update(sol.pose, cov):
+                status, vision = sol.status, sol.pose
+                break
+            status = "rejected"
+            if sol.status == "pnp" and inl.sum() >= RESET_MIN_INLIERS:
+                strong_rejects += 1
+                if strong_rejects >= RESET_AFTER:
+                    filt.reset(sol.pose, cov, velocity=filt.velocity)
+                    status, vision = "reset", sol.pose
+                    break
+        if status != "rejected":
+            strong_rejects = 0
+        if vision is not None and sol.status == "pnp":
+            filt.set_attitude(vision.pitch, vision.roll)
+            att_sig = ATTITUDE_SIGMA_RAD
+        filt.update(prior[index], prior_cov, gate=False)
+        solve_ms = (time.perf_counter() - t0) * 1000
+        est = filt.pose
+        rows.append({
+            "frame": index, "x": est.x, "y": est.y, "z": est.z, "yaw": est.yaw, "pitch": est.pitch,
+            "roll": est.roll, "n_matches": n_matches, "n_inliers": int(sol.inliers.sum()) if vision else 0,
+            "status": status, "pose": est, "vision": vision, "solve_ms": solve_ms,
+        })  # fmt: skip
+    return rows
+
+
+def _stats(values: list[float]) -> dict:
+    if not values:
+        return {"n": 0, "median": None, "p90": None, "max": None}
+    v = np.asarray(values)
+    return {
+        "n": len(v),
+        "median": float(np.median(v)),
+        "p90": float(np.percentile(v, 90)),
+        "max": float(v.max()),
+    }
+
+
+def evaluate(rows: list[dict], truth: list[Pose] | None, prior: list[Pose]) -> tuple[list[dict], dict]:
+    """Per-frame error rows and the summary (errors only when ``truth`` is given)."""
+    status = [r["status"] for r in rows]
+    summary: dict = {
+        "frames": len(rows),
+        "status_counts": {s: status.count(s) for s in ("pnp", "planar", "reset", "rejected", "prior")},
+        "solve_ms_median": float(np.median([r["solve_ms"] for r in rows])) if rows else None,
+    }
+    if truth is None:
+        return [], summary
+    errs, vis = [], []
+    for r in rows:
+        t = truth[r["frame"]]
+        e, p = pose_error(r["pose"], t), pose_error(prior[r["frame"]], t)
+        errs.append({"frame": r["frame"], **e, **{f"prior_{k}": v for k, v in p.items()}})
+        if r["vision"] is not None:
+            vis.append(pose_error(r["vision"], t))
+    for name, src, pre in (("estimate", errs, ""), ("prior", errs, "prior_"), ("vision_fixes", vis, "")):
+        summary[name] = {
+            "position_m": _stats([e[f"{pre}pos_err_m"] for e in src]),
+            "cross_track_m": _stats([abs(e[f"{pre}cross_err_m"]) for e in src]),
+            "heading_deg": _stats([e[f"{pre}heading_err_deg"] for e in src]),
+        }
+    return errs, summary
+
+
+def _csv(rows: list[dict], fields: list[str]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fields, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: round(v, 5) if isinstance(v, float) else v for k, v in r.items()})
+    return buf.getvalue()
+
+
+def plot_trajectory(path: Path, lmap: LandmarkMap, taxonomy: Taxonomy, rows, truth, prior) -> None:
+    """Top view (x east, y north) of the map landmarks and the true, prior and estimated trajectories."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    frames = [r["frame"] for r in rows]
+    fig, ax = plt.subplots(figsize=(9, 9))
+    for c in taxonomy.classes[1:]:
+        pts = np.array([lm.point for lm in lmap.landmarks if lm.cls == c.name]).reshape(-1, 3)
+        if len(pts):
+            ax.scatter(
+                pts[:, 0],
+                pts[:, 1],
+                s=12,
+                color=np.array(c.color) / 255,
+                edgecolors="0.3",
+                linewidths=0.3,
+                label=c.name,
+                zorder=1,
+            )
+    pr = np.array([[prior[i].x, prior[i].y] for i in frames]).reshape(-1, 2)
+    ax.plot(pr[:, 0], pr[:, 1], ".", color="0.6", ms=3, label="prior", zorder=2)
+    if truth is not None:
+        tr = np.array([[truth[i].x, truth[i].y] for i in frames]).reshape(-1, 2)
+        ax.plot(tr[:, 0], tr[:, 1], "-", color="k", lw=2, label="true", zorder=3)
+    est = np.array([[r["x"], r["y"]] for r in rows]).reshape(-1, 2)
+    ax.plot(est[:, 0], est[:, 1], "-", color="tab:red", lw=1, label="estimate", zorder=4)
+    if len(est):  # frame on the drive, not the whole map
+        lo, hi = est.min(0) - 30, est.max(0) + 30
+        ax.set_xlim(lo[0], hi[0])
+        ax.set_ylim(lo[1], hi[1])
+    ax.set_aspect("equal")
+    ax.set_xlabel("x east (m)")
+    ax.set_ylabel("y north (m)")
+    ax.legend(loc="best", fontsize=8)
+    ax.set_title("map-based localization (top view)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def run(args: argparse.Namespace) -> dict:
+    drive, out = Path(args.drive), check_writable_dir(args.out)
+    camera = load_camera(drive / "camera.json")
+    lmap = load_map(drive / "map.json")
+    truth = load_poses(drive / "poses.json") if (drive / "poses.json").is_file() else None
+    prior_path = Path(args.prior) if args.prior else drive / "prior.json"
+    if prior_path.is_file():
+        prior = load_poses(prior_path)
+    elif truth is not None:
+        prior = make_prior(truth, args.prior_noise_m, args.prior_noise_deg, args.seed)
+    else:
+        raise FileNotFoundError(f"{drive}: no poses.json to simulate a prior from; pass --prior")
+    if args.oracle_detections:
+        if truth is None:
+            raise FileNotFoundError(
+                f"{drive}/poses.json: --oracle-detections projects the map from true poses"
+            )
+        taxonomy = load_taxonomy(lmap.taxonomy_name)
+        rng = np.random.default_rng([args.seed, 9])
+        kw = {"noise_px": args.oracle_noise_px, "miss": args.oracle_miss, "false_rate": args.oracle_false}
+        n = min(len(truth), args.max_frames or len(truth))
+        dets = ((i, *oracle_detections(lmap, camera, truth[i], taxonomy, rng, **kw)) for i in range(n))
+    else:
+        if not args.model:
+            raise ValueError("pass --model M (.tflite or .keras) or --oracle-detections")
+        holder: list = []
+        gen = model_detections(args.model, drive, camera, holder)
+        first = next(gen, None)
+        if first is None:
+            raise FileNotFoundError(f"{drive}: no readable frames")
+        taxonomy = holder[0]
+        dets = _chain_first(first, gen, args.max_frames)
+    rows = localize(camera, lmap, taxonomy, dets, prior, prior_noise_m=args.prior_noise_m,
+                    prior_noise_deg=args.prior_noise_deg)  # fmt: skip
+    errs, summary = evaluate(rows, truth, prior)
+    summary.update(
+        {
+            "drive": str(drive),
+            "mode": "oracle" if args.oracle_detections else f"model {args.model}",
+            "prior_noise_m": args.prior_noise_m,
+            "prior_noise_deg": args.prior_noise_deg,
+            "seed": args.seed,
+        }
+    )
+    atomic_write_text(out / "trajectory.csv", _csv(rows, TRAJECTORY_FIELDS))
+    if errs:
+        atomic_write_text(out / "errors.csv", _csv(errs, list(errs[0])))
+    atomic_write_json(out / "summary.json", summary)
+    plot_trajectory(out / "trajectory.png", lmap, taxonomy, rows, truth, prior)
+    return summary
+
+
+def _chain_first(first, rest, max_frames):
+    yield first
+    for k, item in enumerate(rest, start=2):
+        if max_frames and k > max_frames:
+            return
+        yield item
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m keras_lmk.localize", description=__doc__.splitlines()[0])
+    ap.add_argument("--drive", required=True, help="folder with camera.json, map.json, images/ or a video")
+    ap.add_argument("--out", required=True, help="output folder")
+    ap.add_argument("--model", help="model.tflite or model.keras (model card beside it)")
+    ap.add_argument(
+        "--oracle-detections", action="store_true", help="projected ground truth instead of a model"
+    )
+    ap.add_argument(
+        "--prior", help="prior poses JSON (poses.json layout); default DRIVE/prior.json if present"
+    )
+    ap.add_argument("--prior-noise-m", type=float, default=2.0, help="prior position 1-sigma (m)")
+    ap.add_argument("--prior-noise-deg", type=float, default=2.0, help="prior angle 1-sigma (deg)")
+    ap.add_argument("--oracle-noise-px", type=float, default=1.0)
+    ap.add_argument("--oracle-miss", type=float, default=0.1, help="probability a landmark is not detected")
+    ap.add_argument("--oracle-false", type=float, default=0.25, help="mean false detections per frame")
+    ap.add_argument("--max-frames", type=int, default=0, help="stop after this many frames (0: all)")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    if args.prior_noise_m <= 0 or args.prior_noise_deg <= 0:
+        ap.error("--prior-noise-m and --prior-noise-deg must be positive")
+    try:
+        s = run(args)
+    except (GeometryError, FileNotFoundError, OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    msg = f"{s['frames']} frames, status {s['status_counts']}"
+    if "estimate" in s:
+        est, pri = s["estimate"], s["prior"]
+        pm, hd = "position_m", "heading_deg"
+        msg += (
+            f"; position error median/p90 {est[pm]['median']:.2f}/{est[pm]['p90']:.2f} m "
+            f"(prior {pri[pm]['median']:.2f}/{pri[pm]['p90']:.2f}), heading "
+            f"{est[hd]['median']:.2f}/{est[hd]['p90']:.2f} deg "
+            f"(prior {pri[hd]['median']:.2f}/{pri[hd]['p90']:.2f})"
+        )
+    print(f"{msg} -> {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
