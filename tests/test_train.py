@@ -67,3 +67,11 @@ def test_resume_continues_after_last_checkpoint(tiny_run, tmp_path, capsys):
 def test_bad_override_is_a_clear_error(capsys):
     assert train_main(["--preset", "debug", "--set", "train.epoch=1"]) == 2
     assert "unknown config key: train.epoch" in capsys.readouterr().err
+
+
+def test_training_under_a_mirrored_strategy_on_cpu(tmp_path):
+    """The multi-GPU path (MirroredStrategy) exercised with the CPU device as its one replica."""
+    cfg = resolve_config("debug", None, ["train.epochs=1", "train.steps_per_epoch=2", "train.distribute=mirrored"])
+    summary = run(cfg, tmp_path / "mirrored")
+    assert summary["epochs"] == 1
+    assert np.isfinite(summary["final"]["loss"])
