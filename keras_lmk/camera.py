@@ -134,12 +134,13 @@ class Camera:
             _finite(getattr(self, k), f"camera.{k}", source)
         if self.fx <= 0 or self.fy <= 0:
             raise GeometryError(f"{where}focal length must be positive, got fx={self.fx}, fy={self.fy}")
-        if (
-            int(self.width) != self.width
-            or int(self.height) != self.height
-            or self.width < 1
-            or self.height < 1
-        ):
+
+        def whole(v) -> bool:  # int(inf) and int("640") would raise other errors than GeometryError
+            if isinstance(v, bool) or not isinstance(v, int | float | np.number):
+                return False
+            return float(v).is_integer()
+
+        if not (whole(self.width) and whole(self.height)) or self.width < 1 or self.height < 1:
             raise GeometryError(
                 f"{where}image size must be positive integers, got {self.width}x{self.height}"
             )
@@ -229,6 +230,8 @@ class Camera:
 
 
 def camera_from_json(data: dict, source: str = "<dict>") -> Camera:
+    if not isinstance(data, dict) or not isinstance(data.get("mount", {}), dict):
+        raise GeometryError(f"{source}: a camera is a JSON object (with a 'mount' object)")
     try:
         mount = Mount(
             **{k: _finite(v, f"camera.mount.{k}", source) for k, v in data.get("mount", {}).items()}
@@ -253,6 +256,8 @@ def _read_json(path: str | Path):
         return json.loads(Path(path).read_text())
     except json.JSONDecodeError as e:
         raise GeometryError(f"{path}: invalid JSON at line {e.lineno}: {e.msg}") from e
+    except UnicodeDecodeError as e:
+        raise GeometryError(f"{path}: not UTF-8 text (byte {e.start})") from e
 
 
 def load_camera(path: str | Path) -> Camera:

@@ -116,7 +116,7 @@ def _category_map(data: dict, taxonomy: Taxonomy, src: str) -> dict[int, int]:
     for i, c in enumerate(cats):
         try:
             cid, name = int(c["id"]), str(c["name"])
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, OverflowError):
             raise DataError(src, f"category #{i}", f"malformed category {c!r}") from None
         if name not in taxonomy.names or name == taxonomy.classes[BACKGROUND].name:
             raise DataError(
@@ -137,7 +137,7 @@ def _parse_annotation(a: dict, cats: dict[int, int], taxonomy: Taxonomy, w: int,
         raise DataError(src, where, "iscrowd annotations are not supported (landmarks are single objects)")
     try:
         cat = int(a["category_id"])
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError):
         raise DataError(src, where, "missing or malformed category_id") from None
     if cat not in cats:
         raise DataError(src, where, f"unknown class: category_id {cat} is not in 'categories'")
@@ -165,7 +165,7 @@ def _parse_annotation(a: dict, cats: dict[int, int], taxonomy: Taxonomy, w: int,
     try:
         lid = int(lid)
         dist = np.nan if dist is None else float(dist)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise DataError(src, where, f"malformed landmark_id/distance {lid!r}/{dist!r}") from None
     return box, point, cats[cat], lid, dist
 
@@ -192,6 +192,8 @@ def load_coco(
         data = json.loads(json_path.read_text())
     except json.JSONDecodeError as e:
         raise DataError(src, e.lineno, f"invalid JSON: {e.msg}") from None
+    except UnicodeDecodeError as e:
+        raise DataError(src, None, f"not UTF-8 text (byte {e.start})") from None
     except OSError as e:
         raise DataError(src, None, f"cannot read ({e.strerror or e})") from None
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
@@ -200,9 +202,15 @@ def load_coco(
     root = Path(os.path.abspath(image_dir if image_dir is not None else json_path.parent))
     report = report if report is not None else LoadReport()
 
-    by_image: dict[int, list] = {}
-    for a in data.get("annotations", []):
-        by_image.setdefault(a.get("image_id") if isinstance(a, dict) else None, []).append(a)
+    annotations = data.get("annotations", [])
+    if not isinstance(annotations, list):
+        raise DataError(src, None, "'annotations' must be a list")
+    by_image: dict = {}
+    for a in annotations:
+        key = a.get("image_id") if isinstance(a, dict) else None
+        if isinstance(key, list | dict):  # unhashable: can only be an orphan, reported below
+            key = repr(key)
+        by_image.setdefault(key, []).append(a)
     known_ids = set()
     records, bad = [], []
 
@@ -218,7 +226,7 @@ def load_coco(
         except DataError as e:
             bad.append((e, None))
             continue
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, OverflowError):
             bad.append((DataError(src, f"image #{i}", f"malformed image entry {im!r}"), None))
             continue
         try:

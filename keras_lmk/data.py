@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from keras_lmk.atomic import check_writable_dir
 from keras_lmk.coco import load_coco, write_coco
 from keras_lmk.errors import DataError, LoadReport
 from keras_lmk.records import ImageRecord
@@ -64,6 +65,7 @@ def dataset_stats(records: Sequence[ImageRecord], taxonomy: Taxonomy) -> dict:
 
 
 def _convert(args, taxonomy: Taxonomy, report: LoadReport) -> int:
+    check_writable_dir(Path(args.out).parent)  # before reading the whole dataset
     if args.source == "gtsdb":
         from keras_lmk.gtsdb import DEFAULT_MAPPING, load_gtsdb
 
@@ -90,6 +92,8 @@ def _convert(args, taxonomy: Taxonomy, report: LoadReport) -> int:
 
 
 def _split(args, taxonomy: Taxonomy, report: LoadReport) -> int:
+    for out in (args.out_train, args.out_val):
+        check_writable_dir(Path(out).parent)
     records = load_coco(args.inp, taxonomy, skip_bad=args.skip_bad, report=report)
     train, val = split_records(records, args.val_fraction, args.seed)
     write_coco(train, taxonomy, args.out_train)
@@ -154,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = LoadReport()
     try:
         rc = args.run(args, load_taxonomy(args.taxonomy), report)
-    except (DataError, TaxonomyError) as e:
+    except (DataError, TaxonomyError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if report.count:

@@ -152,9 +152,11 @@ def merge_votes(points: np.ndarray, classes: np.ndarray, scores: np.ndarray, rad
     sel = label >= 0
     lab, ws = label[sel], w[sel]
     wsum = np.bincount(lab, ws, minlength=k)
-    mx = np.bincount(lab, ws * p[sel, 0], minlength=k) / wsum
-    my = np.bincount(lab, ws * p[sel, 1], minlength=k) / wsum
     seeds = np.asarray(seeds)
+    # a cluster of zero-confidence votes (possible with score_threshold 0) has no weighted mean: use its seed
+    safe = np.where(wsum > 0, wsum, 1.0)
+    mx = np.where(wsum > 0, np.bincount(lab, ws * p[sel, 0], minlength=k) / safe, p[seeds, 0])
+    my = np.where(wsum > 0, np.bincount(lab, ws * p[sel, 1], minlength=k) / safe, p[seeds, 1])
     return (
         np.stack([mx, my], axis=-1).astype(np.float32),
         c[seeds].astype(np.int32),

@@ -99,6 +99,16 @@ def parse_number(text: str, file: str | Path, line: int | str | None, what: str)
     return v
 
 
+def read_text(path: str | Path) -> str:
+    """The text of a label file, or a DataError when it cannot be read or is not UTF-8."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(path, None, f"not UTF-8 text (byte {e.start})") from None
+    except OSError as e:
+        raise DataError(path, None, f"cannot read ({e.strerror or e})") from None
+
+
 def image_size(path: str | Path, *, decode: bool = False) -> tuple[int, int]:
     """(width, height) of an image file; DataError when it is missing or unreadable.
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_lmk.errors import DataError, LoadReport, check_box, image_size, parse_number
+from keras_lmk.errors import DataError, LoadReport, check_box, image_size, parse_number, read_text
 from keras_lmk.records import ImageRecord
 from keras_lmk.taxonomy import Taxonomy, load_class_mapping
 
@@ -82,7 +82,7 @@ def load_gtsdb(
     boxes: dict[Path, list[tuple[np.ndarray, int]]] = {}
     bad: set[str] = set()  # stems of images left out; never re-added as negatives
 
-    for lineno, raw in enumerate(gt_path.read_text().splitlines(), start=1):
+    for lineno, raw in enumerate(read_text(gt_path).splitlines(), start=1):
         line = raw.strip()
         if not line:
             continue
@@ -106,7 +106,7 @@ def load_gtsdb(
                 for f, what in zip(fields[1:5], ("left", "top", "right", "bottom"), strict=True)
             ]
             label = fields[5].strip()
-            if not label.isdigit() or str(int(label)) not in class_map:
+            if not (label.isascii() and label.isdigit()) or str(int(label)) not in class_map:
                 raise DataError(gt_path, lineno, f"unknown class {label!r} (not in mapping {mapping})")
             box = check_box(coords, *sizes[path], gt_path, lineno)
             boxes.setdefault(path, []).append((box, class_map[str(int(label))]))

@@ -97,21 +97,30 @@ def make_landmark(
         raise GeometryError(f"{where}: outline has a non-finite vertex")
     lm = Landmark(int(id), cls, point, outline)
     p, q = outline, np.roll(outline, -1, axis=0)
-    if np.linalg.norm(np.cross(p - outline.mean(0), q - outline.mean(0)).sum(0)) < 1e-9:
+    with np.errstate(all="ignore"):  # absurd coordinates overflow here; caught just below
+        doubled_area = np.linalg.norm(np.cross(p - outline.mean(0), q - outline.mean(0)).sum(0))
+        normal_ok = np.isfinite(lm.normal).all()
+    if not (np.isfinite(doubled_area) and normal_ok):
+        raise GeometryError(f"{where}: outline coordinates are too large to compute its plane")
+    if doubled_area < 1e-9:
         raise GeometryError(f"{where}: outline has zero area")
     return lm
 
 
 def parse_map(data: dict, *, taxonomy: Taxonomy | None = None, source: str = "<map>") -> LandmarkMap:
-    taxonomy = taxonomy or load_taxonomy(data.get("taxonomy", "korea") if isinstance(data, dict) else "korea")
     if not isinstance(data, dict) or not isinstance(data.get("landmarks"), list):
         raise GeometryError(f"{source}: a map is an object with a 'landmarks' list")
+    if taxonomy is None:
+        name = data.get("taxonomy", "korea")
+        if not isinstance(name, str):
+            raise GeometryError(f"{source}: 'taxonomy' must be a taxonomy name or file, got {name!r}")
+        taxonomy = load_taxonomy(name)
     out, seen = [], set()
     for i, d in enumerate(data["landmarks"]):
         try:
             lid = int(d["id"])
             lm = make_landmark(lid, d["class"], d["point"], d["outline"], taxonomy=taxonomy, source=source)
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, OverflowError) as e:
             if isinstance(e, GeometryError):
                 raise
             raise GeometryError(f"{source}: landmark #{i}: malformed ({type(e).__name__}: {e})") from e

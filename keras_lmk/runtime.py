@@ -192,9 +192,10 @@ class LandmarkRuntime(_Runner):
             raise ModelCardError(f"{self.path}: expected one input tensor, found {len(inputs)}")
         self.input_detail = inputs[0]
         want = [1, self.spec.input_height, self.spec.input_width, 3]
-        if list(self.input_detail["shape"]) != want:
+        shape = [int(v) for v in self.input_detail["shape"]]  # plain ints: numpy 2 prints np.int32(1)
+        if shape != want:
             raise ModelCardError(
-                f"{self.path}: input shape {list(self.input_detail['shape'])} does not match the model card "
+                f"{self.path}: input shape {shape} does not match the model card "
                 f"({self.card.source}): expected {want}"
             )
         self.logits_detail, self.points_detail = self._find_outputs()
@@ -222,11 +223,11 @@ class LandmarkRuntime(_Runner):
         if len(found) < 2 or found["class_logits"]["index"] == found["points"]["index"]:
             raise ModelCardError(
                 f"{self.path}: cannot find outputs 'class_logits' and 'points' among "
-                f"{[(d['name'], list(d['shape'])) for d in details]}"
+                f"{[(d['name'], [int(v) for v in d['shape']]) for d in details]}"
             )
         s, a, m = self.spec.num_cells, self.spec.num_anchors, self.spec.num_classes
         for key, last in (("class_logits", m), ("points", 2)):
-            shape = list(found[key]["shape"])
+            shape = [int(v) for v in found[key]["shape"]]
             if int(np.prod(shape)) != s * a * last:
                 raise ModelCardError(
                     f"{self.path}: output {key} has shape {shape}, the model card ({self.card.source}) "

@@ -20,6 +20,8 @@ import numpy as np
 
 from keras_lmk.grid import GridSpec
 
+MAX_POINT_PX = 1e6  # the decoder bounds regressed points the same way
+
 
 def _axis_cells(lo: np.ndarray, hi: np.ndarray, stride: int, n: int) -> tuple[np.ndarray, np.ndarray]:
     """First and last index of the cells whose centre c = (i + 0.5) * stride satisfies lo <= c < hi.
@@ -71,6 +73,8 @@ def _clean_boxes(spec: GridSpec, boxes, points, classes):
     # a NaN would silently drop or misplace a landmark: report it instead
     if not (np.isfinite(boxes).all() and np.isfinite(points).all()):
         raise ValueError("boxes and points must be finite")
+    if n and np.abs(points).max() > MAX_POINT_PX:  # would overflow float32 cell units; never a real label
+        raise ValueError(f"reference points must lie within +-{MAX_POINT_PX:g} px, got {points.tolist()}")
     if n and (classes.min() < 1 or classes.max() >= spec.num_classes):
         raise ValueError(f"landmark classes must be in 1..{spec.num_classes - 1}, got {np.unique(classes)}")
     limits = np.array([spec.input_width, spec.input_height] * 2, np.float64)

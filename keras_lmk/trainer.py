@@ -145,7 +145,7 @@ class TrajectoryLogger(keras.callbacks.Callback):
         self.path = Path(path)
         self.every = max(1, every)
         self.rows = rows if rows is not None else []
-        self.step = self.rows[-1][0] if self.rows else 0
+        self.step = int(self.rows[-1][0]) if self.rows else 0  # rows read back on --resume hold floats
 
     def on_train_batch_end(self, batch, logs=None):
         self.step += 1
@@ -153,7 +153,7 @@ class TrajectoryLogger(keras.callbacks.Callback):
             self.rows.append((self.step, float(logs["cls"]), float(logs["loc"])))
 
     def on_epoch_end(self, epoch, logs=None):
-        text = "step,cls,loc\n" + "".join(f"{s},{c:.6g},{l:.6g}\n" for s, c, l in self.rows)
+        text = "step,cls,loc\n" + "".join(f"{int(s)},{c:.6g},{lo:.6g}\n" for s, c, lo in self.rows)
         atomic_write_text(self.path, text)
 
 

@@ -23,7 +23,15 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_lmk.errors import DataError, LoadReport, check_box, check_point, image_size, parse_number
+from keras_lmk.errors import (
+    DataError,
+    LoadReport,
+    check_box,
+    check_point,
+    image_size,
+    parse_number,
+    read_text,
+)
 from keras_lmk.records import ImageRecord
 from keras_lmk.taxonomy import Taxonomy, TaxonomyError, load_class_mapping
 
@@ -75,13 +83,13 @@ def _parse_label_file(
     path: Path, w: int, h: int, class_map: dict[int, int]
 ) -> tuple[list[np.ndarray], list[np.ndarray | None], list[int]]:
     boxes, points, classes = [], [], []
-    for lineno, raw in enumerate(path.read_text().splitlines(), start=1):
+    for lineno, raw in enumerate(read_text(path).splitlines(), start=1):
         f = raw.split()
         if not f:
             continue
         if len(f) not in (5, 8):
             raise DataError(path, lineno, f"malformed line {raw.strip()!r} (want 'cls cx cy w h [px py v]')")
-        if not f[0].isdigit():
+        if not (f[0].isascii() and f[0].isdigit()):
             raise DataError(path, lineno, f"malformed class {f[0]!r} (want an integer index)")
         if int(f[0]) not in class_map:
             raise DataError(path, lineno, f"unknown class {f[0]} (not in the class mapping)")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
+from keras_lmk.atomic import check_writable_dir
 from keras_lmk.synth.drive import generate_drive
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m keras_lmk.synth", description=__doc__)
     p.add_argument("--out", required=True, help="output folder (images/, map.json, annotations.json, ...)")
     p.add_argument("--frames", type=int, default=200)
@@ -16,9 +18,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--height", type=int, default=360)
     p.add_argument("--clean", action="store_true", help="noon, no rain/blur/noise, JPEG quality 100")
     a = p.parse_args(argv)
-    out = generate_drive(a.out, a.frames, a.seed, a.width, a.height, clean=a.clean, progress=True)
+    try:
+        check_writable_dir(a.out)  # fail before rendering anything
+        out = generate_drive(a.out, a.frames, a.seed, a.width, a.height, clean=a.clean, progress=True)
+    except (OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     print(f"wrote {a.frames} frames to {out}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
