@@ -1,0 +1,75 @@
+"""Export a trained detector to TFLite variants with model cards and a size/latency/accuracy report.
+
+    python -m keras_lmk.export --model runs/exp/model.keras --out export_out --quant fp32 fp16 dynamic int8
+    python -m keras_lmk.export --model runs/exp/model.keras --out export_out --quant int8 qat \
+        --calib-data runs/exp --calib-steps 100 --eval-data data/val.json
+
+Writes ``<name>_<quant>.tflite`` and ``<name>_<quant>.json`` (model card with per-tensor quantization read
+from the interpreter) per variant, and ``export_report.json`` / ``export_report.md``. Library:
+:mod:`keras_lmk.export_lib`; QAT: :mod:`keras_lmk.qat`; design notes: docs/export.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from keras_lmk.export_lib import QUANT_MODES
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m keras_lmk.export", description=__doc__.split("\n")[0])
+    p.add_argument("--model", required=True, help="model.keras (its model card beside it)")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument(
+        "--quant",
+        nargs="+",
+        default=["fp32", "int8"],
+        choices=QUANT_MODES,
+        help="variants to write (default: fp32 int8)",
+    )
+    p.add_argument("--name", help="file name stem (default: the model's, e.g. model_int8.tflite)")
+    p.add_argument("--calib-data", help="run dir (config.yaml) or COCO JSON (default: the model's run dir)")
+    p.add_argument("--calib-images", help="image root for a COCO --calib-data")
+    p.add_argument("--calib-steps", type=int, default=100, help="calibration images for int8")
+    p.add_argument("--eval-data", help="COCO JSON or synthetic drive dir: point-mAP per variant")
+    p.add_argument("--eval-images", help="image root for a COCO --eval-data")
+    p.add_argument("--latency-runs", type=int, default=20, help="invokes per latency median")
+    p.add_argument("--qat-steps", type=int, default=200, help="QAT fine-tuning steps")
+    p.add_argument("--qat-batch-size", type=int, default=8)
+    p.add_argument("--qat-lr", type=float, default=1e-4)
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from keras_lmk.export_lib import ExportError, export_variants
+    from keras_lmk.runtime import ModelCardError
+
+    try:
+        export_variants(
+            args.model,
+            args.out,
+            args.quant,
+            calib_data=args.calib_data,
+            calib_images=args.calib_images,
+            calib_steps=args.calib_steps,
+            eval_data=args.eval_data,
+            eval_images=args.eval_images,
+            latency_runs=args.latency_runs,
+            qat_steps=args.qat_steps,
+            qat_batch_size=args.qat_batch_size,
+            qat_learning_rate=args.qat_lr,
+            name=args.name,
+        )
+    except (ExportError, ModelCardError, OSError, ValueError) as e:
+        if os.environ.get("KERAS_LMK_DEBUG"):
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""The mobile kit: the committed android_demo_assets reproduce their goldens (skipped until the lead generates
+them), and keras_lmk.demo_assets builds a consistent kit from a tiny hand-made run directory."""
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from inference_helpers import TINY_SPEC, TINY_TAXONOMY, tiny_keras_model
+from test_export import planted_images
+
+from keras_lmk import demo_assets
+from keras_lmk.decode import DecoderConfig
+
+ASSETS = Path(__file__).resolve().parents[1] / "android_demo_assets"
+
+
+@pytest.mark.skipif(
+    not list(ASSETS.glob("*.tflite")),
+    reason="android_demo_assets/*.tflite not generated yet (python -m keras_lmk.demo_assets)",
+)
+def test_committed_assets_reproduce_goldens():
+    assert demo_assets.check(ASSETS) == []
+
+
+def tiny_run_dir(d: Path) -> Path:
+    """model.keras + model_card.json + config.yaml (COCO source of planted squares), no training."""
+    from keras_lmk.coco import write_coco
+    from keras_lmk.config import resolve_config
+    from keras_lmk.overrides import to_dict
+    from keras_lmk.train import model_card
+
+    recs = planted_images(d / "data", n=6)
+    write_coco(recs, TINY_TAXONOMY, d / "data" / "annotations.json", image_root=d / "data")
+    (d / "tiny_taxonomy.json").write_text(json.dumps(TINY_TAXONOMY.to_json()))
+    cfg = resolve_config("debug")
+    cfg = dataclasses.replace(
+        cfg,
+        grid=TINY_SPEC,
+        decoder=DecoderConfig(score_threshold=0.3),
+        data=dataclasses.replace(
+            cfg.data,
+            source="coco",
+            coco_json=str(d / "data" / "annotations.json"),
+            taxonomy=str(d / "tiny_taxonomy.json"),
+            val_fraction=0.5,
+            gtsdb_dir=str(d / "no_gtsdb"),
+        ),
+    )
+    (d / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    (d / "model_card.json").write_text(json.dumps(model_card(cfg, TINY_TAXONOMY)))
+    tiny_keras_model().save(d / "model.keras")
+    return d
+
+
+def test_demo_assets_build_and_check(tmp_path):
+    run = tiny_run_dir(tmp_path / "run")
+    out = tmp_path / "kit"
+    assert (
+        demo_assets.main(["--run", str(run), "--out", str(out), "--samples", "2", "--calib-steps", "4"]) == 0
+    )
+    assert (out / "labels.txt").read_text().split() == TINY_TAXONOMY.names
+    card = json.loads((out / "model_int8.json").read_text())
+    assert card["input"]["dtype"] == "uint8" and card["input"]["quantization"]["scale"] == pytest.approx(1.0)
+    assert card["grid_stride"] == 8 and card["anchor_positions"] == [list(a) for a in TINY_SPEC.anchors]
+    assert [o["name"] for o in card["outputs"]] == ["class_logits", "points"]
+    assert all(o["dtype"] == "int8" and o["quantization"]["scale"] > 0 for o in card["outputs"])
+    assert [c["point_rule"] for c in card["taxonomy"]["classes"]] == [
+        None,
+        "bbox_center",
+        "bbox_bottom_right",
+    ]
+    samples = sorted((out / "samples").glob("*.expected.json"))
+    assert len(samples) == 2 and len(list((out / "golden").glob("*.npy"))) == 3
+    assert demo_assets.check(out) == []
+    # the check notices a changed golden tensor
+    g = next((out / "golden").glob("*_points.npy"))
+    raw = np.load(g)
+    raw.flat[0] = np.int8(raw.flat[0] + 5 if raw.flat[0] < 100 else raw.flat[0] - 5)
+    np.save(g, raw)
+    assert any("raw points" in p for p in demo_assets.check(out))
