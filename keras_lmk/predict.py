@@ -16,6 +16,7 @@ the input folder, or the video's name. Points are original-image pixels, x right
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 import warnings
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from keras_lmk.atomic import atomic_write_json, check_writable_dir
+from keras_lmk.atomic import atomic_write, check_writable_dir
 from keras_lmk.decode import Detections
 from keras_lmk.frames import Frame, FrameSource, FrameSourceError
 from keras_lmk.runtime import ModelCardError, open_runner, with_threshold
@@ -70,30 +71,39 @@ def run(
         from keras_lmk.render import RenderSink, draw_detections
 
         sink = RenderSink(render, fps=getattr(source, "fps", 10.0))
-    entries: list[dict] = []
-    frames, t_model = 0, 0.0
+    counts = {"frames": 0, "detections": 0, "t_model": 0.0}
+
+    def stream(tmp: str) -> None:
+        # entries go straight to the (temporary) output file: memory stays flat on long drives
+        with open(tmp, "w") as f:
+            f.write("[")
+            for frame in tqdm(source, total=len(source), unit="frame", disable=not progress, desc="predict"):
+                t0 = time.perf_counter()
+                dets = runner.predict_frame(frame.image)
+                counts["t_model"] += time.perf_counter() - t0
+                counts["frames"] += 1
+                for e in detection_entries(frame, dets, runner.taxonomy):
+                    f.write(("\n" if counts["detections"] == 0 else ",\n") + json.dumps(e))
+                    counts["detections"] += 1
+                if sink is not None:
+                    sink.write(
+                        draw_detections(frame.image, dets, runner.taxonomy),
+                        frame.name,
+                        frame.index,
+                        source.kind == "video",
+                    )
+            f.write("\n]\n")
+
     try:
-        for frame in tqdm(source, total=len(source), unit="frame", disable=not progress, desc="predict"):
-            t0 = time.perf_counter()
-            dets = runner.predict_frame(frame.image)
-            t_model += time.perf_counter() - t0
-            frames += 1
-            entries.extend(detection_entries(frame, dets, runner.taxonomy))
-            if sink is not None:
-                sink.write(
-                    draw_detections(frame.image, dets, runner.taxonomy),
-                    frame.name,
-                    frame.index,
-                    source.kind == "video",
-                )
+        atomic_write(out, stream)  # the previous file stays until the whole run has succeeded
     finally:
         if sink is not None:
             sink.close()
-    atomic_write_json(out, entries, indent=1)
+    frames, t_model = counts["frames"], counts["t_model"]
     return {
         "frames": frames,
         "skipped": source.skipped,
-        "detections": len(entries),
+        "detections": counts["detections"],
         "model_fps": frames / t_model if t_model > 0 else 0.0,
         "out": str(out),
     }
