@@ -1,0 +1,148 @@
+"""Unwritable or full output locations fail before any long work, with a message naming the path.
+
+Tests run as root, for whom chmod does not block writes, so "unwritable" is a path under a regular file
+(``somefile/out``: no user can create it) and "full" is simulated with /dev/full (every write: ENOSPC).
+Each CLI is given inputs that would make it do real work (or fail on them) if it did not check the output
+first; the work functions are replaced by tripwires to prove nothing started.
+"""
+
+import errno
+import json
+
+import pytest
+
+from keras_lmk import atomic
+from keras_lmk.atomic import atomic_write_bytes, check_writable_dir
+
+
+@pytest.fixture
+def blocked(tmp_path):
+    """An output path nobody can create: its parent is a regular file."""
+    f = tmp_path / "somefile"
+    f.write_text("I am a file")
+    return f / "out"
+
+
+def _tripwire(name):
+    def fail(*a, **k):
+        raise AssertionError(f"{name} ran although the output directory is unusable")
+
+    return fail
+
+
+def test_check_writable_dir_messages(blocked, monkeypatch):
+    with pytest.raises(OSError, match=r"somefile/out: output directory is not writable"):
+        check_writable_dir(blocked)
+
+    class DevFull:  # the probe write hits a full disk
+        def __init__(self, *a, **k):
+            self.f = open("/dev/full", "wb")  # noqa: SIM115
+
+        def write(self, b):
+            return self.f.write(b)
+
+        def flush(self):
+            self.f.flush()
+
+        def close(self):
+            self.f.close()
+
+    monkeypatch.setattr(atomic.tempfile, "NamedTemporaryFile", DevFull)
+    with pytest.raises(OSError, match="not writable .*No space left on device"):
+        check_writable_dir(blocked.parent.parent / "fine")
+
+
+def test_full_disk_during_an_atomic_write_keeps_the_old_file(tmp_path):
+    target = tmp_path / "preds.json"
+    target.write_text('["old"]')
+
+    def write_until_full(tmp):
+        with open(tmp, "wb") as f:
+            f.write(b'["new", ')
+        with open("/dev/full", "wb") as full:  # the disk fills up in the middle of the write
+            full.write(b"x" * 65536)
+            full.flush()
+
+    with pytest.raises(OSError) as e:
+        atomic.atomic_write(target, write_until_full)
+    assert e.value.errno == errno.ENOSPC
+    assert target.read_text() == '["old"]'  # untouched
+    assert [p.name for p in tmp_path.iterdir()] == ["preds.json"]  # no temp file left behind
+    atomic_write_bytes(target, b"[]")
+    assert target.read_bytes() == b"[]"
+
+
+def test_train_fails_before_loading_data(blocked, monkeypatch, capsys):
+    import keras_lmk.sources
+    from keras_lmk.train import main
+
+    monkeypatch.setattr(keras_lmk.sources, "load_training_records", _tripwire("data loading"))
+    assert main(["--preset", "debug", "--run-dir", str(blocked)]) == 1
+    err = capsys.readouterr().err
+    assert "somefile/out: output directory is not writable" in err
+
+
+def test_predict_fails_before_opening_the_model(blocked, monkeypatch, capsys):
+    import keras_lmk.predict as predict
+
+    monkeypatch.setattr(predict, "open_runner", _tripwire("model loading"))
+    monkeypatch.setattr(predict, "FrameSource", _tripwire("frame reading"))
+    rc = predict.main(["--model", "m.tflite", "--input", "drive.mp4", "--out", str(blocked / "p.json")])
+    assert rc == 2
+    assert "somefile/out: output directory is not writable" in capsys.readouterr().err
+
+
+def test_predict_full_disk_at_the_end_is_an_error_not_a_partial_file(tmp_path, monkeypatch, capsys):
+    import cv2
+    import numpy as np
+    from inference_helpers import save_tiny_keras
+
+    import keras_lmk.predict as predict
+
+    model = save_tiny_keras(tmp_path / "run")
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((48, 64, 3), np.uint8))
+    out = tmp_path / "preds.json"
+    out.write_text("[]")
+
+    def full(path, write):  # the disk fills up while the predictions are written
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(predict, "atomic_write", full)
+    rc = predict.main(["--model", str(model), "--input", str(tmp_path / "a.png"), "--out", str(out),
+                       "--no-progress"])  # fmt: skip
+    assert rc == 2
+    assert "No space left on device" in capsys.readouterr().err
+    assert json.loads(out.read_text()) == []
+
+
+def test_evaluate_fails_before_opening_the_model(blocked, monkeypatch, capsys):
+    import keras_lmk.evaluate as evaluate
+
+    monkeypatch.setattr(evaluate, "open_runner", _tripwire("model loading"))
+    rc = evaluate.main(["--model", "m.tflite", "--data", "val.json", "--out", str(blocked)])
+    assert rc == 2
+    assert "somefile/out: output directory is not writable" in capsys.readouterr().err
+
+
+def test_synth_fails_before_rendering(blocked, monkeypatch, capsys):
+    import keras_lmk.synth.__main__ as synth_cli
+
+    monkeypatch.setattr(synth_cli, "generate_drive", _tripwire("rendering"))
+    assert synth_cli.main(["--out", str(blocked), "--frames", "5"]) == 2
+    assert "somefile/out: output directory is not writable" in capsys.readouterr().err
+
+
+def test_data_convert_fails_before_importing(blocked, capsys):
+    from keras_lmk.data import main
+
+    rc = main(["convert", "--from", "gtsdb", "--input", "tests/fixtures/gtsdb_tiny", "--out",
+               str(blocked / "gtsdb.json")])  # fmt: skip
+    assert rc == 2
+    assert "somefile/out: output directory is not writable" in capsys.readouterr().err
+
+
+def test_export_fails_before_loading_the_model(blocked, capsys):
+    export = pytest.importorskip("keras_lmk.export")
+    rc = export.main(["--model", "missing/model.keras", "--out", str(blocked), "--quant", "fp32"])
+    assert rc != 0
+    assert "somefile/out: output directory is not writable" in capsys.readouterr().err

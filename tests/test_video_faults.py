@@ -1,0 +1,135 @@
+"""Damaged inputs are processed to the end: corrupt and truncated video frames, truncated images.
+
+Bad frames are skipped with a warning and counted in the summary (``predict``: "N frames (K skipped)",
+``evaluate``: ``skipped_images`` in metrics.json); a video that cannot be opened at all is an error naming it.
+"""
+
+import json
+import warnings
+
+import cv2
+import numpy as np
+import pytest
+from inference_helpers import save_tiny_keras
+
+from keras_lmk import predict
+from keras_lmk.frames import FrameSource
+
+N_FRAMES = 30
+CORRUPT = (5, 6, 17)  # frames whose JPEG data is wiped
+KEEP_FRAMES = 26  # the file is cut inside frame 26: frames 26..29 and the AVI index are gone
+SIZE = (96, 64)
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    return save_tiny_keras(tmp_path_factory.mktemp("run"))
+
+
+def _frame(i: int) -> np.ndarray:
+    """A road-ish frame with a moving red disc (BGR for OpenCV)."""
+    w, h = SIZE
+    img = np.full((h, w, 3), (90, 110, 100), np.uint8)
+    img[h // 2 :] = (70, 70, 70)
+    cv2.circle(img, (10 + 2 * i % (w - 20), h // 3), 6, (0, 0, 230), -1)
+    return img
+
+
+def write_video(path, fourcc: str, n: int = N_FRAMES):
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), 10.0, SIZE)
+    assert w.isOpened(), fourcc
+    for i in range(n):
+        w.write(_frame(i))
+    w.release()
+    return path
+
+
+@pytest.fixture(scope="module")
+def damaged_avi(tmp_path_factory):
+    """MJPG AVI with three corrupt frames and a truncated tail (as after a power cut)."""
+    d = tmp_path_factory.mktemp("video")
+    data = bytearray(write_video(d / "clean.avi", "MJPG").read_bytes())
+    soi = [i for i in range(len(data) - 1) if data[i] == 0xFF and data[i + 1] == 0xD8]
+    assert len(soi) == N_FRAMES
+    for k in CORRUPT:
+        data[soi[k] : soi[k + 1] - 16] = bytes(soi[k + 1] - 16 - soi[k])
+    path = d / "damaged.avi"
+    path.write_bytes(bytes(data[: soi[KEEP_FRAMES] + 40]))
+    return path
+
+
+def _read(src):
+    with warnings.catch_warnings(record=True) as ws:
+        warnings.simplefilter("always")
+        frames = list(src)
+    return frames, [str(w.message) for w in ws]
+
+
+def test_damaged_video_frames_are_skipped_and_counted(damaged_avi):
+    src = FrameSource(damaged_avi)
+    frames, msgs = _read(src)
+    good = [i for i in range(KEEP_FRAMES) if i not in CORRUPT]
+    assert [f.index for f in frames] == good
+    assert src.skipped == N_FRAMES - len(good)  # corrupt frames + the frames lost with the tail
+    for k in CORRUPT:
+        assert any(f"frame {k} is corrupt" in m for m in msgs)
+    assert frames[-1].timestamp_s == pytest.approx((KEEP_FRAMES - 1) / 10.0)
+
+
+def test_predict_runs_to_the_end_of_a_damaged_video(model, damaged_avi, tmp_path, capsys):
+    out = tmp_path / "preds.json"
+    rendered = tmp_path / "rendered.avi"
+    rc = predict.main(["--model", str(model), "--input", str(damaged_avi), "--out", str(out), "--render",
+                       str(rendered), "--score-threshold", "0", "--no-progress"])  # fmt: skip
+    assert rc == 0
+    good = [i for i in range(KEEP_FRAMES) if i not in CORRUPT]
+    stdout = capsys.readouterr().out
+    assert f"{len(good)} frames ({N_FRAMES - len(good)} skipped)" in stdout
+    entries = json.loads(out.read_text())
+    assert sorted({e["image_id"] for e in entries}) == good  # threshold 0: every good frame has entries
+    assert all(0 <= e["keypoints"][0] <= SIZE[0] and 0 <= e["keypoints"][1] <= SIZE[1] for e in entries)
+    cap = cv2.VideoCapture(str(rendered))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == len(good)  # one rendered frame per good frame
+    cap.release()
+
+
+def test_mp4v_video_and_its_truncation(model, tmp_path, capsys):
+    """mp4v: a complete file predicts every frame; a cut file has lost its index (moov atom at the end), so
+    it cannot be opened: a clear error naming the file, exit status 2, no output written."""
+    path = write_video(tmp_path / "drive.mp4", "mp4v", n=12)
+    out = tmp_path / "preds.json"
+    args = ["--model", str(model), "--out", str(out), "--score-threshold", "0", "--no-progress"]
+    assert predict.main(["--input", str(path), *args]) == 0
+    assert "12 frames (0 skipped)" in capsys.readouterr().out
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    out.unlink()
+    assert predict.main(["--input", str(cut), *args]) == 2
+    assert "cut.mp4: cannot open video" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_evaluate_skips_truncated_images_and_counts_them(model, tmp_path):
+    from inference_helpers import TINY_TAXONOMY
+
+    from keras_lmk.coco import write_coco
+    from keras_lmk.evaluate import run
+    from keras_lmk.records import ImageRecord
+
+    records = []
+    for i in range(4):
+        p = tmp_path / "img" / f"{i}.jpg"
+        p.parent.mkdir(exist_ok=True)
+        cv2.imwrite(str(p), _frame(i))
+        records.append(
+            ImageRecord(str(p), SIZE[0], SIZE[1], [[20, 10, 40, 30]], [[30, 20]], [1], image_id=i + 1)
+        )
+    data = (tmp_path / "img" / "2.jpg").read_bytes()
+    (tmp_path / "img" / "2.jpg").write_bytes(data[: len(data) // 2])  # truncated on disk
+    write_coco(records, TINY_TAXONOMY, tmp_path / "val.json")
+    summary = run(model, tmp_path / "val.json", tmp_path / "eval", progress=False)
+    assert summary["frames"] == 3 and summary["skipped_images"] == 1
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert metrics["skipped_images"] == 1
+    rows = (tmp_path / "eval" / "per_frame.csv").read_text().splitlines()
+    assert len(rows) == 1 + 3
