@@ -156,6 +156,8 @@ def check(assets: str | Path, point_tol_px: float = 0.5) -> list[str]:
                 d = float(np.hypot(g["x"] - w["x"], g["y"] - w["y"]))
                 if d > point_tol_px:
                     problems.append(f"{exp['image']}: landmark moved {d:.2f} px ({g} vs {w})")
+                if abs(g["score"] - w["score"]) > 0.01:
+                    problems.append(f"{exp['image']}: score {g['score']:.4f} vs {w['score']:.4f}")
         if "golden_tensors" in exp:
             image_in, _ = letterbox_image(rgb, rt.spec.input_width, rt.spec.input_height)
             if not np.array_equal(image_in, np.load(assets / exp["golden_tensors"]["input"])):

@@ -10,8 +10,8 @@ model raises ``ValueError`` (tested). So QAT works on a *twin*:
    and copies every layer's weights (:func:`transfer_weights`); its float outputs equal the Keras 3 model's.
 2. :func:`quantize_twin` annotates every layer for the default 8-bit scheme; the two layers tfmot does not
    know (Rescaling, TwinAnchorOffsets: elementwise affine maps without weights) get
-   :class:`OutputQuantizeConfig`, which fake-quantises their output only. BatchNormalization is frozen (inference statistics) for
-   fine-tuning, the usual QAT practice with small batches.
+   :class:`OutputQuantizeConfig`, which fake-quantises their output only. BatchNormalization is frozen
+   (inference statistics) for fine-tuning, the usual QAT practice with small batches.
 3. :func:`calibrate_ranges` initialises every activation range from real images before fine-tuning (tfmot
    starts them at [-6, 6] and moves them by an EMA with decay 0.999, far too slow for a short fine-tune), and
    pins the input range to [0, 255] so the int8 model takes raw uint8 pixels with scale 1, zero point 0.
