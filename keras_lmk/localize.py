@@ -100,13 +100,16 @@ def _frame_source_path(drive: Path) -> Path:
     return videos[0]
 
 
-def model_detections(model: str, drive: Path, camera: Camera, taxonomy_out: list):
+def model_detections(
+    model: str, drive: Path, camera: Camera, taxonomy_out: list, score_threshold: float | None = None
+):
     """Yield (frame index, points [D, 2], classes [D]) from the model on the drive's frames (lazy imports:
-    TensorFlow / LiteRT load only here)."""
+    TensorFlow / LiteRT load only here). ``score_threshold`` overrides the model card's operating threshold."""
     from keras_lmk.frames import FrameSource
-    from keras_lmk.runtime import open_runner
+    from keras_lmk.runtime import open_runner, with_threshold
 
     runner = open_runner(model)
+    runner.decoder = with_threshold(runner.decoder, score_threshold)
     taxonomy_out.append(runner.taxonomy)
     for frame in FrameSource(_frame_source_path(drive)):
         h, w = frame.image.shape[:2]
@@ -312,7 +315,7 @@ def run(args: argparse.Namespace) -> dict:
         if not args.model:
             raise ValueError("pass --model M (.tflite or .keras) or --oracle-detections")
         holder: list = []
-        gen = model_detections(args.model, drive, camera, holder)
+        gen = model_detections(args.model, drive, camera, holder, args.score_threshold)
         first = next(gen, None)
         if first is None:
             raise FileNotFoundError(f"{drive}: no readable frames")
@@ -364,6 +367,11 @@ def main(argv=None) -> int:
     ap.add_argument("--oracle-false", type=float, default=0.25, help="mean false detections per frame")
     ap.add_argument("--max-frames", type=int, default=0, help="stop after this many frames (0: all)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--score-threshold", type=float, default=None,
+        help="detector threshold (default: the model card's); association gating rejects false detections, "
+        "so a lower threshold than for display usually localises better",
+    )
     args = ap.parse_args(argv)
     if args.prior_noise_m <= 0 or args.prior_noise_deg <= 0:
         ap.error("--prior-noise-m and --prior-noise-deg must be positive")
