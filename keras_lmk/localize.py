@@ -31,6 +31,8 @@ import csv
 import io
 import math
 import sys
+
+import numpy as np
 import time
 from pathlib import Path
 
@@ -101,7 +103,12 @@ def _frame_source_path(drive: Path) -> Path:
 
 
 def model_detections(
-    model: str, drive: Path, camera: Camera, taxonomy_out: list, score_threshold: float | None = None
+    model: str,
+    drive: Path,
+    camera: Camera,
+    taxonomy_out: list,
+    score_threshold: float | None = None,
+    ignore_classes: tuple[str, ...] = (),
 ):
     """Yield (frame index, points [D, 2], classes [D]) from the model on the drive's frames (lazy imports:
     TensorFlow / LiteRT load only here). ``score_threshold`` overrides the model card's operating threshold."""
@@ -110,6 +117,7 @@ def model_detections(
 
     runner = open_runner(model)
     runner.decoder = with_threshold(runner.decoder, score_threshold)
+    ignored = [runner.taxonomy.class_id(name) for name in ignore_classes]
     taxonomy_out.append(runner.taxonomy)
     for frame in FrameSource(_frame_source_path(drive)):
         h, w = frame.image.shape[:2]
@@ -118,7 +126,8 @@ def model_detections(
                 f"{frame.name}: frame is {w}x{h} but camera.json says {camera.width}x{camera.height}"
             )
         dets = runner.predict_frame(frame.image)
-        yield frame.index, dets.points, dets.classes
+        keep = ~np.isin(dets.classes, ignored)
+        yield frame.index, dets.points[keep], dets.classes[keep]
 
 
 def localize(
@@ -315,7 +324,9 @@ def run(args: argparse.Namespace) -> dict:
         if not args.model:
             raise ValueError("pass --model M (.tflite or .keras) or --oracle-detections")
         holder: list = []
-        gen = model_detections(args.model, drive, camera, holder, args.score_threshold)
+        gen = model_detections(
+            args.model, drive, camera, holder, args.score_threshold, tuple(args.ignore_classes)
+        )
         first = next(gen, None)
         if first is None:
             raise FileNotFoundError(f"{drive}: no readable frames")
@@ -371,6 +382,10 @@ def main(argv=None) -> int:
         "--score-threshold", type=float, default=None,
         help="detector threshold (default: the model card's); association gating rejects false detections, "
         "so a lower threshold than for display usually localises better",
+    )
+    ap.add_argument(
+        "--ignore-classes", nargs="*", default=[], metavar="CLASS",
+        help="detected classes not used for the pose (e.g. road_marking when the map lacks some paint)",
     )
     args = ap.parse_args(argv)
     if args.prior_noise_m <= 0 or args.prior_noise_deg <= 0:
