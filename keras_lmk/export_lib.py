@@ -107,7 +107,7 @@ def write_saved_model(model, spec: GridSpec, path: str | Path) -> Path:
 
     def serve(image):
         out = model(image, training=False)
-        return {"class_logits": out["class_logits"], "points": out["points"]}
+        return dict(out)  # named outputs become the signature's output names
 
     sig = tf.TensorSpec([1, spec.input_height, spec.input_width, 3], tf.float32, name="image")
     archive.add_endpoint(SIGNATURE, serve, input_signature=[sig])

@@ -31,8 +31,6 @@ import csv
 import io
 import math
 import sys
-
-import numpy as np
 import time
 from pathlib import Path
 
@@ -111,7 +109,7 @@ def model_detections(
     ignore_classes: tuple[str, ...] = (),
 ):
     """Yield (frame index, points [D, 2], classes [D]) from the model on the drive's frames (lazy imports:
-    TensorFlow / LiteRT load only here). ``score_threshold`` overrides the model card's operating threshold."""
+    TensorFlow / LiteRT load only here). ``score_threshold`` overrides the model card's threshold."""
     from keras_lmk.frames import FrameSource
     from keras_lmk.runtime import open_runner, with_threshold
 
