@@ -1,4 +1,5 @@
-"""The method's ablation (FIGS. 11A-C): class-dependent eq1 vs class-agnostic eq5 vs eq6 vs eq7, background-cell
+"""The method's ablation (FIGS. 11A-C): class-dependent eq1 vs class-agnostic eq5 vs eq6 vs eq7, background
+cell
 balancing on/off, all anchors vs top-K; >= 3 seeds each, same data, same steps, one fixed validation split.
 
     python benchmarks/ablation.py --quick --out bench_out/ablation_quick   # minutes on 2 CPU cores
@@ -29,15 +30,28 @@ VARIANTS: dict[str, list[str]] = {
 }
 
 QUICK = [
-    "data.source=synthetic", "data.synthetic_frames=400", "data.synthetic_width=384",
-    "data.synthetic_height=216", "data.val_fraction=0.2",
-    "grid.input_width=256", "grid.input_height=160",
-    "pipeline.batch_size=8", "train.epochs=6", "train.steps_per_epoch=40", "train.tensorboard=false",
-    "train.verbose=0", "train.trajectory_every=2",
+    "data.source=synthetic",
+    "data.synthetic_frames=400",
+    "data.synthetic_width=384",
+    "data.synthetic_height=216",
+    "data.val_fraction=0.2",
+    "grid.input_width=256",
+    "grid.input_height=160",
+    "pipeline.batch_size=8",
+    "train.epochs=6",
+    "train.steps_per_epoch=40",
+    "train.tensorboard=false",
+    "train.verbose=0",
+    "train.trajectory_every=2",
 ]
 FULL = [
-    "data.source=synthetic+gtsdb", "pipeline.batch_size=16", "train.epochs=12", "train.steps_per_epoch=60",
-    "train.tensorboard=false", "train.verbose=0", "train.trajectory_every=5",
+    "data.source=synthetic+gtsdb",
+    "pipeline.batch_size=16",
+    "train.epochs=12",
+    "train.steps_per_epoch=60",
+    "train.tensorboard=false",
+    "train.verbose=0",
+    "train.trajectory_every=5",
 ]
 
 
@@ -69,8 +83,12 @@ def run_one(overrides: list[str], run_dir: Path, val_json: Path) -> dict:
     if not metrics_path.exists():
         evaluate.run(run_dir / "model.keras", val_json, run_dir / "eval", images="/", progress=False)
     m = json.loads(metrics_path.read_text())
-    return {"mAP": m["tolerances"]["adaptive"]["mAP"], "mAP_8px": m["tolerances"]["8px"]["mAP"],
-            "median_err_px": m["point_error_px"]["median"], "f1": m["tolerances"]["adaptive"]["f1"]}
+    return {
+        "mAP": m["tolerances"]["adaptive"]["mAP"],
+        "mAP_8px": m["tolerances"]["8px"]["mAP"],
+        "median_err_px": m["point_error_px"]["median"],
+        "f1": m["tolerances"]["adaptive"]["f1"],
+    }
 
 
 def mean_std(values: list[float]) -> str:
@@ -103,21 +121,31 @@ def main(argv=None) -> int:
             run_dir = out / slug(name) / f"seed{seed}"
             r = run_one(base + extra + [f"train.seed={seed}"], run_dir, val_json)
             results.setdefault(name, []).append(r)
-            print(f"{name:28s} seed {seed}: mAP {r['mAP']:.3f}  median err {r['median_err_px']:.2f} px", flush=True)
+            print(
+                f"{name:28s} seed {seed}: mAP {r['mAP']:.3f}  median err {r['median_err_px']:.2f} px",
+                flush=True,
+            )
 
-    lines = ["| variant | point-mAP (adaptive) | point-mAP (8 px) | median error px | F1 | seeds |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "| variant | point-mAP (adaptive) | point-mAP (8 px) | median error px | F1 | seeds |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, rs in results.items():
-        lines.append(f"| {name} | {mean_std([r['mAP'] for r in rs])} | {mean_std([r['mAP_8px'] for r in rs])} | "
-                     f"{mean_std([r['median_err_px'] for r in rs])} | {mean_std([r['f1'] for r in rs])} | {len(rs)} |")
+        lines.append(
+            f"| {name} | {mean_std([r['mAP'] for r in rs])} | {mean_std([r['mAP_8px'] for r in rs])} | "
+            f"{mean_std([r['median_err_px'] for r in rs])} | {mean_std([r['f1'] for r in rs])} | {len(rs)} |"
+        )
     table = "\n".join(lines)
     print(table)
     mode = "quick" if args.quick else "full"
     (out / "ablation.md").write_text(f"Ablation ({mode}: {' '.join(base)})\n\n{table}\n")
-    (out / "ablation.json").write_text(json.dumps({"mode": mode, "base_overrides": base, "results": results},
-                                                  indent=2))
+    (out / "ablation.json").write_text(
+        json.dumps({"mode": mode, "base_overrides": base, "results": results}, indent=2)
+    )
     trajectories = {n: read_trajectory(out / slug(n) / "seed0" / "trajectory.csv") for n in results}
-    plot_loss_trajectories(trajectories, out / "ablation_trajectories.png", title=f"ablation ({mode}), seed 0")
+    plot_loss_trajectories(
+        trajectories, out / "ablation_trajectories.png", title=f"ablation ({mode}), seed 0"
+    )
     print(f"wrote {out / 'ablation.md'}, {out / 'ablation.json'}, {out / 'ablation_trajectories.png'}")
     return 0
 

@@ -85,7 +85,9 @@ def main(argv=None) -> int:
     print("converting ...", flush=True)
     variants: dict[str, bytes] = {}
     for quant in ("fp32", "fp16", "dynamic", "int8"):
-        variants[f"lmk {quant}"] = convert_keras(net, spec, quant, representative=calib if quant == "int8" else None)
+        variants[f"lmk {quant}"] = convert_keras(
+            net, spec, quant, representative=calib if quant == "int8" else None
+        )
     variants["peer SSDLite-MobileNetV2 int8"] = convert_keras(peer, spec, "int8", representative=calib)
     for name, blob in variants.items():
         check_builtin_only(blob)
@@ -115,20 +117,28 @@ def main(argv=None) -> int:
         row["limit_ms_1t"] = round(physical_limit_ms(m, 1, cpu), 3)
         rows.append(row)
 
-    cols = ["variant", "size_kb", "gmacs"] + [f"ms_{t}t" for t in threads_list] + \
-        [f"ratio_vs_peer_{t}t" for t in threads_list] + ["limit_ms_1t"]
+    cols = (
+        ["variant", "size_kb", "gmacs"]
+        + [f"ms_{t}t" for t in threads_list]
+        + [f"ratio_vs_peer_{t}t" for t in threads_list]
+        + ["limit_ms_1t"]
+    )
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
     int8 = next(r for r in rows if r["variant"] == "lmk int8")
-    note = (f"Machine: {cpu['model']} ({cpu['cores']} cores, {cpu['mhz']:.0f} MHz, {cpu['isa']}); input "
-            f"{spec.input_width}x{spec.input_height}; {rounds} interleaved rounds, median. Physical limit = MACs / "
-            f"(threads x {INT8_MACS_PER_CYCLE[cpu['isa']]} int8 MACs/cycle x clock). lmk int8 at 1 thread is "
-            f"{int8['ms_1t'] / max(int8['limit_ms_1t'], 1e-9):.0f}x its limit.")
+    note = (
+        f"Machine: {cpu['model']} ({cpu['cores']} cores, {cpu['mhz']:.0f} MHz, {cpu['isa']}); input "
+        f"{spec.input_width}x{spec.input_height}; {rounds} interleaved rounds, median. "
+        f"Physical limit = MACs / "
+        f"(threads x {INT8_MACS_PER_CYCLE[cpu['isa']]} int8 MACs/cycle x clock). lmk int8 at 1 thread is "
+        f"{int8['ms_1t'] / max(int8['limit_ms_1t'], 1e-9):.0f}x its limit."
+    )
     table = "\n".join(lines)
     print(table + "\n" + note)
     (out / "speed.md").write_text(table + "\n\n" + note + "\n")
-    (out / "speed.json").write_text(json.dumps({"rows": rows, "cpu": cpu, "macs": macs, "rounds": rounds,
-                                                "samples_ms": lat}, indent=2))
+    (out / "speed.json").write_text(
+        json.dumps({"rows": rows, "cpu": cpu, "macs": macs, "rounds": rounds, "samples_ms": lat}, indent=2)
+    )
     return 0
 
 

@@ -35,9 +35,7 @@ def _extra_layer(x, mid: int, out: int, name: str):
 def build_ssdlite_mobilenetv2(input_height: int, input_width: int, num_classes: int = 7) -> keras.Model:
     inp = keras.Input((input_height, input_width, 3), name="image")
     x = layers.Rescaling(1 / 127.5, offset=-1.0)(inp)
-    backbone = keras.applications.MobileNetV2(
-        input_tensor=x, include_top=False, weights=None, alpha=1.0
-    )
+    backbone = keras.applications.MobileNetV2(input_tensor=x, include_top=False, weights=None, alpha=1.0)
     c4 = backbone.get_layer("block_13_expand_relu").output  # stride 16, 576 ch
     c5 = backbone.get_layer("out_relu").output  # stride 32, 1280 ch
     feats = [c4, c5]

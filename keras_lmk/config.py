@@ -82,7 +82,12 @@ PRESETS: dict[str, dict] = {
     "synthetic+gtsdb": {"data": {"source": "synthetic+gtsdb"}},
     # seconds on a laptop: wiring checks, CI
     "debug": {
-        "data": {"synthetic_frames": 24, "synthetic_width": 256, "synthetic_height": 144, "val_fraction": 0.25},
+        "data": {
+            "synthetic_frames": 24,
+            "synthetic_width": 256,
+            "synthetic_height": 144,
+            "val_fraction": 0.25,
+        },
         "grid": {"input_height": 96, "input_width": 160},
         "pipeline": {"batch_size": 4, "shuffle_buffer": 16},
         "train": {"epochs": 2, "steps_per_epoch": 3, "validation_steps": 1, "tensorboard": False},

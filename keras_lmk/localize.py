@@ -377,12 +377,17 @@ def main(argv=None) -> int:
     ap.add_argument("--max-frames", type=int, default=0, help="stop after this many frames (0: all)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument(
-        "--score-threshold", type=float, default=None,
+        "--score-threshold",
+        type=float,
+        default=None,
         help="detector threshold (default: the model card's); association gating rejects false detections, "
         "so a lower threshold than for display usually localises better",
     )
     ap.add_argument(
-        "--ignore-classes", nargs="*", default=[], metavar="CLASS",
+        "--ignore-classes",
+        nargs="*",
+        default=[],
+        metavar="CLASS",
         help="detected classes not used for the pose (e.g. road_marking when the map lacks some paint)",
     )
     args = ap.parse_args(argv)

@@ -172,7 +172,7 @@ def build_model(spec: GridSpec, cfg: ModelConfig = ModelConfig()) -> keras.Model
 
 
 def load_model(path) -> keras.Model:
-    """Load a keras_lmk ``.keras`` file in safe mode (no arbitrary code); registers the custom layers first."""
+    """Load a keras_lmk ``.keras`` file in safe mode (no arbitrary code), custom layers registered."""
     from keras_lmk import layers  # noqa: F401  (registers AnchorOffsets, UpsampleNearest)
 
     return keras.saving.load_model(path, safe_mode=True)

@@ -17,7 +17,9 @@ def synthetic_records(cfg, taxonomy: Taxonomy) -> list[ImageRecord]:
     from keras_lmk.synth import default_synthetic_set
 
     drive = default_synthetic_set(
-        frames=cfg.synthetic_frames, seed=cfg.synthetic_seed, width=cfg.synthetic_width,
+        frames=cfg.synthetic_frames,
+        seed=cfg.synthetic_seed,
+        width=cfg.synthetic_width,
         height=cfg.synthetic_height,
     )
     return load_coco(Path(drive) / "annotations.json", taxonomy)

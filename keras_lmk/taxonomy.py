@@ -159,7 +159,7 @@ def load_taxonomy(name_or_path: str | Path = DEFAULT_TAXONOMY) -> Taxonomy:
 
 
 def load_class_mapping(name_or_path: str | Path, taxonomy: Taxonomy) -> dict[str, int]:
-    """Load a source-label -> taxonomy-id mapping (e.g. ``"gtsdb_to_korea"``). Keys are source labels as str."""
+    """Load a source-label -> taxonomy-id mapping (e.g. ``"gtsdb_to_korea"``). Keys are str."""
     source, text = _resolve(name_or_path)
     try:
         data = json.loads(text)

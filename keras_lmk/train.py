@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import math
 import os
 import sys
@@ -35,8 +34,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m keras_lmk.train", description=__doc__.split("\n")[0])
     p.add_argument("--preset", default="synthetic", choices=sorted(PRESETS), help="named config preset")
     p.add_argument("--config", help="YAML file applied on top of the preset")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="type-checked override, e.g. --set train.epochs=3 (repeatable)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="type-checked override, e.g. --set train.epochs=3 (repeatable)",
+    )
     p.add_argument("--run-dir", default=None, help="output directory (default runs/<preset>)")
     p.add_argument("--resume", action="store_true", help="continue from run-dir/checkpoints/last.keras")
     return p.parse_args(argv)
@@ -57,25 +62,36 @@ def model_card(cfg: Config, taxonomy) -> dict:
     """Everything a decoder needs besides the weights (also shipped beside .tflite files)."""
     return {
         "format": "keras_lmk.model_card/1",
-        "input": {"name": "image", "height": cfg.grid.input_height, "width": cfg.grid.input_width,
-                  "channels": 3, "color": "RGB", "range": [0, 255],
-                  "normalisation": "inside the model: x / 127.5 - 1",
-                  "resize": "letterbox: scale = min(W/w, H/h), centred, pad value 114"},
+        "input": {
+            "name": "image",
+            "height": cfg.grid.input_height,
+            "width": cfg.grid.input_width,
+            "channels": 3,
+            "color": "RGB",
+            "range": [0, 255],
+            "normalisation": "inside the model: x / 127.5 - 1",
+            "resize": "letterbox: scale = min(W/w, H/h), centred, pad value 114",
+        },
         "grid": cfg.grid.to_json(),
         "taxonomy": taxonomy.to_json(),
         "decoder": dataclasses.asdict(cfg.decoder),
         "outputs": [
-            {"name": "class_logits", "shape": [1, cfg.grid.num_cells, cfg.grid.num_anchors, cfg.grid.num_classes],
-             "meaning": "per cell and anchor, logits over classes (0 = background)"},
-            {"name": "points", "shape": [1, cfg.grid.num_cells, cfg.grid.num_anchors, 2],
-             "meaning": "reference point in cell units: pixel = (cell_origin + value * stride)"},
+            {
+                "name": "class_logits",
+                "shape": [1, cfg.grid.num_cells, cfg.grid.num_anchors, cfg.grid.num_classes],
+                "meaning": "per cell and anchor, logits over classes (0 = background)",
+            },
+            {
+                "name": "points",
+                "shape": [1, cfg.grid.num_cells, cfg.grid.num_anchors, 2],
+                "meaning": "reference point in cell units: pixel = (cell_origin + value * stride)",
+            },
         ],
     }
 
 
 def run(cfg: Config, run_dir: Path, resume: bool = False) -> dict:
     import keras
-    import tensorflow as tf
 
     from keras_lmk.model import build_model
     from keras_lmk.pipeline import make_dataset
@@ -111,10 +127,14 @@ def run(cfg: Config, run_dir: Path, resume: bool = False) -> dict:
     print(f"[2/6] data: {len(train_records)} train images ({n_lmk} landmarks), {len(val_records)} val images")
     global_batch = cfg.pipeline.batch_size * strategy.num_replicas_in_sync
     pipe_cfg = dataclasses.replace(cfg.pipeline, batch_size=global_batch)
-    train_ds = make_dataset(train_records, cfg.grid, pipe_cfg, taxonomy=taxonomy, training=True,
-                            seed=cfg.train.seed)
-    val_ds = (make_dataset(val_records, cfg.grid, pipe_cfg, taxonomy=taxonomy, training=False, seed=0)
-              if val_records else None)
+    train_ds = make_dataset(
+        train_records, cfg.grid, pipe_cfg, taxonomy=taxonomy, training=True, seed=cfg.train.seed
+    )
+    val_ds = (
+        make_dataset(val_records, cfg.grid, pipe_cfg, taxonomy=taxonomy, training=False, seed=0)
+        if val_records
+        else None
+    )
     steps = cfg.train.steps_per_epoch or max(1, len(train_records) // global_batch)
     train_ds = train_ds.repeat()
 
@@ -137,10 +157,15 @@ def run(cfg: Config, run_dir: Path, resume: bool = False) -> dict:
         total_steps = steps * cfg.train.epochs
         warmup = int(cfg.train.warmup_epochs * steps)
         schedule = keras.optimizers.schedules.CosineDecay(
-            initial_learning_rate=cfg.train.learning_rate * 0.05, decay_steps=max(1, total_steps - warmup),
-            warmup_target=cfg.train.learning_rate, warmup_steps=warmup, alpha=0.02)
-        optimizer = keras.optimizers.AdamW(schedule, weight_decay=cfg.train.weight_decay,
-                                           clipnorm=cfg.train.clipnorm)
+            initial_learning_rate=cfg.train.learning_rate * 0.05,
+            decay_steps=max(1, total_steps - warmup),
+            warmup_target=cfg.train.learning_rate,
+            warmup_steps=warmup,
+            alpha=0.02,
+        )
+        optimizer = keras.optimizers.AdamW(
+            schedule, weight_decay=cfg.train.weight_decay, clipnorm=cfg.train.clipnorm
+        )
         trainer = LandmarkTrainer(net, cfg.loss)
         trainer.compile(optimizer=optimizer, jit_compile=cfg.train.jit_compile)
         if resume:
@@ -164,9 +189,16 @@ def run(cfg: Config, run_dir: Path, resume: bool = False) -> dict:
     t0 = time.time()
     if initial_epoch < cfg.train.epochs:
         print(f"[5/6] fit: epochs {initial_epoch + 1}..{cfg.train.epochs}, {steps} steps each")
-        trainer.fit(train_ds, epochs=cfg.train.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps,
-                    validation_data=val_ds, validation_steps=cfg.train.validation_steps,
-                    callbacks=callbacks, verbose=cfg.train.verbose)
+        trainer.fit(
+            train_ds,
+            epochs=cfg.train.epochs,
+            initial_epoch=initial_epoch,
+            steps_per_epoch=steps,
+            validation_data=val_ds,
+            validation_steps=cfg.train.validation_steps,
+            callbacks=callbacks,
+            verbose=cfg.train.verbose,
+        )
     fit_s = time.time() - t0
     if guard.message:
         raise NonFiniteLossError(guard.message)
@@ -174,11 +206,19 @@ def run(cfg: Config, run_dir: Path, resume: bool = False) -> dict:
     # ---- 6. save ---------------------------------------------------------------------------------------
     save_keras_atomic(net, run_dir / "model.keras")
     if (run_dir / "trajectory.csv").exists():
-        plot_loss_trajectories({cfg.loss.variant: read_trajectory(run_dir / "trajectory.csv")},
-                               run_dir / "loss_trajectory.png", title=str(run_dir))
-    summary = {"run_dir": str(run_dir), "epochs": cfg.train.epochs, "fit_seconds": round(fit_s, 1),
-               "train_images": len(train_records), "val_images": len(val_records),
-               "final": history[-1] if history else {}}
+        plot_loss_trajectories(
+            {cfg.loss.variant: read_trajectory(run_dir / "trajectory.csv")},
+            run_dir / "loss_trajectory.png",
+            title=str(run_dir),
+        )
+    summary = {
+        "run_dir": str(run_dir),
+        "epochs": cfg.train.epochs,
+        "fit_seconds": round(fit_s, 1),
+        "train_images": len(train_records),
+        "val_images": len(val_records),
+        "final": history[-1] if history else {},
+    }
     write_json(run_dir / "summary.json", summary)
     print(f"[6/6] saved {run_dir / 'model.keras'} ({fit_s:.0f} s of training)")
     return summary

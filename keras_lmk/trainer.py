@@ -1,6 +1,6 @@
 """Keras training wrapper: the landmark objective inside ``Model.compute_loss``, plus run-directory callbacks.
 
-``LandmarkTrainer`` wraps the inference network (whose outputs are ``class_logits`` and ``points``) and adds the
+``LandmarkTrainer`` wraps the inference network (outputs ``class_logits`` and ``points``) and adds the
 loss of :func:`keras_lmk.losses.batch_loss`; the network alone is what gets saved and exported.
 Checkpoints are written atomically (temp file + rename): ``last.keras`` + ``last_state.npz`` (optimizer and
 epoch) after every epoch, ``best.keras`` when validation loss improves.

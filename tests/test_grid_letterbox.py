@@ -23,7 +23,7 @@ def test_grid_rejects_bad_sizes():
 
 
 def test_letterbox_hand_computed():
-    # 1360x800 into 512x320: scale = min(512/1360, 320/800) = 0.37647; new size 512x301; pad_y = (320-301)//2 = 9
+    # 1360x800 into 512x320: scale = min(512/1360, 320/800) = 0.37647; size 512x301; pad_y = (320-301)//2 = 9
     lb = Letterbox.fit(1360, 800, 512, 320)
     assert lb.scale == pytest.approx(512 / 1360)
     assert (lb.pad_x, lb.pad_y) == (0, 9)

@@ -9,7 +9,13 @@ from keras_lmk.taxonomy import TaxonomyError, load_class_mapping, load_taxonomy,
 def test_korean_taxonomy_ids_names_and_rules():
     tax = load_taxonomy()
     assert tax.names == [
-        "background", "warning", "regulatory", "indicating", "auxiliary", "signal", "road_marking",
+        "background",
+        "warning",
+        "regulatory",
+        "indicating",
+        "auxiliary",
+        "signal",
+        "road_marking",
     ]
     assert [tax.rule_of(i) for i in range(1, 7)] == ["bbox_center"] * 5 + ["bbox_bottom_right"]
 
@@ -23,20 +29,45 @@ def test_reference_point_rules_on_hand_made_boxes():
 
 def test_another_country_is_another_file(tmp_path):
     f = tmp_path / "mutcd.json"
-    f.write_text(json.dumps({"name": "mutcd", "classes": [
-        {"id": 0, "name": "background", "point_rule": None},
-        {"id": 1, "name": "marking", "point_rule": "bbox_bottom_center"}]}))
+    f.write_text(
+        json.dumps(
+            {
+                "name": "mutcd",
+                "classes": [
+                    {"id": 0, "name": "background", "point_rule": None},
+                    {"id": 1, "name": "marking", "point_rule": "bbox_bottom_center"},
+                ],
+            }
+        )
+    )
     tax = load_taxonomy(f)
     np.testing.assert_allclose(tax.reference_points([[0, 0, 10, 4]], [1]), [[5, 4]])
     assert tax.flip_safe()
     assert not load_taxonomy().flip_safe()  # lower-right road-marking rule
 
 
-@pytest.mark.parametrize("bad, msg", [
-    ({"classes": [{"id": 0, "name": "bg"}, {"id": 1, "name": "a", "point_rule": "bbox_center"}]}, "background"),
-    ({"classes": [{"id": 0, "name": "background"}, {"id": 1, "name": "a", "point_rule": "nope"}]}, "point_rule"),
-    ({"classes": [{"id": 0, "name": "background"}, {"id": 2, "name": "a", "point_rule": "bbox_center"}]}, "id"),
-])
+@pytest.mark.parametrize(
+    "bad, msg",
+    [
+        (
+            {"classes": [{"id": 0, "name": "bg"}, {"id": 1, "name": "a", "point_rule": "bbox_center"}]},
+            "background",
+        ),
+        (
+            {"classes": [{"id": 0, "name": "background"}, {"id": 1, "name": "a", "point_rule": "nope"}]},
+            "point_rule",
+        ),
+        (
+            {
+                "classes": [
+                    {"id": 0, "name": "background"},
+                    {"id": 2, "name": "a", "point_rule": "bbox_center"},
+                ]
+            },
+            "id",
+        ),
+    ],
+)
 def test_bad_taxonomy_names_the_problem(bad, msg):
     with pytest.raises(TaxonomyError, match=msg):
         parse_taxonomy(bad, "x.json")

@@ -14,17 +14,34 @@ from keras_lmk.train import run
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("run")
-    cfg = resolve_config("debug", None, ["train.epochs=3", "train.steps_per_epoch=4",
-                                         "train.learning_rate=0.003", "train.trajectory_every=1"])
+    cfg = resolve_config(
+        "debug",
+        None,
+        [
+            "train.epochs=3",
+            "train.steps_per_epoch=4",
+            "train.learning_rate=0.003",
+            "train.trajectory_every=1",
+        ],
+    )
     summary = run(cfg, run_dir)
     return run_dir, summary
 
 
 def test_run_directory_is_complete(tiny_run):
     run_dir, summary = tiny_run
-    for name in ["model.keras", "checkpoints/best.keras", "checkpoints/last.keras", "checkpoints/last_state.npz",
-                 "config.yaml", "model_card.json", "history.csv", "trajectory.csv", "loss_trajectory.png",
-                 "summary.json"]:
+    for name in [
+        "model.keras",
+        "checkpoints/best.keras",
+        "checkpoints/last.keras",
+        "checkpoints/last_state.npz",
+        "config.yaml",
+        "model_card.json",
+        "history.csv",
+        "trajectory.csv",
+        "loss_trajectory.png",
+        "summary.json",
+    ]:
         assert (run_dir / name).exists(), name
     card = json.loads((run_dir / "model_card.json").read_text())
     assert [o["name"] for o in card["outputs"]] == ["class_logits", "points"]
@@ -56,8 +73,21 @@ def test_resume_continues_after_last_checkpoint(tiny_run, tmp_path, capsys):
     run_dir, _ = tiny_run
     resumed = tmp_path / "resumed"
     shutil.copytree(run_dir, resumed)
-    rc = train_main(["--preset", "debug", "--run-dir", str(resumed), "--resume", "--set", "train.epochs=4",
-                     "--set", "train.steps_per_epoch=4", "--set", "train.learning_rate=0.003"])
+    rc = train_main(
+        [
+            "--preset",
+            "debug",
+            "--run-dir",
+            str(resumed),
+            "--resume",
+            "--set",
+            "train.epochs=4",
+            "--set",
+            "train.steps_per_epoch=4",
+            "--set",
+            "train.learning_rate=0.003",
+        ]
+    )
     assert rc == 0
     assert "resumed after epoch 3" in capsys.readouterr().out
     rows = list(csv.DictReader(open(resumed / "history.csv")))
@@ -71,7 +101,9 @@ def test_bad_override_is_a_clear_error(capsys):
 
 def test_training_under_a_mirrored_strategy_on_cpu(tmp_path):
     """The multi-GPU path (MirroredStrategy) exercised with the CPU device as its one replica."""
-    cfg = resolve_config("debug", None, ["train.epochs=1", "train.steps_per_epoch=2", "train.distribute=mirrored"])
+    cfg = resolve_config(
+        "debug", None, ["train.epochs=1", "train.steps_per_epoch=2", "train.distribute=mirrored"]
+    )
     summary = run(cfg, tmp_path / "mirrored")
     assert summary["epochs"] == 1
     assert np.isfinite(summary["final"]["loss"])
