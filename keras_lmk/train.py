@@ -6,8 +6,8 @@
     python -m keras_lmk.train --config my.yaml --run-dir runs/x --resume
 
 Steps: 1 config, 2 data, 3 model, 4 compile, 5 fit, 6 save. The run directory gets model.keras,
-checkpoints/{best,last}.keras (+ last_state.npz for --resume), config.yaml, model_card.json, history.csv,
-trajectory.csv, loss_trajectory.png and TensorBoard logs (tb/).
+checkpoints/{best,last}.keras (+ last_state.npz for --resume), config.yaml, model_card.json, val.json (the
+held-out split, COCO), history.csv, trajectory.csv, loss_trajectory.png and TensorBoard logs (tb/).
 
 Several GPUs: MirroredStrategy is used automatically (``train.distribute=auto``). Several machines: set
 TF_CONFIG on every worker (see the README) and pass ``--set train.distribute=multiworker``.
@@ -93,6 +93,7 @@ def model_card(cfg: Config, taxonomy) -> dict:
 def run(cfg: Config, run_dir: Path, resume: bool = False) -> dict:
     import keras
 
+    from keras_lmk.coco import write_coco
     from keras_lmk.model import build_model
     from keras_lmk.pipeline import make_dataset
     from keras_lmk.plots import plot_loss_trajectories, read_trajectory
@@ -125,6 +126,8 @@ def run(cfg: Config, run_dir: Path, resume: bool = False) -> dict:
     train_records, val_records = load_training_records(cfg.data, taxonomy)
     n_lmk = sum(r.num_landmarks for r in train_records)
     print(f"[2/6] data: {len(train_records)} train images ({n_lmk} landmarks), {len(val_records)} val images")
+    if val_records:  # the held-out split, for `python -m keras_lmk.evaluate --data RUN/val.json`
+        write_coco(val_records, taxonomy, run_dir / "val.json")
     global_batch = cfg.pipeline.batch_size * strategy.num_replicas_in_sync
     pipe_cfg = dataclasses.replace(cfg.pipeline, batch_size=global_batch)
     train_ds = make_dataset(

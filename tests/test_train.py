@@ -36,6 +36,7 @@ def test_run_directory_is_complete(tiny_run):
         "checkpoints/last.keras",
         "checkpoints/last_state.npz",
         "config.yaml",
+        "val.json",
         "model_card.json",
         "history.csv",
         "trajectory.csv",
