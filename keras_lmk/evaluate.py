@@ -6,7 +6,7 @@
 ``--data`` is a COCO keypoint JSON (keras_lmk.coco layout; images relative to the JSON or to --images) or a
 synthetic drive directory (map.json, camera.json, poses.json, annotations.json: the ground truth there was
 projected from the map and is read from annotations.json). Metric definitions: keras_lmk/metrics.py and
-docs/inference.md.
+the README section "Inference and evaluation".
 
 Writes into --out: metrics.json, per_frame.csv, pr_curves.png, point_errors.png, confusion.png.
 Frames are streamed: only per-detection numbers are kept. Each frame is decoded twice from the same raw
