@@ -198,6 +198,7 @@ def run(cfg: Config, run_dir: Path, resume: bool = False) -> dict:
             initial_epoch=initial_epoch,
             steps_per_epoch=steps,
             validation_data=val_ds,
+            shuffle=False,  # the tf.data pipeline shuffles
             validation_steps=cfg.train.validation_steps,
             callbacks=callbacks,
             verbose=cfg.train.verbose,
@@ -228,6 +229,9 @@ def run(cfg: Config, run_dir: Path, resume: bool = False) -> dict:
 
 
 def main(argv=None) -> int:
+    os.environ.setdefault(
+        "TF_CPP_MIN_LOG_LEVEL", "2"
+    )  # keep TensorFlow's C++ start-up chatter out of the log
     args = parse_args(argv)
     try:
         cfg = resolve_config(args.preset, args.config, args.overrides)
