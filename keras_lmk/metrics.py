@@ -122,6 +122,26 @@ def _f1(p: float, r: float) -> float:
     return 2 * p * r / (p + r) if p + r > 0 else 0.0
 
 
+class _Column:
+    """Growing 1-D array with amortised compaction: long drives keep a few bytes per detection, not one numpy
+    object per frame (memory stays nearly flat from 1k to 20k frames)."""
+
+    def __init__(self, dtype, compact_every: int = 256):
+        self.dtype = dtype
+        self.compact_every = compact_every
+        self._data = np.zeros(0, dtype)
+        self._pending: list[np.ndarray] = []
+
+    def append(self, values) -> None:
+        self._pending.append(np.asarray(values, self.dtype).reshape(-1))
+        if len(self._pending) >= self.compact_every:
+            self._data = self.array()
+            self._pending = []
+
+    def array(self) -> np.ndarray:
+        return np.concatenate([self._data, *self._pending]) if self._pending else self._data
+
+
 class PointEvaluator:
     """Accumulates matches frame by frame; :meth:`summary` gives the metrics dict (JSON-ready)."""
 
@@ -132,13 +152,15 @@ class PointEvaluator:
         m = taxonomy.num_classes
         self.num_gt = np.zeros(m, np.int64)
         self.num_frames = 0
-        # per tolerance: lists of (class, score, tp) arrays over all-threshold predictions
-        self._ranked = {t.name: ([], [], []) for t in self.tolerances}
+        # all-threshold predictions (PR curves, AP): class and score once, tp per tolerance
+        self._rank_cls = _Column(np.int16)
+        self._rank_score = _Column(np.float32)
+        self._rank_tp = {t.name: _Column(np.bool_) for t in self.tolerances}
         # per tolerance at the operating threshold: tp, fp(pred count - tp), per class
         self._tp = {t.name: np.zeros(m, np.int64) for t in self.tolerances}
         self._npred = {t.name: np.zeros(m, np.int64) for t in self.tolerances}
-        self._err_cls: list[np.ndarray] = []
-        self._err: list[np.ndarray] = []
+        self._err_cls = _Column(np.int16)
+        self._err = _Column(np.float32)
         self.confusion = np.zeros((m, m), np.int64)
 
     def add_frame(
@@ -177,13 +199,12 @@ class PointEvaluator:
         self.num_frames += 1
         np.add.at(self.num_gt, gc, 1)
         row = {}
+        self._rank_cls.append(pc)
+        self._rank_score.append(ps)
         for k, tol in enumerate(self.tolerances):
             radii = tol.radii(gb)
             match, _ = match_greedy(pp, ps, pc, gp, gc, radii)
-            cls_l, sc_l, tp_l = self._ranked[tol.name]
-            cls_l.append(pc)
-            sc_l.append(ps)
-            tp_l.append(match >= 0)
+            self._rank_tp[tol.name].append(match >= 0)
             om, dist = match_greedy(op_pp, op_ps, op_pc, gp, gc, radii)
             hit = om >= 0
             np.add.at(self._tp[tol.name], op_pc[hit], 1)
@@ -222,8 +243,7 @@ class PointEvaluator:
 
     def pr_curves(self, tolerance: str | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """class name -> (recall, precision) for labelled classes."""
-        cls_l, sc_l, tp_l = self._ranked[tolerance or self.tolerances[0].name]
-        cls, sc, tp = (np.concatenate(x) if x else np.zeros(0) for x in (cls_l, sc_l, tp_l))
+        cls, sc, tp = self._ranked(tolerance or self.tolerances[0].name)
         out = {}
         for c in np.flatnonzero(self.labelled()):
             sel = cls == c
@@ -232,9 +252,15 @@ class PointEvaluator:
 
     def point_errors(self) -> tuple[np.ndarray, np.ndarray]:
         """(distances px [K], classes [K]) of matched predictions at the operating threshold."""
-        if not self._err:
-            return np.zeros(0), np.zeros(0, np.int64)
-        return np.concatenate(self._err), np.concatenate(self._err_cls)
+        return self._err.array().astype(np.float64), self._err_cls.array().astype(np.int64)
+
+    def _ranked(self, tolerance: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(classes, scores, is_tp) of every all-threshold prediction so far, under ``tolerance``."""
+        return (
+            self._rank_cls.array().astype(np.int64),
+            self._rank_score.array().astype(np.float64),
+            self._rank_tp[tolerance].array(),
+        )
 
     def confusion_matrix(self) -> tuple[np.ndarray, np.ndarray]:
         """(matrix [M, M] with unlabelled-class background FPs removed, those removed counts [M])."""
@@ -258,8 +284,7 @@ class PointEvaluator:
             "tolerances": {},
         }
         for tol in self.tolerances:
-            cls_l, sc_l, tp_l = self._ranked[tol.name]
-            cls, sc, tp = (np.concatenate(x) if x else np.zeros(0) for x in (cls_l, sc_l, tp_l))
+            cls, sc, tp = self._ranked(tol.name)
             per_class, aps, aps101 = {}, [], []
             tp_op, np_op = self._tp[tol.name], self._npred[tol.name]
             for c in np.flatnonzero(lab):
