@@ -330,8 +330,9 @@ def run(args: argparse.Namespace) -> dict:
             raise FileNotFoundError(f"{drive}: no readable frames")
         taxonomy = holder[0]
         dets = _chain_first(first, gen, args.max_frames)
+    solver = SolverConfig(reproj_px=args.reproj_px, base_gate_px=args.gate_px)
     rows = localize(camera, lmap, taxonomy, dets, prior, prior_noise_m=args.prior_noise_m,
-                    prior_noise_deg=args.prior_noise_deg)  # fmt: skip
+                    prior_noise_deg=args.prior_noise_deg, solver=solver)  # fmt: skip
     errs, summary = evaluate(rows, truth, prior)
     summary.update(
         {
@@ -382,6 +383,14 @@ def main(argv=None) -> int:
         default=None,
         help="detector threshold (default: the model card's); association gating rejects false detections, "
         "so a lower threshold than for display usually localises better",
+    )
+    ap.add_argument(
+        "--reproj-px", type=float, default=SolverConfig.reproj_px,
+        help="RANSAC inlier threshold in pixels; match it to the detector's point error (p90)",
+    )
+    ap.add_argument(
+        "--gate-px", type=float, default=SolverConfig.base_gate_px,
+        help="association gate in pixels on top of the pose-uncertainty gate",
     )
     ap.add_argument(
         "--ignore-classes",
