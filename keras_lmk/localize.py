@@ -385,11 +385,15 @@ def main(argv=None) -> int:
         "so a lower threshold than for display usually localises better",
     )
     ap.add_argument(
-        "--reproj-px", type=float, default=SolverConfig.reproj_px,
+        "--reproj-px",
+        type=float,
+        default=SolverConfig.reproj_px,
         help="RANSAC inlier threshold in pixels; match it to the detector's point error (p90)",
     )
     ap.add_argument(
-        "--gate-px", type=float, default=SolverConfig.base_gate_px,
+        "--gate-px",
+        type=float,
+        default=SolverConfig.base_gate_px,
         help="association gate in pixels on top of the pose-uncertainty gate",
     )
     ap.add_argument(

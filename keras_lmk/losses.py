@@ -134,7 +134,13 @@ def batch_loss(outputs: dict, targets: dict, cfg: LossConfig) -> tuple:
     outputs: the model's dict with "class_logits" [B, S, A, M] and "points" [B, S, A, 2].
     targets: the pipeline's dict with "gt_class" [B, S], "gt_point" [B, S, 2], "cls_mask" [B, S].
     """
-    terms = landmark_loss_terms(
+    terms = _dict_terms(outputs, targets, cfg)
+    return ops.mean(terms["total"]), ops.mean(terms["cls"]), ops.mean(terms["loc"])
+
+
+def _dict_terms(outputs: dict, targets: dict, cfg: LossConfig) -> dict:
+    """landmark_loss_terms on the model's output dict and the pipeline's target dict."""
+    return landmark_loss_terms(
         outputs["class_logits"],
         outputs["points"],
         targets["gt_class"],
@@ -145,7 +151,6 @@ def batch_loss(outputs: dict, targets: dict, cfg: LossConfig) -> tuple:
         top_k=cfg.top_k,
         conf_threshold=cfg.conf_threshold,
     )
-    return ops.mean(terms["total"]), ops.mean(terms["cls"]), ops.mean(terms["loc"])
 
 
 @keras.saving.register_keras_serializable(package="keras_lmk")
@@ -160,18 +165,7 @@ class LandmarkLoss(keras.losses.Loss):
         self.cfg = cfg or LossConfig()
 
     def call(self, y_true, y_pred):
-        c = self.cfg
-        return landmark_loss_terms(
-            y_pred["class_logits"],
-            y_pred["points"],
-            y_true["gt_class"],
-            y_true["gt_point"],
-            y_true["cls_mask"],
-            variant=c.variant,
-            lam=c.lam,
-            top_k=c.top_k,
-            conf_threshold=c.conf_threshold,
-        )["total"]
+        return _dict_terms(y_pred, y_true, self.cfg)["total"]
 
     def get_config(self) -> dict:
         c = self.cfg

@@ -6,6 +6,7 @@ Imported explicitly: ``from inference_helpers import ...`` (pytest puts tests/ o
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -88,3 +89,11 @@ def convert_tflite(model, out_path: Path, *, int8: bool = False, spec: GridSpec 
         conv.inference_output_type = tf.int8
     out_path.write_bytes(conv.convert())
     return out_path
+
+
+def read_frames_with_warnings(src):
+    """Iterate a FrameSource to the end; returns (frames, warning messages)."""
+    with warnings.catch_warnings(record=True) as ws:
+        warnings.simplefilter("always")
+        frames = list(src)
+    return frames, [str(w.message) for w in ws]

@@ -1,10 +1,9 @@
 import json
-import warnings
 
 import cv2
 import numpy as np
 import pytest
-from inference_helpers import save_tiny_keras
+from inference_helpers import read_frames_with_warnings, save_tiny_keras
 
 from keras_lmk.frames import FrameSource, FrameSourceError
 from keras_lmk.predict import main
@@ -19,17 +18,10 @@ def write_video(path, n=6, size=(80, 48), fps=10.0):
     return path
 
 
-def read_all(src):
-    with warnings.catch_warnings(record=True) as ws:
-        warnings.simplefilter("always")
-        frames = list(src)
-    return frames, [str(w.message) for w in ws]
-
-
 def test_video_frames_timestamps_and_corrupt_frame_skipped(tmp_path):
     path = write_video(tmp_path / "v.avi")
     src = FrameSource(path)
-    frames, _ = read_all(src)
+    frames, _ = read_frames_with_warnings(src)
     assert [f.index for f in frames] == list(range(6))
     assert [f.timestamp_s for f in frames] == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4, 0.5])
     assert frames[0].image.shape == (48, 80, 3) and frames[0].name == "v.avi"
@@ -40,7 +32,7 @@ def test_video_frames_timestamps_and_corrupt_frame_skipped(tmp_path):
     bad = tmp_path / "corrupt.avi"
     bad.write_bytes(bytes(data))
     src = FrameSource(bad)
-    frames, msgs = read_all(src)
+    frames, msgs = read_frames_with_warnings(src)
     assert [f.index for f in frames] == [0, 1, 2, 4, 5] and src.skipped == 1
     assert any("frame 3" in m for m in msgs)
     assert frames[3].timestamp_s == pytest.approx(0.4)
@@ -66,7 +58,7 @@ def test_folder_recursive_sorted_relative_and_bad_images_skipped(tmp_path):
     (tmp_path / "c.png").write_bytes(b"not a png")
     (tmp_path / "notes.txt").write_text("x")
     src = FrameSource(tmp_path)
-    frames, msgs = read_all(src)
+    frames, msgs = read_frames_with_warnings(src)
     assert [f.name for f in frames] == ["a.jpg", "b/2.png"]
     assert src.skipped == 2 and len(msgs) == 2
     assert tuple(frames[1].image[0, 0]) == (255, 0, 0)

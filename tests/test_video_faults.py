@@ -5,12 +5,11 @@ Bad frames are skipped with a warning and counted in the summary (``predict``: "
 """
 
 import json
-import warnings
 
 import cv2
 import numpy as np
 import pytest
-from inference_helpers import save_tiny_keras
+from inference_helpers import read_frames_with_warnings, save_tiny_keras
 
 from keras_lmk import predict
 from keras_lmk.frames import FrameSource
@@ -58,16 +57,9 @@ def damaged_avi(tmp_path_factory):
     return path
 
 
-def _read(src):
-    with warnings.catch_warnings(record=True) as ws:
-        warnings.simplefilter("always")
-        frames = list(src)
-    return frames, [str(w.message) for w in ws]
-
-
 def test_damaged_video_frames_are_skipped_and_counted(damaged_avi):
     src = FrameSource(damaged_avi)
-    frames, msgs = _read(src)
+    frames, msgs = read_frames_with_warnings(src)
     good = [i for i in range(KEEP_FRAMES) if i not in CORRUPT]
     assert [f.index for f in frames] == good
     assert src.skipped == N_FRAMES - len(good)  # corrupt frames + the frames lost with the tail
