@@ -19,14 +19,14 @@ lower-right corner). Coordinates are pixels of the original image, x right, y do
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import numpy as np
 
 from keras_lmk.atomic import atomic_write_json
-from keras_lmk.errors import DataError, LoadReport, check_box, check_point, image_size
+from keras_lmk.coco_reader import CocoReader
+from keras_lmk.errors import LoadReport
 from keras_lmk.records import ImageRecord
 from keras_lmk.taxonomy import BACKGROUND, Taxonomy
 
@@ -107,69 +107,6 @@ def write_coco(
     return atomic_write_json(json_path, coco, indent=None)
 
 
-def _category_map(data: dict, taxonomy: Taxonomy, src: str) -> dict[int, int]:
-    """COCO category id -> taxonomy id, by name. Unknown names are fatal: the whole file is mismatched."""
-    cats = data.get("categories")
-    if not isinstance(cats, list):
-        raise DataError(src, None, "missing 'categories' list")
-    out = {}
-    for i, c in enumerate(cats):
-        try:
-            cid, name = int(c["id"]), str(c["name"])
-        except (KeyError, TypeError, ValueError, OverflowError):
-            raise DataError(src, f"category #{i}", f"malformed category {c!r}") from None
-        if name not in taxonomy.names or name == taxonomy.classes[BACKGROUND].name:
-            raise DataError(
-                src,
-                f"category {cid}",
-                f"unknown category name {name!r} (taxonomy {taxonomy.name!r}: {taxonomy.names[1:]})",
-            )
-        out[cid] = taxonomy.class_id(name)
-    return out
-
-
-def _parse_annotation(a: dict, cats: dict[int, int], taxonomy: Taxonomy, w: int, h: int, src: str):
-    """-> (box xyxy, point or None, class id, landmark id, distance); DataError on any problem."""
-    where = f"annotation {a.get('id', '?')}" if isinstance(a, dict) else "annotation ?"
-    if not isinstance(a, dict):
-        raise DataError(src, where, f"malformed annotation {a!r}")
-    if a.get("iscrowd", 0):
-        raise DataError(src, where, "iscrowd annotations are not supported (landmarks are single objects)")
-    try:
-        cat = int(a["category_id"])
-    except (KeyError, TypeError, ValueError, OverflowError):
-        raise DataError(src, where, "missing or malformed category_id") from None
-    if cat not in cats:
-        raise DataError(src, where, f"unknown class: category_id {cat} is not in 'categories'")
-    bbox = a.get("bbox")
-    if not isinstance(bbox, list) or len(bbox) != 4:
-        raise DataError(src, where, f"malformed bbox {bbox!r} (want [x, y, w, h])")
-    try:
-        x, y, bw, bh = (float(v) for v in bbox)
-    except (TypeError, ValueError):
-        raise DataError(src, where, f"malformed bbox {bbox!r} (not numbers)") from None
-    box = check_box([x, y, x + bw, y + bh], w, h, src, where)
-    point = None
-    kp = a.get("keypoints")
-    if kp is not None:
-        if not isinstance(kp, list) or len(kp) != 3:
-            raise DataError(src, where, f"malformed keypoints {kp!r} (want [x, y, v])")
-        try:
-            kx, ky, v = float(kp[0]), float(kp[1]), float(kp[2])
-        except (TypeError, ValueError):
-            raise DataError(src, where, f"malformed keypoints {kp!r} (not numbers)") from None
-        if v > 0:
-            point = check_point([kx, ky], w, h, src, where)
-    lid = a.get("landmark_id", -1)
-    dist = a.get("distance", None)
-    try:
-        lid = int(lid)
-        dist = np.nan if dist is None else float(dist)
-    except (TypeError, ValueError, OverflowError):
-        raise DataError(src, where, f"malformed landmark_id/distance {lid!r}/{dist!r}") from None
-    return box, point, cats[cat], lid, dist
-
-
 def load_coco(
     json_path: str | Path,
     taxonomy: Taxonomy,
@@ -184,95 +121,10 @@ def load_coco(
     image_path = abspath(image_dir or the JSON's folder, file_name); the file must exist. ``check_images``
     also decodes every image and checks its size against width/height (slow). Problems raise DataError
     (``FILE:annotation N: problem``) unless ``skip_bad``: then the whole image is left out and the problem is
-    added to ``report``.
+    added to ``report``. For long files iterate :class:`keras_lmk.coco_reader.CocoReader` instead: the same
+    records, one at a time, in a few bytes per landmark.
     """
-    json_path = Path(json_path)
-    src = str(json_path)
-    try:
-        data = json.loads(json_path.read_text())
-    except json.JSONDecodeError as e:
-        raise DataError(src, e.lineno, f"invalid JSON: {e.msg}") from None
-    except UnicodeDecodeError as e:
-        raise DataError(src, None, f"not UTF-8 text (byte {e.start})") from None
-    except OSError as e:
-        raise DataError(src, None, f"cannot read ({e.strerror or e})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
-        raise DataError(src, None, "not a COCO file: missing 'images' list")
-    cats = _category_map(data, taxonomy, src)
-    root = Path(os.path.abspath(image_dir if image_dir is not None else json_path.parent))
-    report = report if report is not None else LoadReport()
-
-    annotations = data.get("annotations", [])
-    if not isinstance(annotations, list):
-        raise DataError(src, None, "'annotations' must be a list")
-    by_image: dict = {}
-    for a in annotations:
-        key = a.get("image_id") if isinstance(a, dict) else None
-        if isinstance(key, list | dict):  # unhashable: can only be an orphan, reported below
-            key = repr(key)
-        by_image.setdefault(key, []).append(a)
-    known_ids = set()
-    records, bad = [], []
-
-    for i, im in enumerate(data["images"]):
-        try:
-            image_id = int(im["id"])
-            where = f"image {image_id}"
-            if image_id in known_ids:
-                raise DataError(src, where, "duplicate image id")
-            known_ids.add(image_id)
-            path = root / str(im["file_name"])
-            w, h = int(im.get("width", 0)), int(im.get("height", 0))
-        except DataError as e:
-            bad.append((e, None))
-            continue
-        except (KeyError, TypeError, ValueError, OverflowError):
-            bad.append((DataError(src, f"image #{i}", f"malformed image entry {im!r}"), None))
-            continue
-        try:
-            if check_images or w <= 0 or h <= 0:
-                fw, fh = image_size(path, decode=check_images)
-                if (w > 0 and h > 0) and (fw, fh) != (w, h):
-                    raise DataError(src, where, f"{path}: file is {fw}x{fh}, JSON says {w}x{h}")
-                w, h = fw, fh
-            elif not path.is_file():
-                raise DataError(src, where, f"image file not found: {path}")
-            parsed = [_parse_annotation(a, cats, taxonomy, w, h, src) for a in by_image.get(image_id, [])]
-        except DataError as e:
-            bad.append((e, str(path)))
-            continue
-        n = len(parsed)
-        boxes = np.array([p[0] for p in parsed], np.float32).reshape(n, 4)
-        classes = np.array([p[2] for p in parsed], np.int32)
-        points = taxonomy.reference_points(boxes, classes) if n else np.zeros((0, 2), np.float32)
-        for k, p in enumerate(parsed):
-            if p[1] is not None:
-                points[k] = p[1]
-        records.append(
-            ImageRecord(
-                image_path=str(path),
-                width=w,
-                height=h,
-                boxes=boxes,
-                points=points,
-                classes=classes,
-                image_id=image_id,
-                landmark_ids=np.array([p[3] for p in parsed], np.int64),
-                distances=np.array([p[4] for p in parsed], np.float32),
-            )
-        )
-    orphans = set(by_image) - known_ids
-    if orphans:
-        bad.append(
-            (
-                DataError(
-                    src, None, f"annotations refer to unknown image ids {sorted(map(str, orphans))[:5]}"
-                ),
-                None,
-            )
-        )
-    for e, image in bad:
-        if not skip_bad:
-            raise e
-        report.add(e, image)
-    return records
+    reader = CocoReader(
+        json_path, taxonomy, image_dir, skip_bad=skip_bad, check_images=check_images, report=report
+    )
+    return list(reader)

@@ -9,9 +9,11 @@ projected from the map and is read from annotations.json). Metric definitions: k
 the README section "Inference and evaluation".
 
 Writes into --out: metrics.json, per_frame.csv, pr_curves.png, point_errors.png, confusion.png.
-Frames are streamed: only per-detection numbers are kept. Each frame is decoded twice from the same raw
-outputs: at the operating threshold (card's decoder threshold, or --score-threshold) for P/R/F1, point error
-and confusion, and at --curve-threshold (default 0.05) for the PR curves and AP.
+Frames are streamed: the ground truth is read by a streaming parser into compact arrays
+(keras_lmk/coco_reader.py), per-frame rows go straight to disk, and the metrics keep fixed-size score
+histograms (keras_lmk/metrics.py), so memory stays flat with the drive's length. Each frame is decoded
+twice from the same raw outputs: at the operating threshold (card's decoder threshold, or --score-threshold)
+for P/R/F1, point error and confusion, and at --curve-threshold (default 0.05) for the PR curves and AP.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
-import io
 import math
 import sys
 import time
@@ -28,7 +29,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from keras_lmk.atomic import atomic_write, atomic_write_json, atomic_write_text, check_writable_dir
+from keras_lmk.atomic import atomic_write, atomic_write_json, check_writable_dir
+from keras_lmk.coco_reader import CocoReader
 from keras_lmk.frames import read_image_rgb
 from keras_lmk.metrics import DEFAULT_TOLERANCES, PointEvaluator
 from keras_lmk.runtime import ModelCardError, open_runner, with_threshold
@@ -47,19 +49,18 @@ CSV_FIELDS = [
 ]
 
 
-def load_ground_truth(data: str | Path, taxonomy, images: str | Path | None = None):
-    """ImageRecords from a COCO JSON or a synthetic drive directory."""
-    from keras_lmk.coco import load_coco
-
+def load_ground_truth(data: str | Path, taxonomy, images: str | Path | None = None) -> CocoReader:
+    """The ground truth of a COCO JSON or a synthetic drive directory: validated now, iterated one
+    ImageRecord at a time (a few bytes per landmark held, whatever the drive's length)."""
     data = Path(data)
     if data.is_dir():
         missing = [f for f in SYNTHETIC_FILES if not (data / f).is_file()]
         if missing:
             raise FileNotFoundError(f"{data}: not a synthetic drive directory (missing {', '.join(missing)})")
-        return load_coco(data / "annotations.json", taxonomy, images)
+        return CocoReader(data / "annotations.json", taxonomy, images)
     if not data.is_file():
         raise FileNotFoundError(f"{data}: no such COCO JSON or drive directory")
-    return load_coco(data, taxonomy, images)
+    return CocoReader(data, taxonomy, images)
 
 
 def _clean(obj):
@@ -90,42 +91,52 @@ def run(
     curve_cfg = dataclasses.replace(op_cfg, score_threshold=min(curve_threshold, op_cfg.score_threshold))
     records = load_ground_truth(data, runner.taxonomy, images)
     ev = PointEvaluator(runner.taxonomy, DEFAULT_TOLERANCES, op_cfg.score_threshold)
-    rows, skipped, t_model = [], 0, 0.0
+    skipped, t_model = 0, 0.0
     t_start = time.perf_counter()
-    for rec in tqdm(records, unit="img", disable=not progress, desc="evaluate"):
-        rgb = read_image_rgb(rec.image_path)
-        if rgb is None:
-            skipped += 1
-            warnings.warn(f"skipping {rec.image_path}: unreadable or truncated image", stacklevel=2)
-            continue
-        size = (rgb.shape[1], rgb.shape[0])
-        t0 = time.perf_counter()
-        logits, points, lb = runner.infer_frame(rgb)
-        dets = runner.decode(logits, points, lb, size, op_cfg)  # what predict.py would output
-        dt = time.perf_counter() - t0
-        t_model += dt
-        curve = runner.decode(logits, points, lb, size, curve_cfg)
-        row = ev.add_frame(
-            rec.points,
-            rec.classes,
-            rec.boxes,
-            curve.points,
-            curve.classes,
-            curve.scores,
-            op_points=dets.points,
-            op_classes=dets.classes,
-            op_scores=dets.scores,
-        )
-        rows.append(
-            {
-                "image_id": rec.image_id,
-                "file_name": Path(rec.image_path).name,
-                **row,
-                "latency_ms": round(1000 * dt, 3),
-            }
-        )
-    if ev.num_frames == 0:
-        raise ValueError(f"{data}: no readable images to evaluate")
+
+    def stream_rows(tmp: str) -> None:  # one CSV row per frame, straight to disk
+        nonlocal skipped, t_model
+        with open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, CSV_FIELDS)
+            w.writeheader()
+            for rec in tqdm(records, unit="img", disable=not progress, desc="evaluate"):
+                rgb = read_image_rgb(rec.image_path)
+                if rgb is None:
+                    skipped += 1
+                    warnings.warn(f"skipping {rec.image_path}: unreadable or truncated image", stacklevel=2)
+                    continue
+                size = (rgb.shape[1], rgb.shape[0])
+                t0 = time.perf_counter()
+                logits, points, lb = runner.infer_frame(rgb)
+                dets = runner.decode(logits, points, lb, size, op_cfg)  # what predict.py would output
+                dt = time.perf_counter() - t0
+                t_model += dt
+                curve = runner.decode(logits, points, lb, size, curve_cfg)
+                row = ev.add_frame(
+                    rec.points,
+                    rec.classes,
+                    rec.boxes,
+                    curve.points,
+                    curve.classes,
+                    curve.scores,
+                    op_points=dets.points,
+                    op_classes=dets.classes,
+                    op_scores=dets.scores,
+                )
+                w.writerow(
+                    {
+                        "image_id": rec.image_id,
+                        "file_name": Path(rec.image_path).name,
+                        **row,
+                        "latency_ms": round(1000 * dt, 3),
+                    }
+                )
+        if ev.num_frames == 0:
+            raise ValueError(f"{data}: no readable images to evaluate")
+
+    # the CSV lands first, metrics.json (what marks a finished evaluation) after it; a failed run keeps the
+    # previous files
+    atomic_write(out_dir / "per_frame.csv", stream_rows)
     wall = time.perf_counter() - t_start
     summary = ev.summary()
     summary.update(
@@ -140,11 +151,6 @@ def run(
         }
     )
     atomic_write_json(out_dir / "metrics.json", _clean(summary))
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, CSV_FIELDS)
-    w.writeheader()
-    w.writerows(rows)
-    atomic_write_text(out_dir / "per_frame.csv", buf.getvalue())
     _plots(ev, out_dir)
     return summary
 

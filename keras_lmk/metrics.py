@@ -1,5 +1,5 @@
 """Point-based detection metrics: a landmark is found when a prediction of its class lands close to its
-reference point (numpy only, streaming: frames are added one at a time, only small per-detection arrays kept).
+reference point (numpy only, streaming: frames are added one at a time into fixed-size state).
 
 Matching (per frame, per tolerance): predictions in descending score order each take the nearest still-
 unmatched ground truth of the same class whose distance is within that ground truth's radius; one-to-one.
@@ -12,6 +12,12 @@ VOC2010+): precision is replaced by its running maximum from the right and summe
 ``oks_sigma_for`` it equals pycocotools' keypoint AP at one OKS threshold (tests check this), because for one
 keypoint ``OKS = exp(-d^2 / (2 * area * (2 sigma)^2))`` so ``OKS >= t`` <=> ``d <= 2 sigma sqrt(2 ln(1/t))
 sqrt(area)``. mAP is the mean AP over classes that have ground truth in the dataset.
+
+Streaming: :class:`PointEvaluator` keeps the all-threshold predictions as per-class score histograms
+(``SCORE_BINS`` = 10,000 bins over [0, 1]) of prediction and hit counts, and computes the curves per non-empty
+bin, so its memory does not grow with the number of frames. This equals the per-prediction AP
+(:func:`average_precision`) except that scores within 1e-4 of each other count as tied. The matched point
+errors at the operating threshold are kept exactly (6 bytes per matched landmark).
 
 Classes without any ground truth in the dataset are "unlabelled" (e.g. GTSDB labels no signals or markings):
 they get no AP, and their predictions are not false positives; they are only counted.
@@ -100,13 +106,12 @@ def pr_curve(scores, is_tp, num_gt: int) -> tuple[np.ndarray, np.ndarray]:
     return recall, precision
 
 
-def average_precision(scores, is_tp, num_gt: int, method: str = "all_point") -> float:
-    """AP of one class: ``all_point`` (area under the interpolated curve) or ``coco101``; NaN if no GT."""
-    if num_gt == 0:
-        return float("nan")
-    if len(scores) == 0:
+def ap_from_curve(recall, precision, method: str = "all_point") -> float:
+    """AP from a (recall, precision) curve in descending-score order: ``all_point`` (area under the
+    interpolated curve) or ``coco101``."""
+    recall, precision = np.asarray(recall, np.float64), np.asarray(precision, np.float64)
+    if len(recall) == 0:
         return 0.0
-    recall, precision = pr_curve(scores, is_tp, num_gt)
     envelope = np.maximum.accumulate(precision[::-1])[::-1]
     if method == "all_point":
         steps = np.diff(np.concatenate([[0.0], recall]))
@@ -116,6 +121,30 @@ def average_precision(scores, is_tp, num_gt: int, method: str = "all_point") -> 
         vals = np.where(idx < len(recall), envelope[np.minimum(idx, len(recall) - 1)], 0.0)
         return float(vals.mean())
     raise ValueError(f"unknown AP method {method!r}")
+
+
+def average_precision(scores, is_tp, num_gt: int, method: str = "all_point") -> float:
+    """AP of one class from every prediction's score and hit: ``all_point`` or ``coco101``; NaN if no GT."""
+    if num_gt == 0:
+        return float("nan")
+    return ap_from_curve(*pr_curve(scores, is_tp, num_gt), method)
+
+
+SCORE_BINS = 10_000
+"""Score resolution of the streaming PR curves: scores closer than 1 / SCORE_BINS count as tied."""
+
+
+def score_bins(scores) -> np.ndarray:
+    """int64 [N] histogram bin of each score in [0, 1] (bin k holds [k, k + 1) / SCORE_BINS; 1.0 -> last)."""
+    b = np.floor(np.asarray(scores, np.float64) * SCORE_BINS).astype(np.int64)
+    return np.clip(b, 0, SCORE_BINS - 1)
+
+
+def binned_pr_curve(num_pred, num_tp, num_gt: int) -> tuple[np.ndarray, np.ndarray]:
+    """(recall, precision) at each non-empty score bin, highest scores first, from per-bin counts [BINS]."""
+    nz = np.flatnonzero(np.asarray(num_pred))[::-1]
+    ctp = np.cumsum(np.asarray(num_tp)[nz])
+    return ctp / max(num_gt, 1), ctp / np.cumsum(np.asarray(num_pred)[nz])
 
 
 def _f1(p: float, r: float) -> float:
@@ -133,7 +162,10 @@ class _Column:
         self._pending: list[np.ndarray] = []
 
     def append(self, values) -> None:
-        self._pending.append(np.asarray(values, self.dtype).reshape(-1))
+        values = np.asarray(values, self.dtype).reshape(-1)
+        if not len(values):
+            return
+        self._pending.append(values)
         if len(self._pending) >= self.compact_every:
             self._data = self.array()
             self._pending = []
@@ -152,10 +184,11 @@ class PointEvaluator:
         m = taxonomy.num_classes
         self.num_gt = np.zeros(m, np.int64)
         self.num_frames = 0
-        # all-threshold predictions (PR curves, AP): class and score once, tp per tolerance
-        self._rank_cls = _Column(np.int16)
-        self._rank_score = _Column(np.float32)
-        self._rank_tp = {t.name: _Column(np.bool_) for t in self.tolerances}
+        # all-threshold predictions (PR curves, AP) as fixed-size score histograms per class: how many
+        # predictions, and (per tolerance) how many hits, fell in each score bin; memory is independent of
+        # the number of frames (torchmetrics' binned AP and Keras' AUC(num_thresholds) do the same)
+        self._bin_pred = np.zeros((m, SCORE_BINS), np.int64)
+        self._bin_tp = {t.name: np.zeros((m, SCORE_BINS), np.int64) for t in self.tolerances}
         # per tolerance at the operating threshold: tp, fp(pred count - tp), per class
         self._tp = {t.name: np.zeros(m, np.int64) for t in self.tolerances}
         self._npred = {t.name: np.zeros(m, np.int64) for t in self.tolerances}
@@ -199,12 +232,13 @@ class PointEvaluator:
         self.num_frames += 1
         np.add.at(self.num_gt, gc, 1)
         row = {}
-        self._rank_cls.append(pc)
-        self._rank_score.append(ps)
+        bins = score_bins(ps)
+        np.add.at(self._bin_pred, (pc, bins), 1)
         for k, tol in enumerate(self.tolerances):
             radii = tol.radii(gb)
             match, _ = match_greedy(pp, ps, pc, gp, gc, radii)
-            self._rank_tp[tol.name].append(match >= 0)
+            hit = match >= 0
+            np.add.at(self._bin_tp[tol.name], (pc[hit], bins[hit]), 1)
             om, dist = match_greedy(op_pp, op_ps, op_pc, gp, gc, radii)
             hit = om >= 0
             np.add.at(self._tp[tol.name], op_pc[hit], 1)
@@ -242,25 +276,16 @@ class PointEvaluator:
         return lab
 
     def pr_curves(self, tolerance: str | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """class name -> (recall, precision) for labelled classes."""
-        cls, sc, tp = self._ranked(tolerance or self.tolerances[0].name)
-        out = {}
-        for c in np.flatnonzero(self.labelled()):
-            sel = cls == c
-            out[self.taxonomy.classes[c].name] = pr_curve(sc[sel], tp[sel].astype(bool), int(self.num_gt[c]))
-        return out
+        """class name -> (recall, precision) for labelled classes, one point per non-empty score bin."""
+        tp = self._bin_tp[tolerance or self.tolerances[0].name]
+        return {
+            self.taxonomy.classes[c].name: binned_pr_curve(self._bin_pred[c], tp[c], int(self.num_gt[c]))
+            for c in np.flatnonzero(self.labelled())
+        }
 
     def point_errors(self) -> tuple[np.ndarray, np.ndarray]:
         """(distances px [K], classes [K]) of matched predictions at the operating threshold."""
         return self._err.array().astype(np.float64), self._err_cls.array().astype(np.int64)
-
-    def _ranked(self, tolerance: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(classes, scores, is_tp) of every all-threshold prediction so far, under ``tolerance``."""
-        return (
-            self._rank_cls.array().astype(np.int64),
-            self._rank_score.array().astype(np.float64),
-            self._rank_tp[tolerance].array(),
-        )
 
     def confusion_matrix(self) -> tuple[np.ndarray, np.ndarray]:
         """(matrix [M, M] with unlabelled-class background FPs removed, those removed counts [M])."""
@@ -277,6 +302,7 @@ class PointEvaluator:
         unlabelled = [names[c] for c in range(1, len(names)) if not lab[c]]
         out: dict = {
             "operating_threshold": self.threshold,
+            "ap_score_resolution": 1 / SCORE_BINS,
             "frames": self.num_frames,
             "primary_tolerance": self.tolerances[0].name,
             "num_gt": {names[c]: int(self.num_gt[c]) for c in range(1, len(names))},
@@ -284,13 +310,12 @@ class PointEvaluator:
             "tolerances": {},
         }
         for tol in self.tolerances:
-            cls, sc, tp = self._ranked(tol.name)
+            curves = self.pr_curves(tol.name)
             per_class, aps, aps101 = {}, [], []
             tp_op, np_op = self._tp[tol.name], self._npred[tol.name]
             for c in np.flatnonzero(lab):
-                sel = cls == c
-                ap = average_precision(sc[sel], tp[sel].astype(bool), int(self.num_gt[c]))
-                ap101 = average_precision(sc[sel], tp[sel].astype(bool), int(self.num_gt[c]), "coco101")
+                ap = ap_from_curve(*curves[names[c]])
+                ap101 = ap_from_curve(*curves[names[c]], "coco101")
                 p = tp_op[c] / np_op[c] if np_op[c] else 0.0
                 r = tp_op[c] / self.num_gt[c]
                 per_class[names[c]] = {

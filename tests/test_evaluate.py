@@ -91,3 +91,19 @@ def test_evaluate_synthetic_drive_dir_and_errors(tmp_path):
     assert s["frames"] == 3 and s["operating_threshold"] == 0.2
     with pytest.raises(FileNotFoundError, match="nope.json"):
         run(model, tmp_path / "nope.json", tmp_path / "e", progress=False)
+
+
+def test_failed_evaluation_keeps_the_previous_results(tmp_path):
+    """per_frame.csv is streamed to a temporary file: a run that fails part-way leaves the last complete
+    results as they were and no temporary file behind."""
+    model = save_tiny_keras(tmp_path / "run")
+    data = write_fixture(tmp_path / "data")
+    out = tmp_path / "eval"
+    run(model, data, out, progress=False)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    for jpg in (tmp_path / "data" / "img").glob("*.jpg"):
+        jpg.write_bytes(b"not a jpeg")
+    with pytest.warns(UserWarning, match="unreadable"), pytest.raises(ValueError, match="no readable images"):
+        run(model, data, out, progress=False)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert "per_frame.csv" in before and "metrics.json" in before

@@ -215,3 +215,63 @@ def test_matches_pycocotools_keypoint_ap_with_oks_sigma():
     theirs = _pycocotools_ap(gt, preds, 1, oks_sigma_for(0.5, 0.5))
     assert 0 < ours < 1
     assert ours == pytest.approx(theirs, abs=1e-9)
+
+
+def test_binned_ap_equals_per_prediction_ap_when_scores_are_distinct():
+    """Scores on a 1e-3 grid never share a 1e-4 bin: the evaluator's streaming AP must equal the exact AP
+    of the same predictions computed from their (score, hit) list."""
+    rng = np.random.default_rng(7)
+    ev = PointEvaluator(TAX, (Tolerance("8px", 8.0),), operating_threshold=0.5)
+    scores_all, hits_all, num_gt = [], [], 0
+    grid = rng.permutation(np.arange(50, 1000)) / 1000.0
+    used = 0
+    for _ in range(20):
+        gts = rng.uniform(20, 180, (3, 2))
+        n = 4
+        preds = np.concatenate([gts + rng.normal(0, 6, gts.shape), rng.uniform(0, 200, (1, 2))])
+        scores = grid[used : used + n]
+        used += n
+        boxes = [box_at(x, y, 10) for x, y in gts]
+        match, _ = match_greedy(preds, scores, np.ones(n), gts, np.ones(3), np.full(3, 8.0))
+        scores_all += scores.tolist()
+        hits_all += (match >= 0).tolist()
+        num_gt += 3
+        ev.add_frame(gts, np.ones(3), boxes, preds, np.ones(n), scores)
+    got = ev.summary()["tolerances"]["8px"]["per_class"]["sign"]
+    assert 0 < got["AP"] < 1
+    assert got["AP"] == pytest.approx(average_precision(scores_all, hits_all, num_gt), abs=1e-12)
+    assert got["AP_coco101"] == pytest.approx(
+        average_precision(scores_all, hits_all, num_gt, "coco101"), abs=1e-12
+    )
+
+
+def test_scores_within_one_bin_count_as_tied():
+    # 1 ground truth; a miss at 0.50002 and a hit at 0.50004 share bin 5000. Exactly ranked the hit would
+    # come first (AP 1); tied, the bin's precision is 1/2 at recall 1, so AP = 0.5.
+    ev = PointEvaluator(TAX, (Tolerance("8px", 8.0),), operating_threshold=0.9)
+    ev.add_frame([[50, 50]], [1], [box_at(50, 50, 10)], [[150, 150], [51, 50]], [1, 1], [0.50002, 0.50004])
+    assert ev.summary()["tolerances"]["8px"]["per_class"]["sign"]["AP"] == pytest.approx(0.5)
+
+
+def test_evaluator_memory_does_not_grow_with_frames():
+    """40 predictions a frame, none matched (so no point errors are kept): 3,000 frames must add no
+    per-prediction state (a per-prediction store would need >= 120,000 entries, about 1 MB)."""
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    ev = PointEvaluator(TAX, operating_threshold=0.5)
+    gts, gcls, gboxes = np.array([[10.0, 10.0]]), np.array([1]), [box_at(10, 10, 8)]
+    preds = rng.uniform(100, 200, (40, 2))
+    classes = rng.integers(1, 4, 40)
+    for _ in range(50):  # warm up: numpy caches, first-call allocations
+        ev.add_frame(gts, gcls, gboxes, preds, classes, rng.uniform(0, 1, 40))
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(3000):
+            ev.add_frame(gts, gcls, gboxes, preds, classes, rng.uniform(0, 1, 40))
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 100_000, grown
+    assert ev.summary()["frames"] == 3050

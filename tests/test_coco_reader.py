@@ -1,0 +1,130 @@
+"""The streaming COCO reader: same records as a whole-file parse, a fraction of its memory, errors found up
+front and in whole-file order."""
+
+import json
+import tracemalloc
+
+import cv2
+import numpy as np
+import pytest
+
+from keras_lmk.coco_reader import CocoReader
+from keras_lmk.errors import DataError, LoadReport
+from keras_lmk.taxonomy import load_taxonomy
+
+TAX = load_taxonomy("korea")  # 1 warning ... 6 road_marking (lower-right rule)
+CATS = [{"id": i, "name": n} for i, n in enumerate(TAX.names) if i]
+
+
+def _long_file(tmp_path, n_images, per_image=5):
+    cv2.imwrite(str(tmp_path / "f.jpg"), np.zeros((8, 8, 3), np.uint8))
+    rng = np.random.default_rng(0)
+    images, anns = [], []
+    for i in range(1, n_images + 1):
+        images.append({"id": i, "file_name": "f.jpg", "width": 640, "height": 360})
+        for _ in range(per_image):
+            x, y = rng.uniform(0, 600), rng.uniform(0, 320)
+            anns.append(
+                {
+                    "id": len(anns) + 1,
+                    "image_id": i,
+                    "category_id": int(rng.integers(1, 7)),
+                    "bbox": [x, y, 20.5, 30.25],
+                    "area": 620.125,
+                    "iscrowd": 0,
+                    "keypoints": [x + 10, y + 15, 2],
+                    "num_keypoints": 1,
+                    "landmark_id": len(anns),
+                    "distance": 25.5,
+                }
+            )
+    path = tmp_path / "long.json"
+    path.write_text(json.dumps({"images": images, "annotations": anns, "categories": CATS}))
+    return path
+
+
+def _peak_mib(fn):
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
+
+
+def test_records_match_a_whole_file_parse_with_a_fraction_of_its_memory(tmp_path):
+    path = _long_file(tmp_path, 3000)
+    data = json.loads(path.read_text())
+    reader = CocoReader(path, TAX)
+    assert len(reader) == 3000
+    by_image = {}
+    for a in data["annotations"]:
+        by_image.setdefault(a["image_id"], []).append(a)
+    for rec, im in zip(reader, data["images"], strict=True):
+        want = by_image[im["id"]]
+        assert rec.image_id == im["id"] and (rec.width, rec.height) == (640, 360)
+        np.testing.assert_allclose(rec.points, [a["keypoints"][:2] for a in want], rtol=0, atol=1e-4)
+        x, y = np.array([a["bbox"][0] for a in want]), np.array([a["bbox"][1] for a in want])
+        np.testing.assert_allclose(rec.boxes, np.stack([x, y, x + 20.5, y + 30.25], 1), atol=1e-4)
+        assert rec.classes.tolist() == [a["category_id"] for a in want]
+        assert rec.landmark_ids.tolist() == [a["landmark_id"] for a in want]
+    whole = _peak_mib(lambda: json.loads(path.read_text()))
+    streamed = _peak_mib(lambda: sum(r.num_landmarks for r in CocoReader(path, TAX)))
+    assert streamed < 0.25 * whole, (streamed, whole)
+
+
+def test_points_from_class_rules_and_lazy_reiteration(tmp_path):
+    cv2.imwrite(str(tmp_path / "a.jpg"), np.zeros((48, 64, 3), np.uint8))
+    anns = [
+        {"id": 1, "image_id": 5, "category_id": 6, "bbox": [10, 10, 20, 8]},  # road marking: lower right
+        {"id": 2, "image_id": 5, "category_id": 1, "bbox": [0, 0, 10, 10], "keypoints": [3, 4, 0]},  # v=0
+        {"id": 3, "image_id": 5, "category_id": 2, "bbox": [40, 0, 10, 10], "keypoints": [41, 2, 2]},
+    ]
+    coco = {"images": [{"id": 5, "file_name": "a.jpg"}], "annotations": anns, "categories": CATS}
+    (tmp_path / "c.json").write_text(json.dumps(coco))
+    reader = CocoReader(tmp_path / "c.json", TAX)
+    first, again = list(reader), list(reader)
+    assert (first[0].width, first[0].height) == (64, 48)  # read from the file when the JSON has no size
+    np.testing.assert_array_equal(first[0].points, [[30, 18], [5, 5], [41, 2]])
+    np.testing.assert_array_equal(again[0].points, first[0].points)
+    assert np.isnan(first[0].distances).all() and first[0].landmark_ids.tolist() == [-1, -1, -1]
+
+
+def test_first_problem_in_image_order_then_orphans(tmp_path):
+    cv2.imwrite(str(tmp_path / "a.jpg"), np.zeros((48, 64, 3), np.uint8))
+    images = [
+        {"id": 1, "file_name": "a.jpg", "width": 64, "height": 48},
+        {"id": 2, "file_name": "missing.jpg", "width": 64, "height": 48},
+        {"id": 3, "file_name": "a.jpg", "width": 64, "height": 48},
+    ]
+    anns = [
+        {"id": 10, "image_id": 3, "category_id": 1, "bbox": [1, 1, 5, 5]},
+        {"id": 11, "image_id": 99, "category_id": 1, "bbox": [1, 1, 5, 5]},  # orphan
+        {"id": 12, "image_id": 1, "category_id": 1, "bbox": [60, 1, 50, 5]},  # outside image 1
+    ]
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"images": images, "annotations": anns, "categories": CATS}))
+    # image 1's annotation comes last in the file, but image 1 comes first: its problem is the one raised
+    with pytest.raises(DataError, match=r"c.json:annotation 12: .*outside"):
+        CocoReader(path, TAX)
+    report = LoadReport()
+    reader = CocoReader(path, TAX, skip_bad=True, report=report)
+    assert [r.image_id for r in reader] == [3]
+    assert report.count == 3
+    assert "unknown image ids ['99']" in report.summary()
+
+
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ('[{"images": []}]', "missing 'images' list"),
+        ('{"images": {}, "categories": []}', "missing 'images' list"),
+        ('{"images": [], "annotations": {}, "categories": []}', "'annotations' must be a list"),
+        ('{"images": [], "annotations": []}', "missing 'categories' list"),
+        ('{"images": [], \n "annotations": [}', r"c.json:2: invalid JSON"),
+    ],
+)
+def test_layout_errors_name_the_file(tmp_path, text, problem):
+    (tmp_path / "c.json").write_text(text)
+    with pytest.raises(DataError, match=problem):
+        CocoReader(tmp_path / "c.json", TAX)
