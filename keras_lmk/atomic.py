@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -38,6 +39,24 @@ def atomic_write(path: str | Path, write: Callable[[str], None]) -> Path:
             os.unlink(tmp)
         raise
     return path
+
+
+# what atomic_write's temporaries are called: ".<final name>.<mkstemp's 8 random chars>.tmp<final suffix>"
+TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp(\.[^.]+)?$")
+
+
+def remove_stale_temporaries(directory: str | Path) -> list[Path]:
+    """Delete atomic_write temporaries a killed process left in ``directory`` (not recursive); returns them.
+
+    Only for directories one process writes at a time (a run directory): a live writer's temporary would go.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    stale = [p for p in directory.iterdir() if p.is_file() and TEMP_NAME.match(p.name)]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:

@@ -106,6 +106,33 @@ def resolve_config(preset: str = "synthetic", config_file: str | None = None, ov
     return cfg
 
 
+# what a checkpoint's weights and outputs were built for: a resumed run may not change these
+NETWORK_KEYS = ("grid", "model", "data.taxonomy")
+
+
+def resume_config(saved_yaml: str | Path, config_file: str | None = None, overrides=()) -> Config:
+    """The config of a resumed run: the run's own resolved ``config.yaml``, then ``config_file`` and
+    ``overrides`` on top (to extend epochs, say). Changing the network (``NETWORK_KEYS``) is a ConfigError."""
+    saved = load_yaml_config(Config(), saved_yaml)
+    cfg = load_yaml_config(saved, config_file) if config_file else saved
+    cfg = apply_overrides(cfg, list(overrides))
+    changed = []
+    for key in NETWORK_KEYS:
+        section, _, name = key.partition(".")
+        old, new = getattr(saved, section), getattr(cfg, section)
+        if name:
+            old, new = {name: getattr(old, name)}, {name: getattr(new, name)}
+        else:
+            old, new = dataclasses.asdict(old), dataclasses.asdict(new)
+        changed += [f"{section}.{k}: {old[k]!r} -> {new[k]!r}" for k in old if old[k] != new[k]]
+    if changed:
+        raise ConfigError(
+            f"{saved_yaml}: --resume cannot change the network the checkpoint was built for "
+            f"({'; '.join(changed)}); start a new --run-dir instead"
+        )
+    return cfg
+
+
 def with_num_classes(cfg: Config, num_classes: int) -> Config:
     """The grid's class count always follows the taxonomy."""
     return dataclasses.replace(cfg, grid=dataclasses.replace(cfg.grid, num_classes=num_classes))

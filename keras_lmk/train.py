@@ -25,8 +25,8 @@ from pathlib import Path
 
 import yaml
 
-from keras_lmk.atomic import atomic_write_text, check_writable_dir
-from keras_lmk.config import PRESETS, Config, resolve_config, with_num_classes
+from keras_lmk.atomic import atomic_write_text, check_writable_dir, remove_stale_temporaries
+from keras_lmk.config import PRESETS, Config, resolve_config, resume_config, with_num_classes
 from keras_lmk.overrides import ConfigError, to_dict
 
 
@@ -43,7 +43,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="type-checked override, e.g. --set train.epochs=3 (repeatable)",
     )
     p.add_argument("--run-dir", default=None, help="output directory (default runs/<preset>)")
-    p.add_argument("--resume", action="store_true", help="continue from run-dir/checkpoints/last.keras")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from run-dir/checkpoints/last.keras with run-dir/config.yaml (+ --config/--set)",
+    )
     return p.parse_args(argv)
 
 
@@ -112,6 +116,9 @@ def run(cfg: Config, run_dir: Path, resume: bool = False) -> dict:
 
     # ---- 1. config -------------------------------------------------------------------------------------
     run_dir = check_writable_dir(run_dir)  # fail before long work starts
+    for d in (run_dir, run_dir / "checkpoints"):  # half-written files of a killed run: never read, now gone
+        for stale in remove_stale_temporaries(d):
+            print(f"      removed {stale} (temporary of an interrupted write)")
     taxonomy = load_taxonomy(cfg.data.taxonomy)
     cfg = with_num_classes(cfg, taxonomy.num_classes)
     keras.utils.set_random_seed(cfg.train.seed)
@@ -233,12 +240,17 @@ def main(argv=None) -> int:
         "TF_CPP_MIN_LOG_LEVEL", "2"
     )  # keep TensorFlow's C++ start-up chatter out of the log
     args = parse_args(argv)
+    run_dir = Path(args.run_dir or f"runs/{args.preset}")
+    saved = run_dir / "config.yaml"
     try:
-        cfg = resolve_config(args.preset, args.config, args.overrides)
+        if args.resume and saved.is_file():  # the run's own config, not whatever preset is named now
+            cfg = resume_config(saved, args.config, args.overrides)
+            print(f"      --resume: config from {saved} (--preset ignored), --config/--set on top")
+        else:
+            cfg = resolve_config(args.preset, args.config, args.overrides)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    run_dir = Path(args.run_dir or f"runs/{args.preset}")
     try:
         run(cfg, run_dir, resume=args.resume)
     except (OSError, ValueError, RuntimeError) as e:

@@ -108,3 +108,31 @@ def test_training_under_a_mirrored_strategy_on_cpu(tmp_path):
     summary = run(cfg, tmp_path / "mirrored")
     assert summary["epochs"] == 1
     assert np.isfinite(summary["final"]["loss"])
+
+
+def test_resume_uses_the_runs_own_config_and_keeps_the_network(tiny_run, tmp_path, capsys):
+    """--resume reads RUN/config.yaml: no --preset here (the default preset has a 512x320 grid and 1,200
+    frames); the debug run goes on at its own 96x160 grid and 4 steps an epoch, only the epochs extended.
+    Changing the grid on resume is refused before anything is written."""
+    import shutil
+
+    import yaml
+
+    run_dir, _ = tiny_run
+    resumed = tmp_path / "resumed"
+    shutil.copytree(run_dir, resumed)
+    saved = (resumed / "config.yaml").read_text()
+    assert train_main(["--run-dir", str(resumed), "--resume", "--set", "grid.input_width=320"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot change the network" in err and "grid.input_width: 160 -> 320" in err
+    assert (resumed / "config.yaml").read_text() == saved
+    stale = resumed / "checkpoints" / ".last.keras.k1ll3d00.tmp.keras"  # what a SIGKILL mid-write leaves
+    stale.write_bytes(b"half a zip")
+    assert train_main(["--run-dir", str(resumed), "--resume", "--set", "train.epochs=4"]) == 0
+    assert "resumed after epoch 3" in capsys.readouterr().out
+    assert not stale.exists()
+    cfg = yaml.safe_load((resumed / "config.yaml").read_text())
+    assert (cfg["grid"]["input_height"], cfg["grid"]["input_width"]) == (96, 160)
+    assert cfg["train"]["epochs"] == 4 and cfg["train"]["steps_per_epoch"] == 4
+    rows = list(csv.DictReader(open(resumed / "history.csv")))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4]
