@@ -137,6 +137,11 @@ class CocoReader:
     image_path = abspath(image_dir or the JSON's folder, file_name); the file must exist. ``check_images``
     also decodes every image and checks its size against width/height (slow). Annotations without a visible
     keypoint get their class rule's reference point.
+
+    ``video_size=(w, h)``: the images are frames of one video of that size, not files. Each image entry is
+    the frame ``frame_index`` (0-based) when it has that field, else the frame at its position in the
+    ``images`` list; records then come in frame order (:meth:`frame_indices`), file names are not checked,
+    and a missing width/height means the video's.
     """
 
     def __init__(
@@ -148,8 +153,11 @@ class CocoReader:
         skip_bad: bool = False,
         check_images: bool = False,
         report: LoadReport | None = None,
+        video_size: tuple[int, int] | None = None,
     ):
         self.path = Path(json_path)
+        self.video_size = video_size
+        self.check_images = check_images
         self.src = str(self.path)
         self.taxonomy = taxonomy
         self.root = Path(os.path.abspath(image_dir if image_dir is not None else self.path.parent))
@@ -157,15 +165,15 @@ class CocoReader:
         self.report = report if report is not None else LoadReport()
         self._whole = None  # the parsed file, only for files that need Python's lenient json
         try:
-            self._scan(check_images)
+            self._scan()
         except _NotStrictJSON:
             self._whole = json.loads(self.path.read_bytes().decode("utf-8"))
-            self._scan(check_images)
+            self._scan()
         self._raise_or_report()
 
-    def _scan(self, check_images: bool) -> None:
+    def _scan(self) -> None:
         self._bad: dict[int, tuple[DataError, str | None]] = {}  # image index -> first problem
-        categories = self._scan_images(check_images)
+        categories = self._scan_images()
         self._scan_annotations(category_map(categories, self.taxonomy, self.src))
 
     # --- pass 1: structure, categories, images ----------------------------------------------------------
@@ -188,14 +196,15 @@ class CocoReader:
         except (ijson.JSONError, UnicodeDecodeError) as e:
             raise _json_error(self.path, self.src, e) from None
 
-    def _scan_images(self, check_images: bool):
+    def _scan_images(self):
         """Check the layout, keep the categories and a compact table of the images; returns the categories."""
         first, depth, key = None, 0, None
         kinds: dict[str, str] = {}  # top-level key -> the event its value starts with
         categories: list | None = None
-        ids, sizes = array.array("q"), array.array("i")
+        ids, sizes, frames = array.array("q"), array.array("i"), array.array("q")
         names, name_ends = bytearray(), array.array("q")
         seen: set[int] = set()
+        seen_frames: set[int] = set()
         builder = None
 
         def take(item):
@@ -203,7 +212,9 @@ class CocoReader:
                 categories.append(item)
                 return
             index = len(ids)
-            image_id, name, w, h = self._image_entry(item, index, seen, check_images)
+            image_id, name, w, h = self._image_entry(item, index, seen)
+            if self.video_size is not None:
+                frames.append(self._frame_index(item, index, image_id, seen_frames))
             ids.append(image_id)
             sizes.extend((w, h))
             names.extend(name.encode("utf-8", "surrogatepass"))
@@ -243,9 +254,25 @@ class CocoReader:
         self._ids = np.frombuffer(ids, np.int64).copy()
         self._sizes = np.frombuffer(sizes, np.int32).reshape(-1, 2).copy()
         self._names, self._name_ends = bytes(names), np.frombuffer(name_ends, np.int64).copy()
+        self._frames = np.frombuffer(frames, np.int64).copy() if self.video_size is not None else None
         return categories
 
-    def _image_entry(self, im, index: int, seen: set[int], check_images: bool) -> tuple[int, str, int, int]:
+    def _frame_index(self, im, index: int, image_id: int, seen_frames: set[int]) -> int:
+        """Video mode: the frame an image entry stands for (``frame_index``, else its list position)."""
+        frame = im.get("frame_index", index) if isinstance(im, dict) else index
+        if isinstance(frame, float) and frame.is_integer():
+            frame = int(frame)
+        where = f"image {image_id}" if image_id >= 0 else f"image #{index}"
+        if not isinstance(frame, int) or isinstance(frame, bool) or frame < 0:
+            self._bad.setdefault(index, (DataError(self.src, where, f"bad frame_index {frame!r}"), None))
+            return -1
+        if frame in seen_frames:
+            self._bad.setdefault(index, (DataError(self.src, where, f"frame {frame} is listed twice"), None))
+            return -1
+        seen_frames.add(frame)
+        return frame
+
+    def _image_entry(self, im, index: int, seen: set[int]) -> tuple[int, str, int, int]:
         """(id, file name, width, height) of one image entry; a problem is recorded against ``index``."""
         malformed = DataError(self.src, f"image #{index}", f"malformed image entry {im!r}")
         try:
@@ -259,15 +286,21 @@ class CocoReader:
             return -1, "", 0, 0
         seen.add(image_id)
         try:
-            name = str(im["file_name"])
+            name = str(im["file_name"] if self.video_size is None else im.get("file_name", ""))
             w, h = int(im.get("width", 0)), int(im.get("height", 0))
         except (KeyError, TypeError, ValueError, OverflowError):
             self._bad[index] = (malformed, None)  # its id stays known: its annotations are not orphans
             return image_id, "", 0, 0
+        if self.video_size is not None:
+            vw, vh = self.video_size
+            if (w > 0 and h > 0) and (w, h) != (vw, vh):
+                msg = f"JSON says {w}x{h}, the video is {vw}x{vh}"
+                self._bad[index] = (DataError(self.src, where, msg), None)
+            return image_id, name, vw, vh
         path = self.root / name
         try:
-            if check_images or w <= 0 or h <= 0:
-                fw, fh = image_size(path, decode=check_images)
+            if self.check_images or w <= 0 or h <= 0:
+                fw, fh = image_size(path, decode=self.check_images)
                 if (w > 0 and h > 0) and (fw, fh) != (w, h):
                     raise DataError(self.src, where, f"{path}: file is {fw}x{fh}, JSON says {w}x{h}")
                 w, h = fw, fh
@@ -350,9 +383,22 @@ class CocoReader:
     def __len__(self) -> int:
         return int(self._kept.sum())
 
+    def _order(self) -> np.ndarray:
+        """Image indices in iteration order: the file's order, or frame order for a video."""
+        kept = np.flatnonzero(self._kept)
+        if self._frames is None:
+            return kept
+        return kept[np.argsort(self._frames[kept], kind="stable")]
+
+    def frame_indices(self) -> np.ndarray:
+        """Video mode: int64 [len(self)] the frame index of each record, in iteration order."""
+        if self._frames is None:
+            raise ValueError(f"{self.src}: not read as a video's ground truth (no video_size)")
+        return self._frames[self._order()]
+
     def __iter__(self) -> Iterator[ImageRecord]:
         starts = np.searchsorted(self._ann_image, np.arange(len(self._ids) + 1))
-        for index in np.flatnonzero(self._kept):
+        for index in self._order():
             a, b = int(starts[index]), int(starts[index + 1])
             boxes, classes = self._ann_box[a:b], self._ann_cls[a:b].astype(np.int32)
             points = self.taxonomy.reference_points(boxes, classes) if b > a else np.zeros((0, 2), np.float32)

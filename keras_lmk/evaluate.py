@@ -2,11 +2,15 @@
 
     python -m keras_lmk.evaluate --model run/model.tflite --data data/val.json [--images DIR] --out eval/
     python -m keras_lmk.evaluate --model run/model.keras --data synth/drive_000 --out eval/
+    python -m keras_lmk.evaluate --model run/model.tflite --data gt.json --video drive.mp4 --out eval/
 
 ``--data`` is a COCO keypoint JSON (keras_lmk.coco layout; images relative to the JSON or to --images) or a
 synthetic drive directory (map.json, camera.json, poses.json, annotations.json: the ground truth there was
-projected from the map and is read from annotations.json). Metric definitions: keras_lmk/metrics.py and
-the README section "Inference and evaluation".
+projected from the map and is read from annotations.json; its frames are images/ or, without that folder,
+the video in it). With ``--video`` the COCO images are frames of that video: image entry k is frame
+``frame_index`` when it has that field, else frame k (its position in the list). Only frames with an image
+entry are evaluated; corrupt or missing ones are skipped and counted. Metric definitions:
+keras_lmk/metrics.py and the README section "Inference and evaluation".
 
 Writes into --out: metrics.json, per_frame.csv, pr_curves.png, point_errors.png, confusion.png.
 Frames are streamed: the ground truth is read by a streaming parser into compact arrays
@@ -19,6 +23,7 @@ for P/R/F1, point error and confusion, and at --curve-threshold (default 0.05) f
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import dataclasses
 import math
@@ -31,7 +36,7 @@ from tqdm import tqdm
 
 from keras_lmk.atomic import atomic_write, atomic_write_json, check_writable_dir
 from keras_lmk.coco_reader import CocoReader
-from keras_lmk.frames import read_image_rgb
+from keras_lmk.frames import FrameSource, FrameSourceError, drive_frames, read_image_rgb
 from keras_lmk.metrics import DEFAULT_TOLERANCES, PointEvaluator
 from keras_lmk.runtime import ModelCardError, open_runner, with_threshold
 
@@ -39,6 +44,7 @@ SYNTHETIC_FILES = ("map.json", "camera.json", "poses.json", "annotations.json")
 CSV_FIELDS = [
     "image_id",
     "file_name",
+    "frame_index",
     "num_gt",
     "num_pred",
     "tp",
@@ -49,18 +55,60 @@ CSV_FIELDS = [
 ]
 
 
-def load_ground_truth(data: str | Path, taxonomy, images: str | Path | None = None) -> CocoReader:
-    """The ground truth of a COCO JSON or a synthetic drive directory: validated now, iterated one
-    ImageRecord at a time (a few bytes per landmark held, whatever the drive's length)."""
+def load_ground_truth(
+    data: str | Path, taxonomy, images: str | Path | None = None, video: str | Path | None = None
+) -> tuple[CocoReader, FrameSource | None]:
+    """(ground truth, the video its frames come from or None for image files) of a COCO JSON or a drive
+    directory. The ground truth is validated now and iterated one ImageRecord at a time (a few bytes per
+    landmark held, whatever the drive's length)."""
     data = Path(data)
     if data.is_dir():
         missing = [f for f in SYNTHETIC_FILES if not (data / f).is_file()]
         if missing:
             raise FileNotFoundError(f"{data}: not a synthetic drive directory (missing {', '.join(missing)})")
-        return CocoReader(data / "annotations.json", taxonomy, images)
-    if not data.is_file():
+        if video is None and not (data / "images").is_dir():  # a recorded drive: one video, no images/
+            with contextlib.suppress(FileNotFoundError):  # neither: the annotations' file names decide
+                video = drive_frames(data)
+        data = data / "annotations.json"
+    elif not data.is_file():
         raise FileNotFoundError(f"{data}: no such COCO JSON or drive directory")
-    return CocoReader(data, taxonomy, images)
+    if video is None:
+        return CocoReader(data, taxonomy, images), None
+    source = FrameSource(video)
+    if source.kind != "video":
+        raise FrameSourceError(f"{video}: not a video")
+    return CocoReader(data, taxonomy, video_size=source.size), source
+
+
+def frames_with_truth(records: CocoReader, video: FrameSource | None):
+    """(record, RGB frame or None when it cannot be read, file name, frame index or None) for every
+    ground-truth record, in the records' order. Unreadable images and corrupt frames warn."""
+    if video is None:
+        for rec in records:
+            rgb = read_image_rgb(rec.image_path)
+            if rgb is None:
+                warnings.warn(f"skipping {rec.image_path}: unreadable or truncated image", stacklevel=2)
+            yield rec, rgb, Path(rec.image_path).name, None
+        return
+    name = video.path.name
+    truth = zip(records.frame_indices().tolist(), records, strict=True)
+    want, rec = next(truth, (None, None))
+    for frame in video:  # corrupt frames are skipped, with a warning, by the frame source
+        while want is not None and want < frame.index:
+            yield rec, None, name, want
+            want, rec = next(truth, (None, None))
+        if want == frame.index:
+            yield rec, frame.image, name, want
+            want, rec = next(truth, (None, None))
+    missing = 0
+    while want is not None:
+        missing += 1
+        yield rec, None, name, want
+        want, rec = next(truth, (None, None))
+    if missing:
+        warnings.warn(
+            f"{video.path}: ends before {missing} annotated frame(s); counted as skipped", stacklevel=2
+        )
 
 
 def _clean(obj):
@@ -80,6 +128,7 @@ def run(
     out_dir: str | Path,
     *,
     images: str | Path | None = None,
+    video: str | Path | None = None,
     score_threshold: float | None = None,
     curve_threshold: float = 0.05,
     threads: int = 2,
@@ -89,7 +138,7 @@ def run(
     runner = open_runner(model, num_threads=threads)
     op_cfg = with_threshold(runner.decoder, score_threshold)
     curve_cfg = dataclasses.replace(op_cfg, score_threshold=min(curve_threshold, op_cfg.score_threshold))
-    records = load_ground_truth(data, runner.taxonomy, images)
+    records, frames = load_ground_truth(data, runner.taxonomy, images, video)
     ev = PointEvaluator(runner.taxonomy, DEFAULT_TOLERANCES, op_cfg.score_threshold)
     skipped, t_model = 0, 0.0
     t_start = time.perf_counter()
@@ -99,11 +148,12 @@ def run(
         with open(tmp, "w", newline="") as f:
             w = csv.DictWriter(f, CSV_FIELDS)
             w.writeheader()
-            for rec in tqdm(records, unit="img", disable=not progress, desc="evaluate"):
-                rgb = read_image_rgb(rec.image_path)
+            stream = frames_with_truth(records, frames)
+            for rec, rgb, name, frame_index in tqdm(
+                stream, total=len(records), unit="frame", disable=not progress, desc="evaluate"
+            ):
                 if rgb is None:
                     skipped += 1
-                    warnings.warn(f"skipping {rec.image_path}: unreadable or truncated image", stacklevel=2)
                     continue
                 size = (rgb.shape[1], rgb.shape[0])
                 t0 = time.perf_counter()
@@ -126,7 +176,8 @@ def run(
                 w.writerow(
                     {
                         "image_id": rec.image_id,
-                        "file_name": Path(rec.image_path).name,
+                        "file_name": name,
+                        "frame_index": frame_index,
                         **row,
                         "latency_ms": round(1000 * dt, 3),
                     }
@@ -143,6 +194,7 @@ def run(
         {
             "model": str(model),
             "data": str(data),
+            "video": str(frames.path) if frames is not None else None,
             "skipped_images": skipped,
             "frames_per_s": ev.num_frames / t_model,
             "frames_per_s_end_to_end": ev.num_frames / wall,
@@ -215,6 +267,7 @@ def main(argv=None) -> int:
     ap.add_argument("--model", required=True, help="model.keras or model.tflite (model card beside it)")
     ap.add_argument("--data", required=True, help="COCO keypoint JSON or synthetic drive directory")
     ap.add_argument("--images", help="image root for the COCO file names (default: the JSON's folder)")
+    ap.add_argument("--video", help="frames from this video: the COCO images are its frames (frame_index)")
     ap.add_argument("--out", required=True, help="output directory")
     ap.add_argument("--score-threshold", type=float, help="operating threshold (default: the model card's)")
     ap.add_argument("--curve-threshold", type=float, default=0.05, help="lowest score kept for PR/AP")
@@ -227,6 +280,7 @@ def main(argv=None) -> int:
             args.data,
             args.out,
             images=args.images,
+            video=args.video,
             score_threshold=args.score_threshold,
             curve_threshold=args.curve_threshold,
             threads=args.threads,

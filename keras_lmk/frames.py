@@ -52,6 +52,17 @@ def read_image_rgb(path: str | Path) -> np.ndarray | None:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
+def drive_frames(drive: str | Path) -> Path:
+    """Where a drive folder's frames are: its ``images/`` folder, else its (first) video."""
+    drive = Path(drive)
+    if (drive / "images").is_dir():
+        return drive / "images"
+    videos = sorted(p for p in drive.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
+    if not videos:
+        raise FileNotFoundError(f"{drive}: no images/ folder and no video to read frames from")
+    return videos[0]
+
+
 class FrameSource:
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -72,6 +83,7 @@ class FrameSource:
             ok = cap.isOpened()
             self.fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0) if ok else 0.0
             self.frame_count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if ok else 0
+            self.size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
             cap.release()
             if not ok:
                 raise FrameSourceError(f"{self.path}: cannot open video (unsupported codec or corrupt file)")

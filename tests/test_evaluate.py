@@ -107,3 +107,24 @@ def test_failed_evaluation_keeps_the_previous_results(tmp_path):
         run(model, data, out, progress=False)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert "per_frame.csv" in before and "metrics.json" in before
+
+
+def test_drive_folder_with_a_video_instead_of_images(tmp_path):
+    """A recorded drive: annotations.json (one image entry per frame, in order) beside one video."""
+    import shutil
+
+    model = save_tiny_keras(tmp_path / "run")
+    drive = tmp_path / "drive"
+    write_fixture(drive)
+    (drive / "val.json").rename(drive / "annotations.json")
+    for f in ("map.json", "camera.json", "poses.json"):
+        (drive / f).write_text("{}")
+    writer = cv2.VideoWriter(str(drive / "drive.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (80, 60))
+    for i in (1, 2, 3):
+        writer.write(cv2.imread(str(drive / "img" / f"{i:03d}.jpg")))
+    writer.release()
+    shutil.rmtree(drive / "img")
+    s = run(model, drive, tmp_path / "e", progress=False, score_threshold=0.2)
+    assert s["frames"] == 3 and s["skipped_images"] == 0 and s["video"] == str(drive / "drive.avi")
+    rows = list(csv.DictReader((tmp_path / "e" / "per_frame.csv").open()))
+    assert [(int(r["frame_index"]), int(r["num_gt"])) for r in rows] == [(0, 1), (1, 2), (2, 0)]

@@ -125,3 +125,57 @@ def test_evaluate_skips_truncated_images_and_counts_them(model, tmp_path):
     assert metrics["skipped_images"] == 1
     rows = (tmp_path / "eval" / "per_frame.csv").read_text().splitlines()
     assert len(rows) == 1 + 3
+
+
+def _per_frame_coco(path, frames, **image_extra):
+    """COCO ground truth for video frames: the red disc of each listed frame as a sign (listed in reverse,
+    with explicit frame_index, so the reader must put them in frame order)."""
+    w, h = SIZE
+    images, anns = [], []
+    for i in reversed(frames):
+        images.append({"id": 100 + i, "file_name": "", "frame_index": i, **image_extra})
+        x, y = 10 + 2 * i % (w - 20), h // 3
+        anns.append(
+            {"id": len(anns) + 1, "image_id": 100 + i, "category_id": 1, "bbox": [x - 6, y - 6, 12, 12]}
+        )
+    cats = [{"id": 1, "name": "sign"}, {"id": 2, "name": "road_marking"}]
+    path.write_text(json.dumps({"images": images, "annotations": anns, "categories": cats}))
+    return path
+
+
+def test_evaluate_runs_to_the_end_of_a_damaged_video(model, damaged_avi, tmp_path):
+    """30 annotated frames; 3 are corrupt and 4 were lost with the tail: 23 evaluated, 7 skipped."""
+    import csv
+
+    from keras_lmk.evaluate import main
+
+    gt = _per_frame_coco(tmp_path / "gt.json", list(range(N_FRAMES)))
+    out = tmp_path / "eval"
+    with pytest.warns(UserWarning) as warned:
+        rc = main(["--model", str(model), "--data", str(gt), "--video", str(damaged_avi), "--out", str(out),
+                   "--no-progress"])  # fmt: skip
+    assert rc == 0
+    messages = [str(w.message) for w in warned]
+    assert any("ends before 4 annotated frame(s)" in m for m in messages)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["frames"] == 23 and metrics["skipped_images"] == 7
+    assert metrics["num_gt"]["sign"] == 23 and metrics["video"] == str(damaged_avi)
+    rows = list(csv.DictReader((out / "per_frame.csv").open()))
+    good = [i for i in range(KEEP_FRAMES) if i not in CORRUPT]
+    assert [int(r["frame_index"]) for r in rows] == good
+    assert {r["file_name"] for r in rows} == {"damaged.avi"}
+    assert [int(r["image_id"]) for r in rows] == [100 + i for i in good]
+
+
+def test_evaluate_video_ground_truth_errors(model, damaged_avi, tmp_path):
+    from keras_lmk.errors import DataError
+    from keras_lmk.evaluate import run
+
+    gt = _per_frame_coco(tmp_path / "gt.json", [0, 1], width=640, height=360)
+    with pytest.raises(DataError, match=r"gt.json:image 101: JSON says 640x360, the video is 96x64"):
+        run(model, gt, tmp_path / "e", video=damaged_avi, progress=False)
+    twice = _per_frame_coco(tmp_path / "twice.json", [0, 1])
+    twice.write_text(twice.read_text().replace('"frame_index": 0', '"frame_index": 1'))
+    with pytest.raises(DataError, match=r"twice.json:image 100: frame 1 is listed twice"):
+        run(model, twice, tmp_path / "e", video=damaged_avi, progress=False)
+    assert not (tmp_path / "e" / "metrics.json").exists()
