@@ -107,7 +107,7 @@ def frames_with_truth(records: CocoReader, video: FrameSource | None):
         want, rec = next(truth, (None, None))
     if missing:
         warnings.warn(
-            f"{video.path}: ends before {missing} annotated frame(s); counted as skipped", stacklevel=2
+            f"{video.path}: ends before {missing} annotated frame(s), counted as skipped", stacklevel=2
         )
 
 
