@@ -3,6 +3,7 @@
 import json
 from collections import defaultdict
 
+import cv2
 import numpy as np
 import pytest
 
@@ -108,3 +109,23 @@ def test_default_set_is_cached(tmp_path, monkeypatch):
     assert default_synthetic_set(frames=2, seed=0, width=96, height=64, progress=False) == first
     assert (first / "annotations.json").stat().st_mtime_ns == stamp
     assert [p.name for p in (tmp_path / "cache").iterdir()] == [first.name]  # no temp folders left
+
+
+def test_video_drive_is_a_recording_with_per_frame_ground_truth(tmp_path):
+    """--video: the same frames in one MJPG file; annotation image k is video frame k (same landmarks as
+    the image drive of the same seed, since both are projected from the same map and poses)."""
+    from keras_lmk.frames import FrameSource
+
+    images = generate_drive(tmp_path / "img", 4, seed=5, width=160, height=96)
+    video = generate_drive(tmp_path / "vid", 4, seed=5, width=160, height=96, video=True)
+    assert not (video / "images").exists()
+    frames = list(FrameSource(video / "drive.avi"))
+    assert [f.index for f in frames] == [0, 1, 2, 3]
+    for f in frames:  # MJPG at OpenCV's default quality: close to the stored JPEG frames
+        jpg = cv2.cvtColor(cv2.imread(str(images / "images" / f"{f.index:06d}.jpg")), cv2.COLOR_BGR2RGB)
+        assert np.abs(f.image.astype(int) - jpg.astype(int)).mean() < 12
+    a = json.loads((images / "annotations.json").read_text())
+    b = json.loads((video / "annotations.json").read_text())
+    assert a["annotations"] == b["annotations"] and len(b["images"]) == 4
+    assert {im["file_name"] for im in b["images"]} == {"drive.avi"}
+    assert (images / "map.json").read_bytes() == (video / "map.json").read_bytes()

@@ -1,4 +1,5 @@
-"""CLI: ``python -m keras_lmk.synth --out DIR --frames N --seed S [--width 640 --height 360] [--clean]``."""
+"""CLI: ``python -m keras_lmk.synth --out DIR --frames N --seed S [--width 640 --height 360] [--clean]
+[--video]``."""
 
 from __future__ import annotations
 
@@ -17,10 +18,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--width", type=int, default=640)
     p.add_argument("--height", type=int, default=360)
     p.add_argument("--clean", action="store_true", help="noon, no rain/blur/noise, JPEG quality 100")
+    p.add_argument("--video", action="store_true", help="frames as one MJPG video drive.avi, not images/")
     a = p.parse_args(argv)
     try:
         check_writable_dir(a.out)  # fail before rendering anything
-        out = generate_drive(a.out, a.frames, a.seed, a.width, a.height, clean=a.clean, progress=True)
+        out = generate_drive(
+            a.out, a.frames, a.seed, a.width, a.height, clean=a.clean, progress=True, video=a.video
+        )
     except (OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

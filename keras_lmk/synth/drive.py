@@ -2,13 +2,14 @@
 
 Layout of a drive folder::
 
-    images/000000.jpg ...   rendered frames
+    images/000000.jpg ...   rendered frames (video=True: drive.avi instead, one MJPG video, frame k = image k)
     camera.json             intrinsics and mount (keras_lmk.camera)
     poses.json              one vehicle pose per frame
     map.json                the 3D landmark map (keras_lmk.map_gt)
     annotations.json        COCO keypoints, made by projecting map.json per frame (map_gt.frame_ground_truth)
 
-Everything is a function of (frames, seed, width, height, clean): the same arguments give the same bytes.
+Everything is a function of (frames, seed, width, height, clean): the same arguments give the same bytes
+(the images; the video's bytes depend on OpenCV's MJPG encoder and its default quality).
 """
 
 from __future__ import annotations
@@ -58,10 +59,14 @@ def generate_drive(
     clean: bool = False,
     taxonomy: Taxonomy | None = None,
     progress: bool = False,
+    video: bool = False,
 ) -> Path:
     """Render ``frames`` frames of a drive into ``out_dir`` (see module docstring); returns out_dir.
 
-    clean=True renders noon, dry, sharp, noiseless frames (JPEG quality 100)."""
+    clean=True renders noon, dry, sharp, noiseless frames (JPEG quality 100). video=True writes the frames
+    as ``drive.avi`` (MJPG, 10 frames/s) instead of ``images/``, like a dashcam recording; the annotations'
+    image entries are then the video's frames in order (``evaluate --data DIR`` and ``localize --drive DIR``
+    read it as it is)."""
     from keras_lmk.coco import write_coco
 
     if frames < 1 or width < 16 or height < 16:
@@ -71,6 +76,13 @@ def generate_drive(
     taxonomy = taxonomy or load_taxonomy()
     out = Path(out_dir)
     (out / "images").mkdir(parents=True, exist_ok=True)
+    writer = None
+    if video:
+        (out / "images").rmdir()
+        movie = out / "drive.avi"
+        writer = cv2.VideoWriter(str(movie), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (width, height))
+        if not writer.isOpened():
+            raise RuntimeError(f"{movie}: OpenCV cannot write MJPG video")
     rng = np.random.default_rng([seed, 0])
     camera = make_camera(width, height, rng)
     world = build_world(10 + frames * STEP_M * 1.3 + VIEW_DISTANCE + 40, seed, taxonomy=taxonomy)
@@ -86,14 +98,18 @@ def generate_drive(
         if not clean and i % CONDITION_FRAMES == 0:
             cond = sample_conditions(np.random.default_rng([seed, 3, i]))
         img = render_frame(world, camera, poses[i], cond, rng=np.random.default_rng([seed, 2, i]))
-        quality = 100 if clean else cond.jpeg_quality
-        ok, buf = cv2.imencode(
-            ".jpg", cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality]
-        )
-        if not ok:
-            raise RuntimeError("JPEG encoding failed")
-        path = out / "images" / f"{i:06d}.jpg"
-        path.write_bytes(buf.tobytes())
+        if writer is not None:
+            writer.write(cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+            path = movie
+        else:
+            quality = 100 if clean else cond.jpeg_quality
+            ok, buf = cv2.imencode(
+                ".jpg", cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality]
+            )
+            if not ok:
+                raise RuntimeError("JPEG encoding failed")
+            path = out / "images" / f"{i:06d}.jpg"
+            path.write_bytes(buf.tobytes())
         records.append(
             frame_ground_truth(
                 world.map,
@@ -106,6 +122,8 @@ def generate_drive(
                 taxonomy=taxonomy,
             )
         )
+    if writer is not None:
+        writer.release()
     save_camera(camera, out / "camera.json")
     save_poses(poses, out / "poses.json")
     save_map(world.map, out / "map.json")
