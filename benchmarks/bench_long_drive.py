@@ -9,13 +9,16 @@ exported to float TFLite with its model card, then for each length N:
 
 - predict: an MJPG video of N frames (the drive's frames looped) through ``keras_lmk.predict.run``;
 - evaluate: a COCO file of N images (the drive's annotated frames repeated under new ids) through
-  ``keras_lmk.evaluate.run``.
+  ``keras_lmk.evaluate.run``;
+- evaluate-video: the same N-frame video with that COCO file as its per-frame ground truth (image k is
+  frame k) through ``keras_lmk.evaluate.run(..., video=...)``: end-to-end evaluation of a recorded drive.
 
 Every (mode, N) runs in a fresh subprocess, which reports its peak RSS (``resource.getrusage``) and the peak
 of Python-tracked allocations during the run (``tracemalloc``, numpy included), plus its RSS before and
 after the run. What should stay flat is
-the memory per frame: predict keeps only the output entries (written once at the end), evaluate only
-per-detection numbers. The table shows both lengths and the growth per 1,000 frames.
+the memory per frame: predict streams its entries to disk; evaluate streams the ground truth (compact arrays),
+its per-frame rows (to disk) and keeps fixed-size metric histograms. The table shows both lengths and the
+growth per 1,000 frames.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import tracemalloc
 from pathlib import Path
 
 DRIVE_FRAMES = 60
+MODES = ("predict", "evaluate", "evaluate-video")
 WIDTH, HEIGHT = 256, 144
 
 
@@ -134,7 +138,8 @@ def worker(mode: str, n: int, work: Path) -> dict:
         s = predict.run(paths["model"], video, out / "preds.json", progress=False, threads=1)
         extra = {"frames": s["frames"], "skipped": s["skipped"], "detections": s["detections"]}
     else:
-        s = evaluate.run(paths["model"], coco, out, progress=False, threads=1)
+        source = video if mode == "evaluate-video" else None
+        s = evaluate.run(paths["model"], coco, out, video=source, progress=False, threads=1)
         extra = {"frames": s["frames"], "skipped": s["skipped_images"]}
     wall = time.perf_counter() - t0
     _, peak_traced = tracemalloc.get_traced_memory()
@@ -167,10 +172,10 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="200 vs 2,000 frames")
     ap.add_argument("--frames", type=int, nargs=2, metavar=("SHORT", "LONG"), help="default 1000 20000")
-    ap.add_argument("--modes", nargs="+", default=["predict", "evaluate"], choices=["predict", "evaluate"])
+    ap.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
     ap.add_argument("--work", default=None, help="work folder (default: a temp folder, removed at the end)")
     ap.add_argument("--json", help="also write the results here")
-    ap.add_argument("--worker", choices=["predict", "evaluate"], help=argparse.SUPPRESS)
+    ap.add_argument("--worker", choices=MODES, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
         print(json.dumps(worker(args.worker, args.frames[0], Path(args.work))))
