@@ -51,6 +51,9 @@ class SolverConfig:
     max_dz_m: float = 1.0
     max_tilt_deg: float = 4.0
     ransac_iters: int = 200
+    # association cost = distance / gate + score_weight * (1 - score): between two detections in the gate,
+    # the confident one wins unless it is much farther from the prediction
+    score_weight: float = 0.0
 
 
 class Predicted(NamedTuple):
@@ -131,12 +134,14 @@ def predict_landmarks(
     return Predicted(idx[inside], px[inside], gate[inside], depth[idx][inside])
 
 
-def associate(pred_pixels, pred_classes, gate, det_pixels, det_classes) -> tuple[np.ndarray, np.ndarray]:
+def associate(
+    pred_pixels, pred_classes, gate, det_pixels, det_classes, det_scores=None, score_weight: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
     """One-to-one pairs (pred_index int [K], det_index int [K]) of equal class and distance < gate.
 
     pred_pixels float [V, 2], pred_classes int [V], gate float [V] or scalar (pixels); det_pixels float
-    [D, 2], det_classes int [D]. Cost = distance / gate, so a near landmark's wide gate does not make it a
-    worse match.
+    [D, 2], det_classes int [D]; det_scores float [D] in [0, 1] (optional). Cost = distance / gate (so a
+    near landmark's wide gate does not make it a worse match) + ``score_weight * (1 - score)``.
     """
     pp = np.asarray(pred_pixels, np.float64).reshape(-1, 2)
     dp = np.asarray(det_pixels, np.float64).reshape(-1, 2)
@@ -145,10 +150,31 @@ def associate(pred_pixels, pred_classes, gate, det_pixels, det_classes) -> tuple
     g = np.broadcast_to(np.asarray(gate, np.float64), (len(pp),))
     dist = np.linalg.norm(pp[:, None, :] - dp[None, :, :], axis=-1)
     ok = (np.asarray(pred_classes)[:, None] == np.asarray(det_classes)[None, :]) & (dist < g[:, None])
-    cost = np.where(ok, dist / g[:, None], _FAR)
-    rows, cols = linear_sum_assignment(cost)
+    cost = dist / g[:, None]
+    if det_scores is not None and score_weight:
+        cost = cost + score_weight * (1.0 - np.asarray(det_scores, np.float64).reshape(1, -1))
+    rows, cols = linear_sum_assignment(np.where(ok, cost, _FAR))
     good = ok[rows, cols]
     return rows[good], cols[good]
+
+
+def suppress_duplicates(points, classes, scores, radius_px: float) -> np.ndarray:
+    """Indices (int [K], ascending) of the detections kept when, among same-class detections closer than
+    ``radius_px`` to each other, only the highest-scoring one stays (greedy, most confident first).
+
+    A detector that splits one landmark's votes into two clusters reports it twice a few pixels apart; with
+    both in the association gate, the worse point can take the pair."""
+    p = np.asarray(points, np.float64).reshape(-1, 2)
+    c = np.asarray(classes).reshape(-1)
+    order = np.argsort(-np.asarray(scores, np.float64).reshape(-1), kind="stable")
+    dead = np.zeros(len(p), bool)
+    keep = []
+    for k in order:
+        if dead[k]:
+            continue
+        keep.append(k)
+        dead |= (c == c[k]) & (np.linalg.norm(p - p[k], axis=1) < radius_px)
+    return np.sort(np.array(keep, int))
 
 
 def _reproj_errors(camera: Camera, r_cw, t_cw, obj, img) -> np.ndarray:
@@ -289,6 +315,7 @@ def solve_frame(
     sigma_ang_rad: float,
     cfg: SolverConfig = SolverConfig(),
     map_normals=None,
+    det_scores=None,
 ) -> FrameSolution:
     """Associate and solve one frame (steps 1-4 of the module docstring).
 
@@ -305,7 +332,7 @@ def solve_frame(
         pred = predict_landmarks(
             mp, camera, pose, sigma_pos_m=spos, sigma_ang_rad=sang, cfg=c, normals=map_normals
         )
-        pi, di = associate(pred.pixels, mc[pred.index], pred.gate, dp, dc)
+        pi, di = associate(pred.pixels, mc[pred.index], pred.gate, dp, dc, det_scores, c.score_weight)
         return pred.index[pi], di
 
     def solve(mi, di, guess):

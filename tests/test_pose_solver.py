@@ -11,6 +11,7 @@ from keras_lmk.camera import Camera, Mount, Pose
 from keras_lmk.pose_solver import (
     FilterConfig,
     PoseFilter,
+    SolverConfig,
     associate,
     diag_cov,
     pose_error,
@@ -18,6 +19,7 @@ from keras_lmk.pose_solver import (
     solve_frame,
     solve_planar,
     solve_pnp,
+    suppress_duplicates,
     vehicle_pose,
     wrap_angle,
 )
@@ -113,7 +115,8 @@ def test_planar_solve_recovers_x_y_yaw_pitch_from_three_points():
     _assert_pose_close(pose, TRUE, 1e-3, 1e-2)
 
 
-def test_solve_frame_from_a_coarse_prediction_with_clutter():
+@pytest.mark.parametrize("score_weight", [0.0, 0.5])
+def test_solve_frame_from_a_coarse_prediction_with_clutter(score_weight):
     pts = _landmarks_ahead(TRUE)
     classes = np.array([4, 1, 2, 3, 4, 1])
     det = hand_project(pts, TRUE)
@@ -122,8 +125,9 @@ def test_solve_frame_from_a_coarse_prediction_with_clutter():
     det_cls = np.array([4, 1, 2, 3, 4, 2, 1])
     predicted = Pose(TRUE.x - 1.5, TRUE.y + 1.0, 0.3, TRUE.yaw + math.radians(1.5), 0.0, 0.0)
     sol = solve_frame(
-        pts, classes, det_pts, det_cls, CAM, predicted, sigma_pos_m=2.0, sigma_ang_rad=math.radians(2)
-    )
+        pts, classes, det_pts, det_cls, CAM, predicted, sigma_pos_m=2.0, sigma_ang_rad=math.radians(2),
+        cfg=SolverConfig(score_weight=score_weight), det_scores=np.full(len(det_cls), 0.9),
+    )  # fmt: skip
     assert sol.status == "pnp"
     pairs = sorted(zip(sol.map_index[sol.inliers].tolist(), sol.det_index[sol.inliers].tolist(), strict=True))
     assert pairs == [(0, 0), (1, 1), (2, 2), (3, 3), (4, 4)]
@@ -154,6 +158,25 @@ def test_associate_is_globally_optimal_not_greedy():
     pred, det = np.array([[100.0, 100], [130, 100]]), np.array([[118.0, 100], [150, 100]])
     pi, di = associate(pred, [1, 1], 60.0, det, [1, 1])
     assert sorted(zip(pi.tolist(), di.tolist(), strict=True)) == [(0, 0), (1, 1)]
+
+
+def test_associate_prefers_the_confident_detection_when_asked():
+    # gate 40 px: A is 10 px off with score 0.3, B 20 px off with score 0.95 (same class)
+    # cost without scores: A 10/40 = 0.25 < B 0.5; with weight 0.5: A 0.25 + 0.35 = 0.60 > B 0.5 + 0.025
+    pred, det = np.array([[100.0, 100]]), np.array([[110.0, 100], [120, 100]])
+    assert associate(pred, [1], 40.0, det, [1, 1])[1].tolist() == [0]
+    assert associate(pred, [1], 40.0, det, [1, 1], [0.3, 0.95], score_weight=0.5)[1].tolist() == [1]
+    assert associate(pred, [1], 40.0, det, [1, 1], [0.3, 0.95], score_weight=0.0)[1].tolist() == [0]
+
+
+def test_suppress_duplicates_keeps_the_most_confident_per_class_and_radius():
+    pts = np.array([[0.0, 0], [10, 0], [50, 0], [12, 0], [35, 0]])
+    cls = np.array([1, 1, 1, 2, 1])
+    scores = np.array([0.5, 0.9, 0.8, 0.7, 0.6])
+    # 0.9 at x=10 removes x=0 (10 px) and x=35 (25 px); x=50 is 40 px away; class 2 is never merged
+    assert suppress_duplicates(pts, cls, scores, 30.0).tolist() == [1, 2, 3]
+    assert suppress_duplicates(pts, cls, scores, 5.0).tolist() == [0, 1, 2, 3, 4]
+    assert suppress_duplicates(np.zeros((0, 2)), np.zeros(0, int), np.zeros(0), 30.0).tolist() == []
 
 
 def test_predict_landmarks_culls_behind_backfacing_and_grows_gate():
