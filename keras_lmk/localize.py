@@ -65,7 +65,14 @@ DETECTOR_SOLVER = {
     "min_planar_inliers": 5,
     "score_weight": 0.5,  # association prefers the confident detection among those in a gate
 }
-DETECTOR_DEDUP_PX = 30.0  # same-class detections closer than this: keep the most confident
+DETECTOR_DEDUP_PX = 30.0  # per 640 px of image width: same-class detections closer keep the most confident
+
+
+def detector_dedup_px(camera: Camera) -> float:
+    """Default duplicate-suppression radius for --model: DETECTOR_DEDUP_PX scaled to the image width."""
+    return DETECTOR_DEDUP_PX * camera.width / 640.0
+
+
 TRAJECTORY_FIELDS = ["frame", "x", "y", "z", "yaw", "pitch", "roll", "n_matches", "n_inliers", "status"]
 
 
@@ -432,8 +439,8 @@ def main(argv=None) -> int:
         "--dedup-px",
         type=float,
         default=None,
-        help=f"keep only the most confident of same-class detections closer than this (default "
-        f"{DETECTOR_DEDUP_PX:g} with --model; 0: off)",
+        help=f"keep only the most confident of same-class detections closer than this (default with "
+        f"--model: {DETECTOR_DEDUP_PX:g} px per 640 px of image width; 0: off)",
     )
     ap.add_argument(
         "--ignore-classes",

@@ -10,8 +10,17 @@ import numpy as np
 import pytest
 
 from keras_lmk.camera import Camera, Mount, Pose, save_camera, save_poses
-from keras_lmk.localize import TRAJECTORY_FIELDS, main, make_prior, oracle_detections
+from keras_lmk.localize import (
+    DETECTOR_SOLVER,
+    TRAJECTORY_FIELDS,
+    detector_dedup_px,
+    localize,
+    main,
+    make_prior,
+    oracle_detections,
+)
 from keras_lmk.map_gt import LandmarkMap, frame_ground_truth, make_landmark, save_map
+from keras_lmk.pose_solver import SolverConfig, pose_error
 from keras_lmk.taxonomy import load_taxonomy
 
 TAX = load_taxonomy()
@@ -87,11 +96,39 @@ def test_cli_oracle_end_to_end_on_a_straight_drive(tmp_path, capsys):
     errs = _read_csv(out / "errors.csv")
     assert len(errs) == 30 and {"pos_err_m", "heading_err_deg", "prior_pos_err_m"} <= set(errs[0])
     s = json.loads((out / "summary.json").read_text())
+    # the oracle keeps the solver's own (1 px noise) defaults, no duplicate suppression
+    assert s["solver"]["reproj_px"] == 4.0 and s["dedup_px"] == 0.0
     est, prior = s["estimate"], s["prior"]
     assert est["position_m"]["median"] < 0.3 < prior["position_m"]["median"]
     assert est["heading_deg"]["median"] < 0.3
     assert (out / "trajectory.png").stat().st_size > 10_000
     assert "position error median/p90" in capsys.readouterr().out
+
+
+def test_localize_with_scores_drops_a_detector_s_duplicates(tmp_path):
+    """A detector that reports each landmark twice, 8 px apart, the wrong copy less confident: the detector
+    profile suppresses the copies and stays near the truth; without suppression they ruin the track."""
+    cam, lmap, poses = _straight_drive(tmp_path, 24)
+    prior = make_prior(poses, 1.0, 1.0, seed=2)
+    assert detector_dedup_px(cam) == pytest.approx(15.0)  # 30 px per 640 px of width
+
+    def run(dedup_px: float) -> list[dict]:
+        rng = np.random.default_rng(1)
+
+        def dets():
+            for i, p in enumerate(poses):
+                pts, cls = oracle_detections(lmap, cam, p, TAX, rng, noise_px=0.5, miss=0.0, false_rate=0.0)
+                both = np.vstack([pts + [8.0, 0.0], pts]), np.concatenate([cls, cls])
+                yield i, *both, np.repeat([0.6, 0.9], len(cls))
+
+        rows = localize(cam, lmap, TAX, dets(), prior, prior_noise_m=1.0, prior_noise_deg=1.0,
+                        solver=SolverConfig(**DETECTOR_SOLVER), dedup_px=dedup_px)  # fmt: skip
+        return [pose_error(r["pose"], poses[r["frame"]]) for r in rows[6:]]  # truth is the reference
+
+    err = run(detector_dedup_px(cam))
+    assert np.median([e["pos_err_m"] for e in err]) < 0.1
+    assert np.median([e["heading_err_deg"] for e in err]) < 0.25
+    assert np.median([e["pos_err_m"] for e in run(0.0)]) > 1.0
 
 
 def test_cli_uses_a_given_prior_file(tmp_path, capsys):
