@@ -56,7 +56,7 @@ ATTITUDE_SIGMA_RAD = math.radians(1.0)  # pitch/roll uncertainty once a 6-DoF fi
 RESET_MIN_INLIERS = 6
 RESET_AFTER = 2
 # Solver settings with a real detector (--model). SolverConfig's own defaults suit --oracle-detections (1 px
-# noise); the shipped model's points are off by 4.7 px median, 10.6 px p90 on a 640x360 drive, and it adds
+# noise); the shipped model's points are off by 5.0 px median, 12.6 px p90 on a 640x360 drive, and it adds
 # same-class duplicates a few pixels from a landmark and paint the map lacks. Measured in README, issue 8.
 DETECTOR_SOLVER = {
     "reproj_px": 12.0,  # about the p90 point error: RANSAC keeps the right pairs
