@@ -11,6 +11,9 @@ truth; optional with a model and ``--prior``). The coarse prior (a GPS-like pose
 (:func:`make_prior`). ``--prior-noise-m`` / ``--prior-noise-deg`` are the prior's 1-sigma either way: the
 filter weighs the prior with them. ``--oracle-detections`` replaces the detector by the projected ground
 truth with pixel noise, misses and false detections, so localization can be judged without a model.
+With ``--model`` the solver uses :data:`DETECTOR_SOLVER` (thresholds for a detector's few-pixel point error)
+and the detection scores (duplicate suppression, score-aware association); the oracle keeps SolverConfig's
+defaults. ``--reproj-px``, ``--gate-px``, ``--dedup-px`` and ``--score-threshold`` override them.
 
 Per frame (keras_lmk/pose_solver.py): predict the visible map landmarks from the filter's predicted pose,
 associate detections by class and gated pixel distance (Hungarian), solve PnP (RANSAC + LM; planar x, y, yaw
