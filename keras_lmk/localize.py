@@ -111,17 +111,6 @@ def oracle_detections(
     return np.concatenate([pts, fp]), np.concatenate([gt.classes[keep], fc]).astype(np.int64)
 
 
-def _frame_source_path(drive: Path) -> Path:
-    from keras_lmk.frames import VIDEO_SUFFIXES
-
-    if (drive / "images").is_dir():
-        return drive / "images"
-    videos = sorted(p for p in drive.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
-    if not videos:
-        raise FileNotFoundError(f"{drive}: no images/ folder and no video to read frames from")
-    return videos[0]
-
-
 def model_detections(
     model: str,
     drive: Path,
@@ -132,14 +121,14 @@ def model_detections(
 ):
     """Yield (frame index, points [D, 2], classes [D], scores [D]) from the model on the drive's frames (lazy
     imports: TensorFlow / LiteRT load only here). ``score_threshold`` overrides the model card's threshold."""
-    from keras_lmk.frames import FrameSource
+    from keras_lmk.frames import FrameSource, drive_frames
     from keras_lmk.runtime import open_runner, with_threshold
 
     runner = open_runner(model)
     runner.decoder = with_threshold(runner.decoder, score_threshold)
     ignored = [runner.taxonomy.class_id(name) for name in ignore_classes]
     taxonomy_out.append(runner.taxonomy)
-    for frame in FrameSource(_frame_source_path(drive)):
+    for frame in FrameSource(drive_frames(drive)):
         h, w = frame.image.shape[:2]
         if (w, h) != (camera.width, camera.height):
             raise GeometryError(
