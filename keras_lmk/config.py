@@ -62,6 +62,9 @@ class TrainConfig:
     trajectory_every: int = 5  # steps between (L_cls, L_loc) samples for the FIG. 11 plot
     tensorboard: bool = True
     verbose: int = 1
+    # after training, evaluate on the held-out split (RUN/eval/) and set the model card's decoder threshold to
+    # the score of best pooled F1 there; off: the card keeps decoder.score_threshold as configured
+    calibrate_threshold: bool = True
 
 
 @dataclass(frozen=True)

@@ -297,6 +297,12 @@ def main(argv=None) -> int:
         f"R {t['recall']:.3f} F1 {t['f1']:.3f} @ {s['operating_threshold']:g}, point error median "
         f"{pe['median']:.2f} px p90 {pe['p90']:.2f} px, {s['frames_per_s']:.1f} frames/s -> {args.out}"
     )
+    if s["best_f1"]:
+        b = s["best_f1"]
+        print(
+            f"best F1 {b['f1']:.3f} (P {b['precision']:.3f} R {b['recall']:.3f}) at score threshold "
+            f"{b['threshold']:g}"
+        )
     if s["unlabelled_classes"]:
         print(f"unlabelled (no ground truth, predictions not counted): {', '.join(s['unlabelled_classes'])}")
     return 0

@@ -283,6 +283,30 @@ class PointEvaluator:
             for c in np.flatnonzero(self.labelled())
         }
 
+    def best_f1_point(self, tolerance: str | None = None) -> dict | None:
+        """The score threshold with the highest pooled F1 over labelled classes, from the all-threshold
+        histograms: {"threshold" (a bin's lower edge), "f1", "precision", "recall"}; None without ground
+        truth or predictions. Predictions of unlabelled classes are left out, as in the pooled P/R."""
+        lab = self.labelled()
+        preds = self._bin_pred[lab].sum(0)
+        hits = self._bin_tp[tolerance or self.tolerances[0].name][lab].sum(0)
+        num_gt = int(self.num_gt[lab].sum())
+        n_at_or_above = np.cumsum(preds[::-1])[::-1]
+        if num_gt == 0 or n_at_or_above[0] == 0:
+            return None
+        tp_at_or_above = np.cumsum(hits[::-1])[::-1]
+        p = tp_at_or_above / np.maximum(n_at_or_above, 1)
+        r = tp_at_or_above / num_gt
+        f1 = np.where(p + r > 0, 2 * p * r / np.maximum(p + r, 1e-12), 0.0)
+        f1[preds == 0] = -1.0  # thresholds at a prediction's own score, not in the empty gaps below it
+        b = int(np.argmax(f1))  # the lowest threshold among equal F1s: more recall for the same F1
+        return {
+            "threshold": b / SCORE_BINS,
+            "f1": float(f1[b]),
+            "precision": float(p[b]),
+            "recall": float(r[b]),
+        }
+
     def point_errors(self) -> tuple[np.ndarray, np.ndarray]:
         """(distances px [K], classes [K]) of matched predictions at the operating threshold."""
         return self._err.array().astype(np.float64), self._err_cls.array().astype(np.int64)
@@ -347,6 +371,7 @@ class PointEvaluator:
                 "f1": _f1(p, r),
                 "per_class": per_class,
             }
+        out["best_f1"] = self.best_f1_point()
         err, err_cls = self.point_errors()
         out["point_error_px"] = {
             "count": len(err),

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
 import os
 import sys
@@ -222,6 +223,9 @@ def run(cfg: Config, run_dir: Path, resume: bool = False) -> dict:
             run_dir / "loss_trajectory.png",
             title=str(run_dir),
         )
+    operating_point = None
+    if cfg.train.calibrate_threshold and val_records:
+        operating_point = calibrate_operating_point(run_dir)
     summary = {
         "run_dir": str(run_dir),
         "epochs": cfg.train.epochs,
@@ -229,10 +233,35 @@ def run(cfg: Config, run_dir: Path, resume: bool = False) -> dict:
         "train_images": len(train_records),
         "val_images": len(val_records),
         "final": history[-1] if history else {},
+        "operating_point": operating_point,
     }
     write_json(run_dir / "summary.json", summary)
     print(f"[6/6] saved {run_dir / 'model.keras'} ({fit_s:.0f} s of training)")
+    if operating_point:
+        print(
+            f"      held-out split: mAP {operating_point['mAP']:.3f}, best F1 {operating_point['f1']:.3f} "
+            f"(P {operating_point['precision']:.3f}, R {operating_point['recall']:.3f}) at score threshold "
+            f"{operating_point['threshold']:g}, now the model card's; details in {run_dir / 'eval'}"
+        )
     return summary
+
+
+def calibrate_operating_point(run_dir: Path) -> dict | None:
+    """Evaluate RUN/model.keras on RUN/val.json into RUN/eval/ and set the model card's decoder threshold to
+    the score of best pooled F1 there. Returns that point (threshold, f1, precision, recall, mAP) or None
+    when the split has no ground truth or the model predicts nothing."""
+    from keras_lmk import evaluate
+    from keras_lmk.trainer import write_json
+
+    metrics = evaluate.run(run_dir / "model.keras", run_dir / "val.json", run_dir / "eval", progress=False)
+    best = metrics["best_f1"]
+    if best is None:
+        return None
+    card_path = run_dir / "model_card.json"
+    card = json.loads(card_path.read_text())
+    card["decoder"]["score_threshold"] = best["threshold"]
+    write_json(card_path, card)
+    return {**best, "mAP": metrics["tolerances"][metrics["primary_tolerance"]]["mAP"]}
 
 
 def main(argv=None) -> int:

@@ -275,3 +275,19 @@ def test_evaluator_memory_does_not_grow_with_frames():
         tracemalloc.stop()
     assert grown < 100_000, grown
     assert ev.summary()["frames"] == 3050
+
+
+def test_best_f1_operating_point_by_hand():
+    """2 signs; ranked TP(0.9) FP(0.8) TP(0.6) FP(0.4). F1 at >= 0.9: 2/3; >= 0.8: 1/2; >= 0.6: P 2/3,
+    R 1 -> 0.8; >= 0.4: 2/3. Best: 0.6. A road-marking prediction without any road-marking ground truth
+    (unlabelled class) must not count as a false positive."""
+    ev = PointEvaluator(TAX, (Tolerance("8px", 8.0),), operating_threshold=0.5)
+    ev.add_frame([[50, 50]], [1], [box_at(50, 50, 10)], [[50, 51], [150, 150]], [1, 1], [0.9, 0.8])
+    ev.add_frame(
+        [[20, 20]], [1], [box_at(20, 20, 10)], [[21, 20], [90, 90], [10, 90]], [1, 1, 3], [0.6, 0.4, 0.95]
+    )
+    best = ev.summary()["best_f1"]
+    assert best["threshold"] == pytest.approx(0.6)
+    assert best["f1"] == pytest.approx(0.8)
+    assert best["precision"] == pytest.approx(2 / 3) and best["recall"] == pytest.approx(1.0)
+    assert PointEvaluator(TAX).best_f1_point() is None  # nothing seen yet

@@ -136,3 +136,51 @@ def test_resume_uses_the_runs_own_config_and_keeps_the_network(tiny_run, tmp_pat
     assert cfg["train"]["epochs"] == 4 and cfg["train"]["steps_per_epoch"] == 4
     rows = list(csv.DictReader(open(resumed / "history.csv")))
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4]
+
+
+def test_operating_point_is_calibrated_on_the_held_out_split(tiny_run, tmp_path):
+    """After training, RUN/eval/ holds the held-out evaluation, and the model card's threshold is its
+    best-F1 score threshold (or, when the tiny model predicts nothing there, the configured 0.3)."""
+    run_dir, summary = tiny_run
+    metrics = json.loads((run_dir / "eval" / "metrics.json").read_text())
+    card = json.loads((run_dir / "model_card.json").read_text())
+    assert metrics["frames"] == summary["val_images"] > 0
+    best = metrics["best_f1"]
+    assert summary["operating_point"] == (
+        None if best is None else {**best, "mAP": metrics["tolerances"]["adaptive"]["mAP"]}
+    )
+    assert card["decoder"]["score_threshold"] == (0.3 if best is None else best["threshold"])
+
+
+def test_calibration_can_be_switched_off(tmp_path):
+    cfg = resolve_config(
+        "debug", None, ["train.epochs=1", "train.steps_per_epoch=1", "train.calibrate_threshold=false",
+                        "decoder.score_threshold=0.42"]
+    )  # fmt: skip
+    summary = run(cfg, tmp_path / "r")
+    assert summary["operating_point"] is None and not (tmp_path / "r" / "eval").exists()
+    card = json.loads((tmp_path / "r" / "model_card.json").read_text())
+    assert card["decoder"]["score_threshold"] == 0.42
+
+
+def test_calibrated_threshold_gives_the_best_f1_under_the_real_decoder(tmp_path):
+    """The threshold comes from score histograms of one low-threshold decode; decoding again at it must
+    give that F1, and no other threshold of a sweep may beat it."""
+    from inference_helpers import save_tiny_keras
+    from test_evaluate import write_fixture
+
+    from keras_lmk import evaluate
+    from keras_lmk.train import calibrate_operating_point
+
+    model = save_tiny_keras(tmp_path)
+    val = write_fixture(tmp_path)
+    best = calibrate_operating_point(tmp_path)
+    assert best is not None and 0.05 <= best["threshold"] < 1
+    card = json.loads((tmp_path / "model_card.json").read_text())
+    assert card["decoder"]["score_threshold"] == best["threshold"]
+    at_card = evaluate.run(model, val, tmp_path / "at_card", progress=False)
+    assert at_card["operating_threshold"] == best["threshold"]
+    assert at_card["tolerances"]["adaptive"]["f1"] == pytest.approx(best["f1"])
+    for t in (0.1, 0.3, 0.5, 0.7, 0.9):
+        s = evaluate.run(model, val, tmp_path / f"t{t}", progress=False, score_threshold=t)
+        assert s["tolerances"]["adaptive"]["f1"] <= best["f1"] + 1e-9, t
