@@ -128,3 +128,42 @@ def test_layout_errors_name_the_file(tmp_path, text, problem):
     (tmp_path / "c.json").write_text(text)
     with pytest.raises(DataError, match=problem):
         CocoReader(tmp_path / "c.json", TAX)
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+FRAME_VALUES = st.one_of(
+    st.none(),  # no frame_index: the entry's list position
+    st.integers(-3, 12),
+    st.floats(-2, 12),
+    st.sampled_from(["3", "", [1], {"a": 1}, True, float("nan"), float("inf")]),  # NaN: lenient-json path
+)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(frames=st.lists(FRAME_VALUES, min_size=1, max_size=6), skip_bad=st.booleans())
+def test_video_frame_indices_fuzzed(tmp_path, frames, skip_bad):
+    """Any frame_index values: either a DataError naming the file, or records in strictly increasing frame
+    order where each frame is the entry's integral frame_index (or its position when it has none)."""
+    images, want = [], {}
+    for k, f in enumerate(frames):
+        im = {"id": k + 1, "file_name": ""}
+        if f is not None:
+            im["frame_index"] = f
+        images.append(im)
+        fi = k if f is None else f
+        if isinstance(fi, float) and np.isfinite(fi) and fi.is_integer():
+            fi = int(fi)
+        want[k + 1] = fi
+    path = tmp_path / "v.json"
+    path.write_text(json.dumps({"images": images, "annotations": [], "categories": CATS}))
+    try:
+        reader = CocoReader(path, TAX, video_size=(64, 48), skip_bad=skip_bad)
+    except DataError as e:
+        assert str(e).startswith(str(path))
+        return
+    got = reader.frame_indices().tolist()
+    assert got == sorted(set(got)) and all(isinstance(g, int) and g >= 0 for g in got)
+    for rec, frame in zip(reader, got, strict=True):
+        assert want[rec.image_id] == frame and (rec.width, rec.height) == (64, 48)
