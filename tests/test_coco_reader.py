@@ -7,6 +7,8 @@ import tracemalloc
 import cv2
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from keras_lmk.coco_reader import CocoReader
 from keras_lmk.errors import DataError, LoadReport
@@ -129,9 +131,6 @@ def test_layout_errors_name_the_file(tmp_path, text, problem):
     with pytest.raises(DataError, match=problem):
         CocoReader(tmp_path / "c.json", TAX)
 
-
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
 FRAME_VALUES = st.one_of(
     st.none(),  # no frame_index: the entry's list position
