@@ -129,3 +129,15 @@ def test_video_drive_is_a_recording_with_per_frame_ground_truth(tmp_path):
     assert a["annotations"] == b["annotations"] and len(b["images"]) == 4
     assert {im["file_name"] for im in b["images"]} == {"drive.avi"}
     assert (images / "map.json").read_bytes() == (video / "map.json").read_bytes()
+
+
+def test_vehicle_speed_changes_like_traffic():
+    """10 frames/s (the video rate): a car accelerates or brakes at a few m/s^2, not several g. Position
+    differences along the road give speed (m/frame) and acceleration (m/frame^2 = 100 m/s^2)."""
+    world = build_world(1200, seed=2, clutter=False)
+    _, s = drive(world.road, 400, np.random.default_rng(4), step=2.6)
+    speed = np.diff(s)
+    accel_ms2 = np.diff(speed) * 10.0 * 10.0
+    assert 2.0 < speed.mean() < 3.2 and speed.min() > 0.5 * 2.6
+    assert np.abs(accel_ms2).max() < 5.0, np.abs(accel_ms2).max()
+    assert speed.std() > 0.05  # still varies

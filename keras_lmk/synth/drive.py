@@ -29,7 +29,9 @@ from keras_lmk.synth.road import drive
 from keras_lmk.synth.world import build_world
 from keras_lmk.taxonomy import Taxonomy, load_taxonomy
 
-GENERATOR_VERSION = 1  # bump when the output of a given seed changes: it names the cache folder
+# bump when the output of a given seed changes: it names the cache folder. 2: smooth vehicle speed (1 drew
+# each frame's step on its own: accelerations of several g)
+GENERATOR_VERSION = 2
 STEP_M = 2.6  # metres driven between frames, on average
 CONDITION_FRAMES = 25  # frames sharing one lighting/weather draw
 MAX_RANGE_M = 80.0

@@ -19,6 +19,7 @@ LANES_PER_DIRECTION = 2
 ROAD_HALF = LANE_WIDTH * LANES_PER_DIRECTION  # edge line at lat = -7 and +7
 SHOULDER = 2.5  # parking shoulder beyond the edge line
 SIDEWALK = 3.5
+SPEED_CORRELATION_FRAMES = 30  # the speed drifts over about this many frames
 
 
 @dataclass(frozen=True, eq=False)
@@ -95,8 +96,11 @@ def _smooth_noise(rng: np.random.Generator, n: int, width: int, scale: float) ->
 def drive(road: Road, frames: int, rng: np.random.Generator, *, start: float = 10.0, step: float = 2.6):
     """Vehicle poses along our lanes with lane changes, sway and pitch/roll/yaw jitter.
 
-    Returns (poses: list[Pose], s: float [frames])."""
-    s = start + np.concatenate([[0.0], np.cumsum(step * rng.uniform(0.75, 1.25, size=frames - 1))])
+    The speed varies smoothly around ``step`` metres per frame (1-sigma 10 %, correlated over ~3 s at
+    10 frames/s: accelerations of about 1-2 m/s^2, as in traffic). Returns (poses: list[Pose], s: float
+    [frames])."""
+    speed = step * np.clip(1.0 + _smooth_noise(rng, frames, SPEED_CORRELATION_FRAMES, 0.10), 0.6, 1.4)
+    s = start + np.concatenate([[0.0], np.cumsum(speed[:-1])])
     lane = np.full(frames, -1.75 if rng.random() < 0.5 else -5.25)
     i = 0
     while True:  # occasional smooth lane change between our two lanes
