@@ -369,6 +369,7 @@ class FilterConfig:
     accel_m / yaw_accel_rad: white-acceleration noise (m / frame^2, rad / frame^2). pixel_sigma: detection
     noise that scales the vision fix covariance (:func:`pose_covariance`); fix_floor_m / fix_floor_rad are
     added to it for map and model errors. gate_chi2: a fix whose innovation exceeds it is rejected.
+    sideslip_m: 1-sigma sideways velocity (m / frame) of the non-holonomic constraint; 0 leaves it out.
     """
 
     accel_m: float = 0.2
@@ -377,6 +378,7 @@ class FilterConfig:
     fix_floor_m: float = 0.05
     fix_floor_rad: float = math.radians(0.1)
     gate_chi2: float = 18.47  # chi-square 4 dof, p = 0.999
+    sideslip_m: float = 0.0  # > 0: non-holonomic constraint every frame (PoseFilter.constrain_sideslip)
 
 
 class PoseFilter:
@@ -426,6 +428,23 @@ class PoseFilter:
         # Joseph form: stays symmetric positive semi-definite
         self.P = ikh @ self.P @ ikh.T + k @ np.asarray(cov, np.float64) @ k.T
         return True
+
+    def constrain_sideslip(self, sigma_m: float) -> None:
+        """Non-holonomic pseudo-measurement: the vehicle moves along its heading, so its sideways velocity
+        ``-sin(yaw) vx + cos(yaw) vy`` is 0 with 1-sigma ``sigma_m`` (m per frame). Couples the heading to the
+        direction of travel, so a few wrong points cannot turn the heading far from the track."""
+        yaw, vx, vy = self.x[3], self.x[4], self.x[5]
+        c, s = math.cos(yaw), math.sin(yaw)
+        h = np.zeros(8)
+        h[3] = -c * vx - s * vy
+        h[4], h[5] = -s, c
+        innov = -(-s * vx + c * vy)
+        var = float(h @ self.P @ h) + sigma_m**2
+        k = self.P @ h / var
+        self.x = self.x + k * innov
+        self.x[3] = float(wrap_angle(self.x[3]))
+        ikh = np.eye(8) - np.outer(k, h)
+        self.P = ikh @ self.P @ ikh.T + sigma_m**2 * np.outer(k, k)
 
     def set_attitude(self, pitch: float, roll: float) -> None:
         self.pitch, self.roll = pitch, roll

@@ -85,19 +85,21 @@ def test_oracle_detections_are_the_projected_ground_truth(tmp_path):
     assert len(cls) == len(pts) and (pts >= 0).all() and (pts <= [cam.width, cam.height]).all()
 
 
-def test_cli_oracle_end_to_end_on_a_straight_drive(tmp_path, capsys):
+@pytest.mark.parametrize("estimator, vision_status", [("tight", "tight"), ("loose", "pnp")])
+def test_cli_oracle_end_to_end_on_a_straight_drive(tmp_path, capsys, estimator, vision_status):
     _straight_drive(tmp_path / "drive", 30)
     out = tmp_path / "out"
-    rc = main(["--drive", str(tmp_path / "drive"), "--out", str(out), "--oracle-detections", "--seed", "3"])
+    args = ["--drive", str(tmp_path / "drive"), "--out", str(out), "--oracle-detections", "--seed", "3"]
+    rc = main([*args, "--estimator", estimator])
     assert rc == 0, capsys.readouterr().err
     rows = _read_csv(out / "trajectory.csv")
     assert list(rows[0]) == TRAJECTORY_FIELDS and len(rows) == 30
-    assert sum(r["status"] in ("pnp", "planar", "reset") for r in rows) >= 20
+    assert sum(r["status"] == vision_status for r in rows) >= 20
     errs = _read_csv(out / "errors.csv")
     assert len(errs) == 30 and {"pos_err_m", "heading_err_deg", "prior_pos_err_m"} <= set(errs[0])
     s = json.loads((out / "summary.json").read_text())
     # the oracle keeps the solver's own (1 px noise) defaults, no duplicate suppression
-    assert s["solver"]["reproj_px"] == 4.0 and s["dedup_px"] == 0.0
+    assert s["solver"]["reproj_px"] == 4.0 and s["dedup_px"] == 0.0 and s["estimator"] == estimator
     est, prior = s["estimate"], s["prior"]
     assert est["position_m"]["median"] < 0.3 < prior["position_m"]["median"]
     assert est["heading_deg"]["median"] < 0.3
@@ -122,7 +124,8 @@ def test_localize_with_scores_drops_a_detector_s_duplicates(tmp_path):
                 yield i, *both, np.repeat([0.6, 0.9], len(cls))
 
         rows = localize(cam, lmap, TAX, dets(), prior, prior_noise_m=1.0, prior_noise_deg=1.0,
-                        solver=SolverConfig(**DETECTOR_SOLVER), dedup_px=dedup_px)  # fmt: skip
+                        solver=SolverConfig(**DETECTOR_SOLVER), dedup_px=dedup_px,
+                        estimator="loose")  # fmt: skip
         return [pose_error(r["pose"], poses[r["frame"]]) for r in rows[6:]]  # truth is the reference
 
     err = run(detector_dedup_px(cam))

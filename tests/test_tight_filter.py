@@ -1,0 +1,175 @@
+"""Tightly coupled filter: pixel Jacobians, Mahalanobis association, 2-point RANSAC, the iterated EKF update
+and the non-holonomic constraint, against the hand-written pinhole of test_pose_solver and hand-computed
+Kalman updates."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from keras_lmk.camera import Pose
+from keras_lmk.pose_solver import FilterConfig, PoseFilter, diag_cov, wrap_angle
+from keras_lmk.tight_filter import (
+    TightConfig,
+    iekf_update,
+    mahalanobis_associate,
+    project_jac,
+    ransac_support,
+    state_with_attitude,
+    tight_update,
+)
+from tests.test_pose_solver import CAM, TRUE, _landmarks_ahead, hand_project
+
+
+def _vec(p: Pose) -> np.ndarray:
+    return np.array([p.x, p.y, p.z, p.yaw, p.pitch, p.roll])
+
+
+def _state(pose: Pose, pos_sigma: float, yaw_sigma: float, att_sigma: float):
+    """10-state (velocity 0) and a diagonal covariance."""
+    x = np.array([pose.x, pose.y, pose.z, pose.yaw, 0, 0, 0, 0, pose.pitch, pose.roll], float)
+    p = np.diag([pos_sigma**2] * 3 + [yaw_sigma**2] + [1.0] * 3 + [math.radians(1) ** 2] + [att_sigma**2] * 2)
+    return x, p
+
+
+def test_project_jac_matches_the_hand_pinhole_and_its_central_differences():
+    pts = _landmarks_ahead(TRUE)
+    px, depth, jac = project_jac(CAM, _vec(TRUE), pts)
+    np.testing.assert_allclose(px, hand_project(pts, TRUE), atol=1e-6)
+    assert (depth > 10).all()
+    for k, h in enumerate([1e-3] * 3 + [1e-5] * 3):
+        lo, hi = _vec(TRUE), _vec(TRUE)
+        lo[k] -= h
+        hi[k] += h
+        ref = (hand_project(pts, Pose(*hi)) - hand_project(pts, Pose(*lo))) / (2 * h)
+        np.testing.assert_allclose(jac[:, :, k], ref, rtol=2e-3, atol=2e-3)
+    # moving 1 m forward pushes a point ahead and to the left further left in the image (x decreases)
+    assert jac[1, 0, 0] * math.cos(TRUE.yaw) + jac[1, 0, 1] * math.sin(TRUE.yaw) < 0
+
+
+def test_iekf_recovers_the_pose_from_exact_projections_and_a_coarse_prior():
+    pts = _landmarks_ahead(TRUE)
+    seen = hand_project(pts, TRUE)
+    start = Pose(TRUE.x + 1.2, TRUE.y - 0.9, TRUE.z, TRUE.yaw + math.radians(1.5), TRUE.pitch, TRUE.roll)
+    x0, p0 = _state(start, 2.0, math.radians(3), math.radians(1))
+    x, p, res = iekf_update(x0, p0, pts, seen, CAM, pixel_sigma=0.5, iterations=10)
+    est = Pose(*x[[0, 1, 2, 3, 8, 9]])
+    assert math.hypot(est.x - TRUE.x, est.y - TRUE.y) < 0.05
+    assert abs(math.degrees(wrap_angle(est.yaw - TRUE.yaw))) < 0.05
+    assert res.max() < 0.5
+    assert p[0, 0] < p0[0, 0] / 50 and p[3, 3] < p0[3, 3] / 50  # far more certain than the prior
+
+
+def test_iekf_with_one_point_moves_the_state_only_as_the_kalman_gain_says():
+    """One exact point from a prior 0.5 m east of the truth: the single linear step equals the textbook
+    Kalman update x + K (z - h(x)), K = P H^T (H P H^T + R)^-1, with H from the hand pinhole."""
+    pts = _landmarks_ahead(TRUE)[2:3]
+    start = Pose(TRUE.x + 0.5, TRUE.y, TRUE.z, TRUE.yaw, TRUE.pitch, TRUE.roll)
+    x0, p0 = _state(start, 1.0, math.radians(2), math.radians(0.5))
+    z = hand_project(pts, TRUE).ravel()
+    hm = np.zeros((2, 10))
+    for j, k in enumerate([0, 1, 2, 3, 8, 9]):
+        h = 1e-3 if j < 3 else 1e-5
+        hi, lo = _vec(start), _vec(start)
+        hi[j] += h
+        lo[j] -= h
+        hm[:, k] = ((hand_project(pts, Pose(*hi)) - hand_project(pts, Pose(*lo))) / (2 * h)).ravel()
+    r = 2.0**2 * np.eye(2)
+    gain = p0 @ hm.T @ np.linalg.inv(hm @ p0 @ hm.T + r)
+    expected = x0 + gain @ (z - hand_project(pts, start).ravel())
+    x, _, _ = iekf_update(x0, p0, pts, z.reshape(1, 2), CAM, pixel_sigma=2.0, iterations=1)
+    np.testing.assert_allclose(x, expected, atol=2e-3)
+
+
+def test_mahalanobis_gate_follows_the_pose_uncertainty():
+    """Prior very unsure along x only: a detection displaced along the predicted point's x-flow is inside
+    the gate, one displaced the same number of pixels across the flow is not (an isotropic gate would take
+    both). Hand-computed d^2 = e^T (J P J^T + s^2 I)^-1 e."""
+    pts = _landmarks_ahead(TRUE)[1:2]
+    px, _, jac = project_jac(CAM, _vec(TRUE), pts)
+    p_pose = np.diag([4.0**2, 0.01**2, 0.01**2, 1e-8, 1e-8, 1e-8])
+    flow = jac[0, :, 0] / np.linalg.norm(jac[0, :, 0])
+    across = np.array([-flow[1], flow[0]])
+    dets = np.vstack([px[0] + 25 * flow, px[0] + 25 * across])
+    pi, di = mahalanobis_associate(px, jac, p_pose, [2], dets[:1], [2], pixel_sigma=3.0, gate_chi2=13.8)
+    assert pi.tolist() == [0] and di.tolist() == [0]
+    pi, di = mahalanobis_associate(px, jac, p_pose, [2], dets[1:], [2], pixel_sigma=3.0, gate_chi2=13.8)
+    assert len(pi) == 0
+    s = jac[0] @ p_pose @ jac[0].T + 9.0 * np.eye(2)
+    e = 25 * across
+    assert e @ np.linalg.solve(s, e) > 13.8  # the hand-computed distance agrees with the refusal
+    # a class mismatch never pairs, however close
+    assert len(mahalanobis_associate(px, jac, p_pose, [2], px, [3], pixel_sigma=3.0, gate_chi2=13.8)[0]) == 0
+
+
+def test_ransac_support_drops_gross_outliers():
+    pts = _landmarks_ahead(TRUE)
+    seen = hand_project(pts, TRUE)
+    seen[1] += [40.0, -25.0]  # a wrong association
+    seen[4] += [-35.0, 30.0]
+    x0, p0 = _state(
+        Pose(TRUE.x + 0.8, TRUE.y + 0.6, *_vec(TRUE)[2:]), 1.5, math.radians(2), math.radians(0.5)
+    )
+    sup = ransac_support(x0, p0, pts, seen, CAM, TightConfig(support_px=6.0))
+    assert sup.tolist() == [True, False, True, True, False, True]
+
+
+def test_tight_update_with_clutter_converges_and_rejects_nonsense():
+    pts = _landmarks_ahead(TRUE)
+    classes = np.array([6, 2, 1, 5, 6, 3])
+    seen = hand_project(pts, TRUE)
+    # clutter: a same-class detection 30 px beside a true one, and others of random classes
+    dets = np.vstack([seen, seen[2] + [30.0, 4.0], [[50.0, 60.0], [600.0, 100.0]]])
+    det_cls = np.concatenate([classes, [1, 2, 6]])
+    start = Pose(TRUE.x - 1.0, TRUE.y + 0.7, TRUE.z, TRUE.yaw - math.radians(1.0), TRUE.pitch, TRUE.roll)
+    filt = PoseFilter(start, diag_cov(1.5, math.radians(2)), FilterConfig())
+    res = tight_update(filt, TRUE, math.radians(0.05), pts, classes, dets, det_cls, CAM, TightConfig())
+    assert res.status == "tight"
+    assert sorted(zip(res.map_index.tolist(), res.det_index.tolist(), strict=True)) == [
+        (k, k) for k in range(6)
+    ]
+    # one update, 5 px assumed noise against a 1.5 m prior: most of the way from 1.2 m / 1 deg
+    est = filt.pose
+    assert math.hypot(est.x - TRUE.x, est.y - TRUE.y) < 0.15
+    assert abs(math.degrees(wrap_angle(est.yaw - TRUE.yaw))) < 0.25
+    # detections of a scene seen from 6 m to the side: nothing in the gates, the filter is left alone
+    far = Pose(TRUE.x, TRUE.y, TRUE.z, TRUE.yaw, TRUE.pitch, TRUE.roll)
+    filt2 = PoseFilter(Pose(far.x + 6 * math.sin(far.yaw), far.y - 6 * math.cos(far.yaw), *_vec(far)[2:]),
+                       diag_cov(0.2, math.radians(0.3)), FilterConfig())  # fmt: skip
+    before = filt2.x.copy()
+    res2 = tight_update(filt2, TRUE, math.radians(0.05), pts, classes, seen, classes, CAM, TightConfig())
+    assert res2.status in ("none", "rejected")
+    np.testing.assert_array_equal(filt2.x, before)
+
+
+def test_state_with_attitude_appends_pitch_and_roll():
+    filt = PoseFilter(TRUE, diag_cov(1.0, 0.1), FilterConfig())
+    att = Pose(0, 0, 0, 0, 0.01, -0.02)
+    x, p = state_with_attitude(filt, att, 0.003)
+    np.testing.assert_array_equal(x[:8], filt.x)
+    assert x[8:].tolist() == [0.01, -0.02] and p[8, 8] == p[9, 9] == pytest.approx(9e-6)
+    np.testing.assert_array_equal(p[:8, :8], filt.P)
+
+
+def test_sideslip_constraint_is_the_scalar_kalman_update():
+    """Velocity 2 m/frame due east, heading believed 4 deg north of east: the constraint's innovation is the
+    sideways speed 2 sin(4 deg); the update equals the hand-written scalar Kalman step and turns the heading
+    towards the track."""
+    filt = PoseFilter(Pose(0, 0, 0, math.radians(4)), diag_cov(0.5, math.radians(3)), FilterConfig())
+    filt.x[4:6] = [2.0, 0.0]
+    filt.P[4:6, 4:6] = 0.05**2 * np.eye(2)  # the track is well known (many frames), the heading is not
+    x0, p0 = filt.x.copy(), filt.P.copy()
+    yaw = x0[3]
+    h = np.zeros(8)
+    h[3] = -math.cos(yaw) * 2.0
+    h[4], h[5] = -math.sin(yaw), math.cos(yaw)
+    innov = 0.0 - (-math.sin(yaw) * 2.0)
+    k = p0 @ h / (h @ p0 @ h + 0.1**2)
+    filt.constrain_sideslip(0.1)
+    np.testing.assert_allclose(filt.x, x0 + k * innov, atol=1e-12)
+    assert abs(filt.x[3]) < 0.6 * abs(yaw)  # a good part of the way to the direction of travel
+    for _ in range(20):
+        filt.constrain_sideslip(0.1)
+    assert abs(math.degrees(filt.x[3] - math.atan2(filt.x[5], filt.x[4]))) < 0.2
