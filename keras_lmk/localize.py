@@ -370,7 +370,11 @@ def plot_trajectory(path: Path, lmap: LandmarkMap, taxonomy: Taxonomy, rows, tru
     import matplotlib.pyplot as plt
 
     frames = [r["frame"] for r in rows]
-    fig, ax = plt.subplots(figsize=(9, 9))
+    if truth is None:
+        fig, ax = plt.subplots(figsize=(9, 9))
+    else:  # top view over the error per frame: decimetres do not show at map scale
+        fig, (ax, ax_err) = plt.subplots(2, 1, figsize=(9, 11), gridspec_kw={"height_ratios": [2.2, 1]})
+        _plot_errors(ax_err, rows, truth, prior)
     for c in taxonomy.classes[1:]:
         pts = np.array([lm.point for lm in lmap.landmarks if lm.cls == c.name]).reshape(-1, 3)
         if len(pts):
@@ -403,6 +407,28 @@ def plot_trajectory(path: Path, lmap: LandmarkMap, taxonomy: Taxonomy, rows, tru
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _plot_errors(ax, rows, truth, prior) -> None:
+    """Horizontal position error (m) of the estimate and the prior per frame; heading error (deg) on a twin
+    axis."""
+    frames = [r["frame"] for r in rows]
+    est = [pose_error(r["pose"], truth[r["frame"]]) for r in rows]
+    pri = [pose_error(prior[i], truth[i]) for i in frames]
+    ax.plot(frames, [e["pos_err_m"] for e in pri], color="0.6", lw=1, label="prior position")
+    ax.plot(frames, [e["pos_err_m"] for e in est], color="tab:red", lw=1.2, label="estimate position")
+    ax.set_xlabel("frame")
+    ax.set_ylabel("position error (m)")
+    ax.set_ylim(bottom=0)
+    tw = ax.twinx()
+    tw.plot(frames, [e["heading_err_deg"] for e in est], color="tab:blue", lw=0.8, alpha=0.7,
+            label="estimate heading")  # fmt: skip
+    tw.set_ylabel("heading error (deg)", color="tab:blue")
+    tw.set_ylim(bottom=0)
+    med = np.median([e["pos_err_m"] for e in est]), np.median([e["heading_err_deg"] for e in est])
+    ax.set_title(f"error per frame (estimate median {med[0]:.2f} m, {med[1]:.2f} deg)")
+    lines = ax.get_legend_handles_labels()[0] + tw.get_legend_handles_labels()[0]
+    ax.legend(lines, [h.get_label() for h in lines], loc="upper right", fontsize=8)
 
 
 def run(args: argparse.Namespace) -> dict:
