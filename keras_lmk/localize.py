@@ -15,16 +15,19 @@ With ``--model`` the solver uses :data:`DETECTOR_SOLVER` (thresholds for a detec
 and the detection scores (duplicate suppression, score-aware association); the oracle keeps SolverConfig's
 defaults. ``--reproj-px``, ``--gate-px``, ``--dedup-px`` and ``--score-threshold`` override them.
 
-Per frame (keras_lmk/pose_solver.py): predict the visible map landmarks from the filter's predicted pose,
-associate detections by class and gated pixel distance (Hungarian), solve PnP (RANSAC + LM; planar x, y, yaw
-with 3 inliers), fuse it and the prior in a constant-velocity Kalman filter. Writes into OUTDIR:
+Per frame, ``--estimator tight`` (default, keras_lmk/tight_filter.py): predict the constant-velocity filter
+(non-holonomic sideslip constraint), associate detections to the map landmarks in view by class and
+Mahalanobis distance, 2-point RANSAC, iterated EKF update on the consistent pairs. ``--estimator loose``
+(keras_lmk/pose_solver.py): the same association by a pixel gate, a PnP fix (RANSAC + LM; planar x, y, yaw
+with 3 inliers) that updates the filter. Either way the prior then updates it weakly. Writes into OUTDIR:
 
     trajectory.csv   frame, x, y, z (m), yaw, pitch, roll (rad, keras_lmk/camera.py), n_matches, n_inliers,
-                     status (pnp | planar | reset | rejected | prior)
+                     status (tight | none | pnp | planar | reset | rejected | prior)
     errors.csv       per frame, when poses.json is there: estimate and prior horizontal / along / cross /
                      height error (m) and heading error (deg)
-    summary.json     median / p90 position and heading error of the estimate, the raw vision fixes, the prior
-    trajectory.png   top view: map landmarks, true, prior and estimated trajectory
+    summary.json     median / p90 position and heading error of the estimate, the raw vision fixes (tight:
+                     the estimate at frames with a vision update), the prior
+    trajectory.png   top view: map landmarks, true, prior and estimated trajectory; error per frame
 """
 
 from __future__ import annotations
