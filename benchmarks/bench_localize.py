@@ -1,6 +1,6 @@
 """Map-based localization on generated drives: median position / heading error per detector and estimator.
 
-    python benchmarks/bench_localize.py --model android_demo_assets/model_int8.tflite     # ~6 min on 2 cores
+    python benchmarks/bench_localize.py --model android_demo_assets/model_int8.tflite     # ~7 min on 2 cores
     python benchmarks/bench_localize.py --model a.tflite --model b.tflite --drives 7 10 --prior-seeds 0 1 \\
         --json out.json --md out.md
 
