@@ -190,26 +190,13 @@ def localize(
     prior_cov = diag_cov(p_sig, a_sig)
     if estimator == "tight":
         return _localize_tight(
-            camera, map_pts, map_cls, normals, detections, prior, p_sig, a_sig, solver, filt_cfg,
+            camera, map_pts, map_cls, normals, detections, prior, prior_cov, p_sig, a_sig, solver, filt_cfg,
             tight or TightConfig(), dedup_px,
         )  # fmt: skip
     filt, last, att_sig, strong_rejects = None, -1, a_sig, 0
     rows = []
-    for index, det_pts, det_cls, *rest in detections:
-        det_scores = rest[0] if rest else None
-        if index >= len(prior):
-            raise GeometryError(f"frame {index} has no prior pose (the prior has {len(prior)})")
-        det_pts = np.asarray(det_pts, np.float64).reshape(-1, 2)
-        if det_scores is not None and dedup_px > 0:
-            k = suppress_duplicates(det_pts, det_cls, det_scores, dedup_px)
-            det_pts, det_cls, det_scores = det_pts[k], np.asarray(det_cls)[k], np.asarray(det_scores)[k]
-        if filt is None:
-            filt = PoseFilter(prior[index], prior_cov, filt_cfg)
-        else:
-            for _ in range(max(index - last, 1)):
-                filt.predict()
-            if filt_cfg.sideslip_m > 0:
-                filt.constrain_sideslip(filt_cfg.sideslip_m)
+    for index, det_pts, det_cls, det_scores in _frames(detections, prior, dedup_px):
+        filt = _advance(filt, index - last, prior[index], prior_cov, filt_cfg)
         last = index
         t0 = time.perf_counter()
         pos_s, yaw_s = filt.sigmas
@@ -242,13 +229,8 @@ def localize(
             filt.set_attitude(vision.pitch, vision.roll)
             att_sig = ATTITUDE_SIGMA_RAD
         filt.update(prior[index], prior_cov, gate=False)
-        solve_ms = (time.perf_counter() - t0) * 1000
-        est = filt.pose
-        rows.append({
-            "frame": index, "x": est.x, "y": est.y, "z": est.z, "yaw": est.yaw, "pitch": est.pitch,
-            "roll": est.roll, "n_matches": n_matches, "n_inliers": int(sol.inliers.sum()) if vision else 0,
-            "status": status, "pose": est, "vision": vision, "solve_ms": solve_ms,
-        })  # fmt: skip
+        n_inliers = int(sol.inliers.sum()) if vision else 0
+        rows.append(_row(index, filt.pose, n_matches, n_inliers, status, vision, t0))
     return rows
 
 
@@ -266,22 +248,36 @@ def _frames(detections, prior: list[Pose], dedup_px: float):
         yield index, det_pts, det_cls, det_scores
 
 
+def _advance(filt: PoseFilter | None, frames: int, prior: Pose, prior_cov, cfg: FilterConfig) -> PoseFilter:
+    """The filter at the next frame: started at the prior the first time, else predicted ``frames`` (>= 1)
+    frames ahead and, when ``cfg.sideslip_m`` > 0, held to the direction of travel."""
+    if filt is None:
+        return PoseFilter(prior, prior_cov, cfg)
+    for _ in range(max(frames, 1)):
+        filt.predict()
+    if cfg.sideslip_m > 0:
+        filt.constrain_sideslip(cfg.sideslip_m)
+    return filt
+
+
+def _row(index: int, est: Pose, n_matches: int, n_inliers: int, status: str, vision, t0: float) -> dict:
+    """One trajectory row (TRAJECTORY_FIELDS plus pose, vision and solve_ms since ``t0``)."""
+    return {
+        "frame": index, "x": est.x, "y": est.y, "z": est.z, "yaw": est.yaw, "pitch": est.pitch,
+        "roll": est.roll, "n_matches": n_matches, "n_inliers": n_inliers, "status": status, "pose": est,
+        "vision": vision, "solve_ms": (time.perf_counter() - t0) * 1000,
+    }  # fmt: skip
+
+
 def _localize_tight(
-    camera: Camera, map_pts, map_cls, normals, detections, prior: list[Pose], p_sig: float, a_sig: float,
-    solver: SolverConfig, filt_cfg: FilterConfig, tight: TightConfig, dedup_px: float,
+    camera: Camera, map_pts, map_cls, normals, detections, prior: list[Pose], prior_cov, p_sig: float,
+    a_sig: float, solver: SolverConfig, filt_cfg: FilterConfig, tight: TightConfig, dedup_px: float,
 ) -> list[dict]:  # fmt: skip
     """The ``estimator="tight"`` loop of :func:`localize` (same rows)."""
-    prior_cov = diag_cov(p_sig, a_sig)
     att_sig = 0.1 * a_sig  # the prior's pitch and roll: an IMU's gravity vector (see make_prior)
     filt, last, idle, rows = None, -1, 0, []
     for index, det_pts, det_cls, det_scores in _frames(detections, prior, dedup_px):
-        if filt is None:
-            filt = PoseFilter(prior[index], prior_cov, filt_cfg)
-        else:
-            for _ in range(max(index - last, 1)):
-                filt.predict()
-            if filt_cfg.sideslip_m > 0:
-                filt.constrain_sideslip(filt_cfg.sideslip_m)
+        filt = _advance(filt, index - last, prior[index], prior_cov, filt_cfg)
         last = index
         t0 = time.perf_counter()
         res = tight_update(filt, prior[index], att_sig, map_pts, map_cls, det_pts, det_cls, camera, tight,
@@ -306,13 +302,8 @@ def _localize_tight(
         else:
             idle = 0
         filt.update(prior[index], prior_cov, gate=False)
-        solve_ms = (time.perf_counter() - t0) * 1000
         est = filt.pose
-        rows.append({
-            "frame": index, "x": est.x, "y": est.y, "z": est.z, "yaw": est.yaw, "pitch": est.pitch,
-            "roll": est.roll, "n_matches": res.n_matches, "n_inliers": n_used, "status": status, "pose": est,
-            "vision": est if n_used else None, "solve_ms": solve_ms,
-        })  # fmt: skip
+        rows.append(_row(index, est, res.n_matches, n_used, status, est if n_used else None, t0))
     return rows
 
 
