@@ -31,7 +31,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from keras_lmk.camera import Camera, Pose
-from keras_lmk.pose_solver import PoseFilter, wrap_angle
+from keras_lmk.pose_solver import PoseFilter, SolverConfig, predict_landmarks, wrap_angle
 
 POSE_INDEX = (0, 1, 2, 3, 8, 9)  # x, y, z, yaw, pitch, roll inside the 10-state
 _FAR = 1e12
@@ -216,14 +216,17 @@ def tight_update(
     sel = list(POSE_INDEX)
     empty = np.zeros(0, int)
 
+    # in front, within range, facing the camera, inside the image grown by the margin: the loose solver's
+    # visibility test with a fixed gate
+    in_view = SolverConfig(base_gate_px=IMAGE_MARGIN_PX, n_sigma=0.0, max_range_m=cfg.max_range_m)
+
     def pairs(x, p_pose, chi2):
-        vis = visible(camera, x[sel], mp, cfg.max_range_m, map_normals)
+        vis = predict_landmarks(
+            mp, camera, pose_of(x[sel]), sigma_pos_m=0.0, sigma_ang_rad=0.0, cfg=in_view, normals=map_normals
+        ).index
         if not len(vis):
             return empty, empty
         px, _, jac = project_jac(camera, x[sel], mp[vis])
-        m = IMAGE_MARGIN_PX
-        inside = ((px > -m) & (px < np.array([camera.width, camera.height]) + m)).all(axis=1)
-        vis, px, jac = vis[inside], px[inside], jac[inside]
         pi, di = mahalanobis_associate(
             px, jac, p_pose, mc[vis], dp, dc, pixel_sigma=cfg.pixel_sigma, gate_chi2=chi2
         )
@@ -257,15 +260,3 @@ def tight_update(
     filt.P = 0.5 * (p1[:8, :8] + p1[:8, :8].T)
     filt.set_attitude(float(x1[8]), float(x1[9]))
     return TightResult("tight", mi, di, n_matches)
-
-
-def visible(camera: Camera, pose6, points, max_range_m: float, normals=None) -> np.ndarray:
-    """Indices int [V] of map points in front of the camera, within ``max_range_m`` and, when ``normals``
-    [N, 3] are given, facing it."""
-    pose = pose_of(pose6)
-    r, t = camera.world_to_camera(pose)
-    pc = points @ r.T + t
-    keep = (pc[:, 2] > max(camera.near, 0.5)) & (np.linalg.norm(pc, axis=1) <= max_range_m)
-    if normals is not None:
-        keep &= np.einsum("ij,ij->i", normals, camera.center(pose) - points) > 0
-    return np.flatnonzero(keep)
