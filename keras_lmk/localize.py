@@ -87,6 +87,12 @@ ESTIMATORS = ("tight", "loose")
 TIGHT_FILTER = {"accel_m": 0.1, "sideslip_m": 0.1}
 REACQUIRE_AFTER = 3  # frames without a tight update before a PnP fix from the prior may restart the filter
 
+
+def default_filter(estimator: str) -> FilterConfig:
+    """The filter settings each estimator was tuned with (FilterConfig's own defaults for loose)."""
+    return FilterConfig(**(TIGHT_FILTER if estimator == "tight" else {}))
+
+
 TRAJECTORY_FIELDS = ["frame", "x", "y", "z", "yaw", "pitch", "roll", "n_matches", "n_inliers", "status"]
 
 
@@ -176,7 +182,7 @@ def localize(
     if estimator not in ESTIMATORS:
         raise ValueError(f"unknown estimator {estimator!r}; expected one of {ESTIMATORS}")
     solver = solver or SolverConfig()
-    filt_cfg = filt_cfg or FilterConfig(**(TIGHT_FILTER if estimator == "tight" else {}))
+    filt_cfg = filt_cfg or default_filter(estimator)
     names = set(taxonomy.names)
     map_pts = np.array([lm.point for lm in lmap.landmarks]).reshape(-1, 3)
     map_cls = np.array(
@@ -468,7 +474,7 @@ def run(args: argparse.Namespace) -> dict:
     tight = (
         TightConfig(pixel_sigma=max(args.oracle_noise_px, 1.0)) if args.oracle_detections else TightConfig()
     )
-    filt_cfg = FilterConfig(**TIGHT_FILTER) if args.estimator == "tight" else FilterConfig()
+    filt_cfg = default_filter(args.estimator)
     dedup = (
         args.dedup_px if args.dedup_px is not None else (0.0 if args.oracle_detections else DETECTOR_DEDUP_PX)
     )
