@@ -174,6 +174,40 @@ def random_affine(example: dict, cfg: AugmentConfig, seed) -> dict:
     return clip_and_drop(affine(example, tf.exp(log_zoom), shift), cfg.min_visible)
 
 
+# ------------------------------------------------------------------------------------------------- crop
+
+
+def random_crop(example: dict, width: int, height: int, focus: float, seed, min_visible: float) -> dict:
+    """Cut a ``width`` x ``height`` window out of the (letterboxed) image, landmarks shifted and dropped
+    as in :func:`clip_and_drop`. With probability ``focus`` (and when the image has landmarks) the window
+    is centred on a random landmark's box centre, jittered by up to 40 % of the window; otherwise it is
+    placed uniformly. Training on such crops keeps the full-frame scale of every landmark at a fraction of
+    the pixels per step: the detector is fully convolutional, so it then runs on whole frames.
+    """
+    shape = tf.shape(example["image"])
+    h_img, w_img = shape[0], shape[1]
+    s_use, s_pick, s_jit, s_uni = tf.unstack(tf.random.experimental.stateless_split(seed, 4))
+    n = tf.shape(example["classes"])[0]
+    size = tf.constant([width, height], tf.float32)
+    room = tf.maximum(tf.cast(tf.stack([w_img, h_img]), tf.float32) - size, 0.0)
+    pick = tf.random.stateless_uniform([], s_pick, 0, tf.maximum(n, 1), dtype=tf.int32)
+    boxes = tf.concat([example["boxes"], tf.zeros([1, 4], tf.float32)], axis=0)  # safe gather when n == 0
+    centre = (boxes[pick, :2] + boxes[pick, 2:]) / 2
+    jitter = tf.random.stateless_uniform([2], s_jit, -0.4, 0.4) * size
+    focused = centre + jitter - size / 2
+    uniform = tf.random.stateless_uniform([2], s_uni, 0.0, 1.0) * room
+    use_focus = (tf.random.stateless_uniform([], s_use) < focus) & (n > 0)
+    xy = tf.floor(tf.clip_by_value(tf.where(use_focus, focused, uniform), 0.0, room))
+    x0, y0 = tf.cast(xy[0], tf.int32), tf.cast(xy[1], tf.int32)
+    out = dict(example)
+    out["image"] = tf.ensure_shape(
+        tf.slice(example["image"], tf.stack([y0, x0, 0]), [height, width, 3]), [height, width, 3]
+    )
+    out["points"] = example["points"] - xy
+    out["boxes"] = example["boxes"] - tf.tile(xy, [2])
+    return clip_and_drop(out, min_visible)
+
+
 # ------------------------------------------------------------------------------------------------- flip
 
 
@@ -249,13 +283,21 @@ def photometric(example: dict, cfg: AugmentConfig, seed) -> dict:
 # ---------------------------------------------------------------------------------------------- compose
 
 
-def make_augment(cfg: AugmentConfig, taxonomy: Taxonomy) -> Callable[[dict], dict]:
-    """Return ``augment(example) -> example`` (geometry, flip, photometric) driven by ``example["seed"]``."""
+def make_augment(
+    cfg: AugmentConfig, taxonomy: Taxonomy, crop: tuple[int, int] | None = None, crop_focus: float = 0.0
+) -> Callable[[dict], dict]:
+    """Return ``augment(example) -> example`` (geometry, [crop], flip, photometric) driven by
+    ``example["seed"]``. ``crop``: (width, height) of :func:`random_crop` windows, cut first so that the
+    warp and the photometric work run on the crop only (a zoom-out then pads the crop with grey)."""
     rules, variant = rule_matrices(taxonomy)
 
     def augment(example: dict) -> dict:
         s_geo, s_flip, s_photo = tf.unstack(tf.random.experimental.stateless_split(example["seed"], 3))
-        ex = random_affine(example, cfg, s_geo)
+        ex = example
+        if crop is not None:  # first, so the warp runs on the crop; its own seed stream
+            s_crop = tf.random.experimental.stateless_fold_in(example["seed"], 1)
+            ex = random_crop(ex, crop[0], crop[1], crop_focus, s_crop, cfg.min_visible)
+        ex = random_affine(ex, cfg, s_geo)
         if cfg.hflip_prob > 0:
             ex = random_hflip(ex, cfg, s_flip, rules, variant)
         return photometric(ex, cfg, s_photo)

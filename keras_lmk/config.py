@@ -9,7 +9,6 @@ this module only composes them and names the presets.
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -21,23 +20,25 @@ from keras_lmk.model import ModelConfig
 from keras_lmk.overrides import ConfigError, apply_overrides, load_yaml_config, replace_nested
 from keras_lmk.pipeline import PipelineConfig
 
-# Where GTSDB lives when the user does not say: the repo's sibling shared/ folder, or $KERAS_LMK_GTSDB.
-DEFAULT_GTSDB_DIR = os.environ.get(
-    "KERAS_LMK_GTSDB", str(Path(__file__).resolve().parents[2] / "shared" / "data" / "gtsdb-train")
-)
-
 
 @dataclass(frozen=True)
 class DataConfig:
-    source: Literal["synthetic", "gtsdb", "coco", "synthetic+gtsdb"] = "synthetic"
+    # one source or several joined by "+": synthetic, gtsdb, markings, lights, coco; "real" = the three real
+    # sets (see keras_lmk/sources.py for their fixed validation splits)
+    source: str = "synthetic"
     taxonomy: str = "korea"
     # built-in synthetic drive (generated once into the user cache, then reused)
     synthetic_frames: int = 1200
     synthetic_seed: int = 0
     synthetic_width: int = 640
     synthetic_height: int = 360
-    gtsdb_dir: str = DEFAULT_GTSDB_DIR
+    # real data folders; "" = the shared data folder ($KERAS_LMK_DATA, else ../shared/data) + the set's name
+    gtsdb_dir: str = ""
     gtsdb_mapping: str = "gtsdb_to_korea"
+    markings_dir: str = ""
+    lights_dir: str = ""
+    lights_mapping: str = "traffic_light_kr_to_korea"
+    balance: bool = False  # repeat smaller sources' training images so each source weighs the same
     coco_json: str = ""
     coco_images: str = ""
     val_coco_json: str = ""  # explicit validation set; otherwise a split of the training data
@@ -65,6 +66,7 @@ class TrainConfig:
     # after training, evaluate on the held-out split (RUN/eval/) and set the model card's decoder threshold to
     # the score of best pooled F1 there; off: the card keeps decoder.score_threshold as configured
     calibrate_threshold: bool = True
+    ema_momentum: float = 0.0  # > 0: keep an exponential moving average of the weights and ship it
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,20 @@ PRESETS: dict[str, dict] = {
     "synthetic": {},
     "gtsdb": {"data": {"source": "gtsdb"}, "train": {"epochs": 40}},
     "synthetic+gtsdb": {"data": {"source": "synthetic+gtsdb"}},
+    # the shipped model: the three real sets and the synthetic drives, balanced, at 1280x768 with partial
+    # labels ignored where a source does not annotate a class; trained on 512x320 crops at full-frame scale
+    # (docs/real_data.md has the recipe and what each lever gave)
+    "real": {
+        "data": {"source": "real+synthetic", "balance": True, "synthetic_frames": 600},
+        "grid": {"input_height": 768, "input_width": 1280},
+        "pipeline": {
+            "batch_size": 16,
+            "train_crop": (512, 320),
+            "crop_focus": 0.7,
+            "augment": {"zoom_min": 0.7, "zoom_max": 1.4, "translate": 0.05},
+        },
+        "train": {"epochs": 30, "learning_rate": 3e-3, "ema_momentum": 0.999, "warmup_epochs": 1.0},
+    },
     # seconds on a laptop: wiring checks, CI
     "debug": {
         "data": {

@@ -1,7 +1,8 @@
-"""Dataset command line: import GTSDB/YOLO into COCO keypoint JSON, split it, and summarise it.
+"""Dataset command line: import GTSDB/YOLO/marking quads into COCO keypoint JSON, split it, and summarise it.
 
     python -m keras_lmk.data convert --from gtsdb --input /data/gtsdb-train --out gtsdb.json
     python -m keras_lmk.data convert --from yolo --input /data/y --mapping names.txt --out y.json --skip-bad
+    python -m keras_lmk.data convert --from quads --input /data/road-markings/annotations.csv --out m.json
     python -m keras_lmk.data split --in gtsdb.json --val-fraction 0.2 --seed 0 \
         --out-train train.json --out-val val.json
     python -m keras_lmk.data stats --in train.json
@@ -24,26 +25,8 @@ from keras_lmk.atomic import check_writable_dir
 from keras_lmk.coco import load_coco, write_coco
 from keras_lmk.errors import DataError, LoadReport
 from keras_lmk.records import ImageRecord
+from keras_lmk.splits import split_records  # noqa: F401  (re-exported: public API of this module before)
 from keras_lmk.taxonomy import Taxonomy, TaxonomyError, load_taxonomy
-
-
-def split_records(
-    records: Sequence[ImageRecord], val_fraction: float, seed: int = 0
-) -> tuple[list[ImageRecord], list[ImageRecord]]:
-    """Deterministic train/val split by image: (train, val), each in the input order.
-
-    round(val_fraction * N) images go to val, chosen by a seeded permutation of the images sorted by path,
-    so the split does not depend on the order records arrive in.
-    """
-    if not 0.0 <= val_fraction <= 1.0:
-        raise ValueError(f"val_fraction must be in [0, 1], got {val_fraction}")
-    n = len(records)
-    order = sorted(range(n), key=lambda i: (records[i].image_path, i))
-    perm = np.random.default_rng(seed).permutation(n)
-    val_idx = {order[j] for j in perm[: round(val_fraction * n)]}
-    train = [r for i, r in enumerate(records) if i not in val_idx]
-    val = [r for i, r in enumerate(records) if i in val_idx]
-    return train, val
 
 
 def dataset_stats(records: Sequence[ImageRecord], taxonomy: Taxonomy) -> dict:
@@ -79,11 +62,23 @@ def _convert(args, taxonomy: Taxonomy, report: LoadReport) -> int:
             skip_bad=args.skip_bad,
             report=report,
         )
+    elif args.source == "quads":
+        from keras_lmk.quads import load_quads
+
+        records = load_quads(
+            args.input,
+            taxonomy,
+            class_name=args.mapping or "road_marking",
+            skip_bad=args.skip_bad,
+            report=report,
+        )
     else:
         from keras_lmk.yolo import load_yolo
 
         if not args.mapping:
-            raise SystemExit("convert --from yolo needs --mapping FILE (class index -> taxonomy class)")
+            raise DataError(
+                args.input, None, "convert --from yolo needs --mapping FILE (class index -> taxonomy class)"
+            )
         records = load_yolo(args.input, taxonomy, args.mapping, skip_bad=args.skip_bad, report=report)
     out = write_coco(records, taxonomy, args.out, image_root=args.image_root)
     n = sum(r.num_landmarks for r in records)
@@ -129,12 +124,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     c = sub.add_parser("convert", parents=[common], help="import GTSDB or YOLO into COCO keypoint JSON")
-    c.add_argument("--from", dest="source", choices=("gtsdb", "yolo"), required=True)
+    c.add_argument("--from", dest="source", choices=("gtsdb", "yolo", "quads"), required=True)
     c.add_argument(
-        "--input", required=True, help="dataset folder (GTSDB: folder with gt.txt, or gt.txt itself)"
+        "--input",
+        required=True,
+        help="dataset folder (GTSDB: folder with gt.txt, or gt.txt itself; quads: the annotations CSV)",
     )
     c.add_argument("--out", required=True, help="COCO JSON to write")
-    c.add_argument("--mapping", help="class mapping: packaged name (gtsdb_to_korea) or file")
+    c.add_argument(
+        "--mapping",
+        help="class mapping: packaged name (gtsdb_to_korea) or file; for quads the taxonomy class of every "
+        "marking (default road_marking)",
+    )
     c.add_argument("--image-root", help="file_name relative to this folder (default: the JSON's folder)")
     c.set_defaults(run=_convert)
 

@@ -58,6 +58,7 @@ def landmark_loss_terms(
     lam: float = 1.0,
     top_k: int | None = None,
     conf_threshold: float | None = None,
+    unlabelled=None,
 ) -> dict:
     """Per-image loss terms.
 
@@ -72,6 +73,10 @@ def landmark_loss_terms(
       top_k: in landmark cells, only the k most confident anchors count (k >= A: all).
       conf_threshold: in landmark cells, anchors with confidence below it do not count. A landmark cell
         where no anchor passes contributes nothing, to either term.
+      unlabelled: optional float [B, M], 1 for classes the image's source does not annotate (partial
+        labels). In its background cells the class target is then "background or one of those classes":
+        ``-log(P[0] + sum_{c unlabelled} P[c])``, so an unlabelled traffic light in a sign data set is not
+        taught as background, while labelled classes still are. None or all zeros: plain ``-log P[0]``.
 
     Returns:
       dict of float32 [B] tensors: "cls", "loc" (for eq7 the un-squared eq5 sum) and "total".
@@ -91,6 +96,11 @@ def landmark_loss_terms(
     log_p = ops.log_softmax(logits, axis=-1)  # [B, S, A, M]
     onehot = ops.one_hot(gt_class, num_classes, dtype="float32")  # [B, S, M]
     log_pc = ops.sum(log_p * onehot[:, :, None, :], axis=-1)  # [B, S, A]
+    if unlabelled is not None:  # background cells: log(P[0] + sum of the unlabelled classes' P)
+        unl = ops.cast(ops.convert_to_tensor(unlabelled), "float32")  # [B, M]
+        bg_set = ops.one_hot(0, num_classes, dtype="float32")[None, :] + unl  # [B, M]: 0 and unlabelled
+        log_bg = ops.logsumexp(ops.where(bg_set[:, None, None, :] > 0, log_p, -1e9), axis=-1)  # [B, S, A]
+        log_pc = ops.where((gt_class == 0)[..., None], log_bg, log_pc)
     confidence = 1.0 - ops.exp(log_p[..., 0])  # [B, S, A]
     is_landmark = gt_class >= 1  # [B, S]
     w = _anchor_weights(confidence, is_landmark, top_k, conf_threshold)
@@ -132,7 +142,8 @@ def batch_loss(outputs: dict, targets: dict, cfg: LossConfig) -> tuple:
     """Batch means of (total, cls, loc): scalars, for ``Model.compute_loss``.
 
     outputs: the model's dict with "class_logits" [B, S, A, M] and "points" [B, S, A, 2].
-    targets: the pipeline's dict with "gt_class" [B, S], "gt_point" [B, S, 2], "cls_mask" [B, S].
+    targets: the pipeline's dict with "gt_class" [B, S], "gt_point" [B, S, 2], "cls_mask" [B, S] and
+      optionally "unlabelled" [B, M].
     """
     terms = _dict_terms(outputs, targets, cfg)
     return ops.mean(terms["total"]), ops.mean(terms["cls"]), ops.mean(terms["loc"])
@@ -150,6 +161,7 @@ def _dict_terms(outputs: dict, targets: dict, cfg: LossConfig) -> dict:
         lam=cfg.lam,
         top_k=cfg.top_k,
         conf_threshold=cfg.conf_threshold,
+        unlabelled=targets.get("unlabelled"),
     )
 
 

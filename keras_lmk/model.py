@@ -13,6 +13,7 @@ and no hard-swish, so int8 conversion stays clean. The default ``lmknet`` backbo
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -169,6 +170,19 @@ def build_model(spec: GridSpec, cfg: ModelConfig = ModelConfig()) -> keras.Model
     if cfg.weights_path:
         model.load_weights(cfg.weights_path)
     return model
+
+
+def with_input_size(net: keras.Model, spec: GridSpec, cfg: ModelConfig) -> keras.Model:
+    """``net`` for the input size of ``spec``: the same weights in a model built for that size.
+
+    Every layer is convolutional or per-cell, so weights do not depend on the input size; only the output
+    reshapes (S cells) do. Used to deploy a model trained on crops at the full input size.
+    """
+    if tuple(net.input_shape[1:3]) == (spec.input_height, spec.input_width):
+        return net
+    out = build_model(spec, dataclasses.replace(cfg, weights_path=None))
+    out.set_weights(net.get_weights())
+    return out
 
 
 def load_model(path) -> keras.Model:

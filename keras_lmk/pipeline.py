@@ -20,6 +20,7 @@ unreadable image, a size that disagrees with the annotation) raise; nothing is s
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import tensorflow as tf
 
-from keras_lmk.augment import AugmentConfig, letterbox, make_augment
+from keras_lmk.augment import AugmentConfig, letterbox, make_augment, random_crop
 from keras_lmk.grid import GridSpec
 from keras_lmk.records import ImageRecord
 from keras_lmk.taxonomy import Taxonomy
@@ -45,10 +46,31 @@ class PipelineConfig:
     min_background: int = 8
     max_landmarks: int = 256  # an image with more landmarks is reported as a data error
     deterministic: bool = True  # keep element order under parallel map (reproducible runs)
+    # (width, height): train on windows of the image letterboxed to the model input instead of the whole
+    # input (landmarks keep their full-frame scale; each step costs the crop's pixels). None: whole input.
+    train_crop: tuple[int, int] | None = None
+    crop_focus: float = 0.7  # probability that a crop is centred on a random landmark (else uniform)
 
     def __post_init__(self):
         if self.batch_size < 1 or self.shuffle_buffer < 1 or self.max_landmarks < 1:
             raise ValueError("batch_size, shuffle_buffer and max_landmarks must be >= 1")
+        if self.train_crop is not None:
+            object.__setattr__(self, "train_crop", tuple(int(v) for v in self.train_crop))
+            if len(self.train_crop) != 2 or min(self.train_crop) < 1:
+                raise ValueError(f"train_crop must be (width, height) >= 1, got {self.train_crop}")
+        if not 0 <= self.crop_focus <= 1:
+            raise ValueError(f"crop_focus must be in [0, 1], got {self.crop_focus}")
+
+    def train_spec(self, spec: GridSpec) -> GridSpec:
+        """The grid the training examples are encoded on: ``spec`` itself, or the crop's size."""
+        if self.train_crop is None:
+            return spec
+        w, h = self.train_crop
+        if w > spec.input_width or h > spec.input_height:
+            raise ValueError(
+                f"train_crop {w}x{h} exceeds the model input {spec.input_width}x{spec.input_height}"
+            )
+        return dataclasses.replace(spec, input_width=w, input_height=h)
 
 
 def _ragged(arrays: list[np.ndarray], width: int | None, dtype) -> tf.RaggedTensor:
@@ -62,7 +84,8 @@ def records_dataset(records: Sequence[ImageRecord]) -> tf.data.Dataset:
     """Source dicts of in-memory records (image bytes read lazily; see :func:`read_image`).
 
     Each element: ``path`` string, ``width``/``height`` int32, ``boxes`` float32 [N, 4], ``points`` float32
-    [N, 2], ``classes`` int32 [N], ``landmark_ids`` int64 [N], ``distances`` float32 [N] (original pixels).
+    [N, 2], ``classes`` int32 [N], ``landmark_ids`` int64 [N], ``distances`` float32 [N] (original pixels),
+    ``unlabelled`` int32 [K] (classes the image's source does not annotate).
     ``keras_lmk.tfrecords.read_tfrecords`` yields the same dicts plus ``encoded`` (the image file bytes).
     """
     if not records:
@@ -76,6 +99,7 @@ def records_dataset(records: Sequence[ImageRecord]) -> tf.data.Dataset:
         "classes": _ragged([r.classes for r in records], None, np.int32),
         "landmark_ids": _ragged([r.landmark_ids for r in records], None, np.int64),
         "distances": _ragged([r.distances for r in records], None, np.float32),
+        "unlabelled": _ragged([np.asarray(r.unlabelled, np.int32) for r in records], None, np.int32),
     }
     return tf.data.Dataset.from_tensor_slices(columns)
 
@@ -142,6 +166,10 @@ def make_encoder(spec: GridSpec, cfg: PipelineConfig):
             "gt_point": tf.ensure_shape(gt_point, [s, 2]),
             "cls_mask": tf.ensure_shape(cls_mask, [s]),
         }
+        unl = example.get("unlabelled", tf.zeros([0], tf.int32))
+        targets["unlabelled"] = tf.minimum(
+            tf.reduce_sum(tf.one_hot(unl, spec.num_classes, dtype=tf.float32), axis=0), 1.0
+        )
         image = tf.ensure_shape(
             tf.cast(example["image"], tf.float32), [spec.input_height, spec.input_width, 3]
         )
@@ -163,6 +191,8 @@ def make_dataset(
 
     records: ImageRecords, or a dataset of source dicts (``records_dataset`` / ``read_tfrecords``).
     training: shuffle, augment and drop the last partial batch (when there is at least one full batch).
+    With ``cfg.train_crop`` both training and evaluation examples are crops (evaluation: fixed per index), and
+    targets are encoded on ``cfg.train_spec(spec)``.
     """
     if spec.num_classes != taxonomy.num_classes:
         raise ValueError(
@@ -176,6 +206,8 @@ def make_dataset(
         ds = ds.shuffle(n or cfg.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
 
     h, w = spec.input_height, spec.input_width
+    enc_spec = cfg.train_spec(spec)
+    crop = cfg.train_crop
 
     def load(index, example):
         ex = letterbox(read_image(example, cfg.max_landmarks), w, h)
@@ -192,12 +224,20 @@ def make_dataset(
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
         ds = tf.data.Dataset.zip(ds, seeds).map(lambda ex, s: {**ex, "seed": s})
         ds = ds.map(
-            make_augment(cfg.augment, taxonomy), num_parallel_calls=AUTOTUNE, deterministic=cfg.deterministic
+            make_augment(cfg.augment, taxonomy, crop, cfg.crop_focus),
+            num_parallel_calls=AUTOTUNE,
+            deterministic=cfg.deterministic,
         )
     else:
         ds = ds.map(lambda ex: {**ex, "seed": tf.stack([tf.constant(seed, tf.int64), ex["index"]])})
+        if crop is not None:  # the same windows on every pass
+            ds = ds.map(
+                lambda ex: random_crop(
+                    ex, crop[0], crop[1], cfg.crop_focus, ex["seed"], cfg.augment.min_visible
+                )
+            )
 
-    ds = ds.map(make_encoder(spec, cfg), num_parallel_calls=AUTOTUNE, deterministic=cfg.deterministic)
+    ds = ds.map(make_encoder(enc_spec, cfg), num_parallel_calls=AUTOTUNE, deterministic=cfg.deterministic)
     drop = training and (n is None or n >= cfg.batch_size)
     ds = ds.batch(
         cfg.batch_size, drop_remainder=drop, num_parallel_calls=AUTOTUNE, deterministic=cfg.deterministic

@@ -5,6 +5,7 @@ Coordinates are pixels of the original image, x right, y down; boxes are ``[x0, 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,7 +18,8 @@ class ImageRecord:
     image_path: absolute path of the image file.
     boxes: float32 [N, 4] xyxy pixels; points: float32 [N, 2] reference points (pixels);
     classes: int32 [N] taxonomy ids (>= 1); landmark_ids: int64 [N] map ids or -1; distances: float32 [N]
-    metres from the camera or NaN when unknown.
+    metres from the camera or NaN when unknown. unlabelled: taxonomy ids of classes this image's source does
+    not annotate although they may appear in it (partial labels; the loss does not treat them as background).
     """
 
     image_path: str
@@ -29,6 +31,7 @@ class ImageRecord:
     image_id: int = 0
     landmark_ids: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))
     distances: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
+    unlabelled: tuple[int, ...] = ()
 
     def __post_init__(self):
         n = len(np.asarray(self.classes).reshape(-1))
@@ -39,6 +42,10 @@ class ImageRecord:
             object.__setattr__(self, "landmark_ids", np.full((n,), -1, np.int64))
         if len(self.distances) != n:
             object.__setattr__(self, "distances", np.full((n,), np.nan, np.float32))
+
+    def with_unlabelled(self, class_ids) -> ImageRecord:
+        """The same record with ``unlabelled`` set (sorted, unique)."""
+        return dataclasses.replace(self, unlabelled=tuple(sorted({int(c) for c in class_ids})))
 
     @property
     def num_landmarks(self) -> int:

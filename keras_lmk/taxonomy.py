@@ -47,6 +47,24 @@ MIRRORED_RULE = {
 }
 
 
+def outline_point(xs, ys, rule: str) -> np.ndarray:
+    """Reference point of a landmark outlined by a polygon (a quad, a YOLO segment): float32 [2] pixels.
+
+    The box rules apply to the outline's bounding box, except ``bbox_bottom_right``, the road-marking rule
+    "lower-right end of the marking as seen in the image": of the outline's two lowest vertices (largest y),
+    the right one (largest x). For an axis-aligned box that is the box's corner (x1, y1), so both paths
+    agree wherever a box is all that is known. ``bbox_bottom_left`` mirrors it.
+    """
+    xs = np.asarray(xs, np.float64).reshape(-1)
+    ys = np.asarray(ys, np.float64).reshape(-1)
+    if rule in ("bbox_bottom_right", "bbox_bottom_left") and len(xs) >= 2:
+        low = np.lexsort((xs, -ys))[:2]  # the two largest y (ties: smaller x first, so it is stable)
+        pick = low[np.argmax(xs[low])] if rule == "bbox_bottom_right" else low[np.argmin(xs[low])]
+        return np.array([xs[pick], ys[pick]], np.float32)
+    box = np.array([[xs.min(), ys.min(), xs.max(), ys.max()]])
+    return POINT_RULES[rule](box)[0].astype(np.float32)
+
+
 class TaxonomyError(ValueError):
     """A taxonomy or class-mapping file is malformed; the message names the file and the problem."""
 

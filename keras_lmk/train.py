@@ -99,7 +99,7 @@ def run(cfg: Config, run_dir: Path, resume: bool = False) -> dict:
     import keras
 
     from keras_lmk.coco import write_coco
-    from keras_lmk.model import build_model
+    from keras_lmk.model import build_model, with_input_size
     from keras_lmk.pipeline import make_dataset
     from keras_lmk.plots import plot_loss_trajectories, read_trajectory
     from keras_lmk.sources import load_training_records
@@ -161,8 +161,11 @@ def run(cfg: Config, run_dir: Path, resume: bool = False) -> dict:
             if resume:
                 print(f"      --resume: no checkpoint in {ckpt_dir}, starting fresh")
                 resume = False
-            net = build_model(cfg.grid, cfg.model)
-        print(f"[3/6] model: {net.count_params():,} parameters")
+            net = build_model(cfg.pipeline.train_spec(cfg.grid), cfg.model)
+        crop = cfg.pipeline.train_crop
+        where = f", trained on {crop[0]}x{crop[1]} crops of the {cfg.grid.input_width}x" if crop else ""
+        where += f"{cfg.grid.input_height} input" if crop else ""
+        print(f"[3/6] model: {net.count_params():,} parameters{where}")
 
         # ---- 4. compile ----------------------------------------------------------------------------------
         total_steps = steps * cfg.train.epochs
@@ -174,8 +177,13 @@ def run(cfg: Config, run_dir: Path, resume: bool = False) -> dict:
             warmup_steps=warmup,
             alpha=0.02,
         )
+        ema = cfg.train.ema_momentum > 0  # the final weights are the moving average (Keras swaps them in)
         optimizer = keras.optimizers.AdamW(
-            schedule, weight_decay=cfg.train.weight_decay, clipnorm=cfg.train.clipnorm
+            schedule,
+            weight_decay=cfg.train.weight_decay,
+            clipnorm=cfg.train.clipnorm,
+            use_ema=ema,
+            ema_momentum=cfg.train.ema_momentum if ema else 0.99,
         )
         trainer = LandmarkTrainer(net, cfg.loss)
         trainer.compile(optimizer=optimizer, jit_compile=cfg.train.jit_compile)
@@ -216,7 +224,7 @@ def run(cfg: Config, run_dir: Path, resume: bool = False) -> dict:
         raise NonFiniteLossError(guard.message)
 
     # ---- 6. save ---------------------------------------------------------------------------------------
-    save_keras_atomic(net, run_dir / "model.keras")
+    save_keras_atomic(with_input_size(net, cfg.grid, cfg.model), run_dir / "model.keras")
     if (run_dir / "trajectory.csv").exists():
         plot_loss_trajectories(
             {cfg.loss.variant: read_trajectory(run_dir / "trajectory.csv")},

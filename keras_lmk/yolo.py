@@ -6,11 +6,15 @@ Layout (Ultralytics and darknet style both work)::
 
 An image without a label file is a negative (YOLO's convention); a label file without an image is an error.
 A line may carry one pose keypoint, ``cls cx cy w h px py v`` (normalised); when v > 0 it is the reference
-point, otherwise the taxonomy's class rule derives it from the box.
+point, otherwise the taxonomy's class rule derives it from the box. A segment (polygon) line,
+``cls x1 y1 x2 y2 ... xn yn`` with n >= 3 vertices (an odd field count >= 7, so never confused with the two
+forms above), gives its bounding box and the class rule applied to the outline
+(:func:`keras_lmk.taxonomy.outline_point`: for road markings the lower-right end of the polygon).
 
 The class mapping (YOLO class index -> taxonomy class) is one of:
 
-- a JSON mapping file like ``taxonomies/gtsdb_to_korea.json``: ``{"mapping": {"0": "warning", ...}}``;
+- a packaged mapping name (``traffic_light_kr_to_korea``) or a JSON mapping file like
+  ``taxonomies/gtsdb_to_korea.json``: ``{"mapping": {"0": "warning", ...}}``;
 - a JSON ``{"names": ["warning", ...]}``, a YAML data file with ``names:`` (list or {index: name}), or a
   text file with one taxonomy class name per line (line i = class i).
 """
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -33,14 +38,20 @@ from keras_lmk.errors import (
     read_text,
 )
 from keras_lmk.records import ImageRecord
-from keras_lmk.taxonomy import Taxonomy, TaxonomyError, load_class_mapping
+from keras_lmk.taxonomy import Taxonomy, TaxonomyError, load_class_mapping, outline_point
 
+PACKAGED_MAPPINGS = resources.files("keras_lmk") / "taxonomies"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".webp")
 
 
 def load_yolo_mapping(path: str | Path, taxonomy: Taxonomy) -> dict[int, int]:
     """YOLO class index -> taxonomy id, from any of the mapping files in the module docstring."""
     path = Path(path)
+    if not path.is_file() and path.suffix == "" and PACKAGED_MAPPINGS.joinpath(f"{path}.json").is_file():
+        try:  # a packaged mapping named like gtsdb_to_korea
+            return {int(k): v for k, v in load_class_mapping(str(path), taxonomy).items()}
+        except (TaxonomyError, ValueError) as e:
+            raise DataError(path, None, f"bad class mapping: {e}") from None
     if not path.is_file():
         raise DataError(path, None, "class-mapping file not found")
     names: list[str] | dict | None = None
@@ -79,20 +90,41 @@ def _layout(folder: Path, labels_dir: Path | None) -> tuple[Path, Path]:
     return images, labels
 
 
+def _parse_polygon(f: list[str], path: Path, lineno: int, w: int, h: int, rule: str):
+    """Segment line fields (after the class) -> (box, reference point), both pixels."""
+    v = [parse_number(x, path, lineno, f"{'xy'[i % 2]}{i // 2 + 1}") for i, x in enumerate(f)]
+    xs, ys = np.array(v[0::2]) * w, np.array(v[1::2]) * h
+    box = check_box([xs.min(), ys.min(), xs.max(), ys.max()], w, h, path, lineno)
+    return box, check_point(outline_point(xs, ys, rule), w, h, path, lineno)
+
+
 def _parse_label_file(
-    path: Path, w: int, h: int, class_map: dict[int, int]
+    path: Path, w: int, h: int, class_map: dict[int, int], taxonomy: Taxonomy
 ) -> tuple[list[np.ndarray], list[np.ndarray | None], list[int]]:
     boxes, points, classes = [], [], []
     for lineno, raw in enumerate(read_text(path).splitlines(), start=1):
         f = raw.split()
         if not f:
             continue
-        if len(f) not in (5, 8):
-            raise DataError(path, lineno, f"malformed line {raw.strip()!r} (want 'cls cx cy w h [px py v]')")
+        polygon = len(f) >= 7 and len(f) % 2 == 1
+        if len(f) not in (5, 8) and not polygon:
+            raise DataError(
+                path,
+                lineno,
+                f"malformed line {raw.strip()[:80]!r} (want 'cls cx cy w h [px py v]' or a polygon "
+                "'cls x1 y1 x2 y2 x3 y3 ...')",
+            )
         if not (f[0].isascii() and f[0].isdigit()):
             raise DataError(path, lineno, f"malformed class {f[0]!r} (want an integer index)")
         if int(f[0]) not in class_map:
             raise DataError(path, lineno, f"unknown class {f[0]} (not in the class mapping)")
+        cid = class_map[int(f[0])]
+        if polygon:
+            box, point = _parse_polygon(f[1:], path, lineno, w, h, taxonomy.rule_of(cid))
+            boxes.append(box)
+            points.append(point)
+            classes.append(cid)
+            continue
         cx, cy, bw, bh = (
             parse_number(v, path, lineno, n) for v, n in zip(f[1:5], "cx cy w h".split(), strict=True)
         )
@@ -147,7 +179,7 @@ def load_yolo(
         try:
             w, h = image_size(img)
             boxes, points, classes = (
-                _parse_label_file(lab, w, h, class_map) if lab.is_file() else ([], [], [])
+                _parse_label_file(lab, w, h, class_map, taxonomy) if lab.is_file() else ([], [], [])
             )
         except DataError as e:
             if not skip_bad:
