@@ -10,6 +10,7 @@ from keras_lmk.augment import (
     make_augment,
     photometric,
     random_affine,
+    random_crop,
     random_hflip,
     rule_matrices,
 )
@@ -201,3 +202,32 @@ def test_letterbox_roundtrip_with_numpy_mapping():
     out = np_dict(letterbox(ex, 128, 96))
     lb = Letterbox(*out["letterbox"].tolist())
     np.testing.assert_allclose(lb.to_original(out["points"]), np.asarray(ex["points"]), atol=1e-4)
+
+
+def test_crop_cuts_pixels_and_shifts_landmarks():
+    # a unique pixel pattern: the crop must be exactly image[y0:y0+h, x0:x0+w] for the offset it chose
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 255, (120, 200, 3)).astype(np.uint8)
+    for seed in range(8):
+        ex = example(img, [[100, 60, 120, 80]], [SIGN], seed=(seed, 3))
+        out = np_dict(random_crop(ex, 64, 48, focus=1.0, seed=ex["seed"], min_visible=0.5))
+        assert out["image"].shape == (48, 64, 3)
+        hits = [
+            (y, x)
+            for y in range(120 - 47)
+            for x in range(200 - 63)
+            if out["image"][0, 0, 0] == img[y, x, 0]
+            and np.array_equal(out["image"], img[y : y + 48, x : x + 64])
+        ]
+        assert len(hits) == 1
+        y0, x0 = hits[0]
+        if len(out["classes"]):
+            np.testing.assert_allclose(out["points"], [[110 - x0, 70 - y0]])
+        # focus 1: the window is centred on the sign's centre within the 40 % jitter, so the centre stays in
+        assert 0 <= 110 - x0 < 64 and 0 <= 70 - y0 < 48
+
+
+def test_crop_without_landmarks_and_larger_than_image():
+    ex = example(np.zeros((30, 40, 3), np.uint8), np.zeros((0, 4)), [])
+    out = np_dict(random_crop(ex, 40, 30, focus=1.0, seed=ex["seed"], min_visible=0.5))
+    assert out["image"].shape == (30, 40, 3) and len(out["classes"]) == 0

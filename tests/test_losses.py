@@ -216,3 +216,31 @@ def test_perfect_prediction_of_encoded_targets_has_near_zero_loss():
     )
     n_land = int((t["gt_class"] > 0).sum())  # 4 + 1 cells, each anchor: 2 * 0.5 * 0.5**2
     np.testing.assert_allclose(keras.ops.convert_to_numpy(off["loc"]), [n_land * A * 0.25], rtol=1e-5)
+
+
+def test_unlabelled_classes_marginal_background_by_hand():
+    # one background cell, one anchor, M = 3, P = (0.5, 0.3, 0.2). Class 2 unlabelled in image 0, nothing in
+    # image 1: image 0's class loss is -log(0.5 + 0.2), image 1's -log 0.5
+    p = np.array([0.5, 0.3, 0.2])
+    logits = np.tile(np.log(p).astype(np.float32).reshape(1, 1, 1, 3), (2, 1, 1, 1))
+    zeros = np.zeros((2, 1, 2), np.float32)
+    args = (logits, zeros[:, :, None, :], np.zeros((2, 1), np.int32), zeros, np.ones((2, 1), np.float32))
+    unl = np.array([[0, 0, 1], [0, 0, 0]], np.float32)
+    got = keras.ops.convert_to_numpy(landmark_loss_terms(*args, unlabelled=unl)["cls"])
+    np.testing.assert_allclose(got, [-math.log(0.7), -math.log(0.5)], rtol=1e-5)
+
+
+def test_unlabelled_leaves_landmark_cells_alone():
+    # a landmark cell's loss is -log P^C whether or not other classes are unlabelled; all-zero masks change
+    # nothing at all
+    batch = random_batch(0, scale=1.0)
+    gt_class = batch[2]
+    unl = np.zeros((B, M), np.float32)
+    unl[:, 4:] = 1
+    plain = keras.ops.convert_to_numpy(landmark_loss_terms(*batch)["cls"])
+    zero = keras.ops.convert_to_numpy(landmark_loss_terms(*batch, unlabelled=np.zeros((B, M)))["cls"])
+    np.testing.assert_allclose(zero, plain, rtol=1e-6)
+    only_landmarks = (batch[0], batch[1], gt_class, batch[3], (gt_class > 0).astype(np.float32))
+    a = keras.ops.convert_to_numpy(landmark_loss_terms(*only_landmarks)["total"])
+    b = keras.ops.convert_to_numpy(landmark_loss_terms(*only_landmarks, unlabelled=unl)["total"])
+    np.testing.assert_allclose(a, b, rtol=1e-6)

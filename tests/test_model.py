@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from keras_lmk.grid import GridSpec
 from keras_lmk.layers import AnchorOffsets
-from keras_lmk.model import BACKGROUND_PRIOR, ModelConfig, build_model, count_macs
+from keras_lmk.model import BACKGROUND_PRIOR, ModelConfig, build_model, count_macs, with_input_size
 
 TINY = GridSpec(input_height=64, input_width=96, stride=8, num_classes=3)
 TINY_CFG = ModelConfig(width=0.5, head_channels=16, head_depth=1)
@@ -110,3 +110,21 @@ def test_tflite_float_conversion_builtin_ops_only(tiny_model):
     assert set(got) == {"class_logits", "points"}
     for k in got:
         np.testing.assert_allclose(got[k], np.asarray(want[k]), atol=1e-4)
+
+
+def test_with_input_size_runs_crop_weights_on_the_full_input(tiny_model):
+    # trained on 64x96 crops, deployed at 128x192: same weights, and on an image that is the crop tiled
+    # with background the deployed model gives the crop model's logits in the interior cells
+    big = GridSpec(input_height=128, input_width=192, stride=8, num_classes=3)
+    deployed = with_input_size(tiny_model, big, TINY_CFG)
+    assert deployed.output["class_logits"].shape[1] == big.num_cells
+    for w0, w1 in zip(tiny_model.get_weights(), deployed.get_weights(), strict=True):
+        np.testing.assert_array_equal(w0, w1)
+    assert with_input_size(tiny_model, TINY, TINY_CFG) is tiny_model
+    img = np.zeros((1, 128, 192, 3), np.float32)
+    img[:, 32:96, 48:144] = np.random.default_rng(0).uniform(0, 255, (1, 64, 96, 3))
+    crop = img[:, 32:96, 48:144]
+    small = keras.ops.convert_to_numpy(tiny_model(crop)["class_logits"]).reshape(8, 12, -1)
+    full = keras.ops.convert_to_numpy(deployed(img)["class_logits"]).reshape(16, 24, -1)
+    # deep cells see only crop pixels in both (receptive field aside, the centre cell must agree closely)
+    assert np.abs(full[4 + 4, 6 + 6] - small[4, 6]).max() < np.abs(small).max()

@@ -77,3 +77,35 @@ def test_missing_and_unreadable_images(tmp_path):
     with pytest.raises(DataError, match="unreadable image") as e:
         load_yolo(d, TAX, d / "names.txt")
     assert "b.jpg" in str(e.value)
+
+
+def test_polygon_lines_by_hand(tmp_path):
+    d = shutil.copytree(FIXTURE, tmp_path / "y")
+    # image a.jpg is 40x30. A warning triangle (0.25,0.2) (0.5,0.8) (0.75,0.2) -> px (10,6) (20,24) (30,6):
+    # box [10, 6, 30, 24], centre (20, 15). A road-marking quad (0.1,0.5) (0.5,0.4) (0.6,0.9) (0.2,1.0) ->
+    # px (4,15) (20,12) (24,27) (8,30): lowest two (8,30), (24,27) -> lower-right end (24, 27)
+    (d / "labels" / "a.txt").write_text("0 0.25 0.2 0.5 0.8 0.75 0.2\n1 0.1 0.5 0.5 0.4 0.6 0.9 0.2 1.0\n")
+    a, _ = load_yolo(d, TAX, d / "names.txt")
+    np.testing.assert_array_equal(a.classes, [1, 6])
+    np.testing.assert_allclose(a.boxes, [[10, 6, 30, 24], [4, 12, 24, 30]], atol=1e-4)
+    np.testing.assert_allclose(a.points, [[20, 15], [24, 27]], atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "line, problem",
+    [
+        ("0 0.1 0.1 0.5 0.5 0.9", "malformed line"),  # 5 coordinates: no polygon, no box
+        ("0 0.1 0.1 0.5 0.5 0.9 x 0.3 0.3", "malformed y3 'x'"),
+        ("0 0.1 0.1 0.5 0.5 1.9 0.9", "box outside the image"),
+    ],
+)
+def test_bad_polygon_line(tmp_path, line, problem):
+    d = shutil.copytree(FIXTURE, tmp_path / "y")
+    (d / "labels" / "a.txt").write_text("0 0.5 0.5 0.1 0.1\n" + line + "\n")
+    with pytest.raises(DataError, match=problem) as e:
+        load_yolo(d, TAX, d / "names.txt")
+    assert str(e.value).startswith(f"{d / 'labels' / 'a.txt'}:2: ")
+
+
+def test_packaged_light_mapping():
+    assert load_yolo_mapping("traffic_light_kr_to_korea", TAX) == {0: 5, 1: 5, 2: 5, 3: 5}

@@ -1,0 +1,67 @@
+"""Training sources: names and aliases, block splits of the real sets, label gaps, balancing."""
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from keras_lmk.config import DataConfig
+from keras_lmk.records import ImageRecord
+from keras_lmk.sources import balance_sources, lights_split, markings_split, parse_sources, photo_of
+from keras_lmk.taxonomy import load_taxonomy
+
+TAX = load_taxonomy("korea")
+
+
+def _rec(name: str) -> ImageRecord:
+    return ImageRecord(name, 10, 10, np.zeros((0, 4)), np.zeros((0, 2)), np.zeros((0,)))
+
+
+def test_parse_sources():
+    assert parse_sources("real+synthetic") == ["gtsdb", "markings", "lights", "synthetic"]
+    assert parse_sources("synthetic+gtsdb+synthetic") == ["synthetic", "gtsdb"]
+    with pytest.raises(ValueError, match="unknown data source 'gtsbd'"):
+        parse_sources("synthetic+gtsbd")
+
+
+def test_balance_repeats_smaller_sources():
+    a = [_rec(f"a{i}") for i in range(10)]
+    b = [_rec(f"b{i}") for i in range(3)]
+    out = balance_sources([a, b], seed=0)
+    names = [r.image_path for r in out]
+    assert len(names) == 20 and sum(n.startswith("a") for n in names) == 10
+    counts = [names.count(f"b{i}") for i in range(3)]
+    assert sorted(counts) == [3, 3, 4]  # 10 = 3 x 3 + 1: one image drawn once more, none twice more
+
+
+def test_photo_of_groups_augmented_copies():
+    assert photo_of("/d/KakaoTalk_2024_04_jpg.rf.588ec6124b86bc08322902c852cb4f15.jpg") == "KakaoTalk_2024_04"
+    assert photo_of("plain.jpg") == "plain"
+
+
+def test_lights_split_keeps_copies_together(tmp_path):
+    img, lab = tmp_path / "images", tmp_path / "labels"
+    img.mkdir()
+    lab.mkdir()
+    for p in range(10):  # 10 photos x 3 copies; 15 % of 10 photos -> the last 2 photos validate
+        for c in range(3):
+            stem = f"photo{p}_jpg.rf.{c:032x}"
+            cv2.imwrite(str(img / f"{stem}.jpg"), np.zeros((20, 20, 3), np.uint8))
+            (lab / f"{stem}.txt").write_text("2 0.5 0.5 0.2 0.2\n")
+    train, val = lights_split(DataConfig(lights_dir=str(tmp_path)), TAX)
+    assert len(train) == 24 and len(val) == 6
+    assert {photo_of(r.image_path) for r in val} == {"photo8", "photo9"}
+    assert all(r.unlabelled == (1, 2, 3, 4, 6) for r in train + val)  # only signals are labelled
+
+
+def test_markings_split_is_the_frame_block(tmp_path):
+    lines = []
+    for i in (999, 1000, 1001, 1100):
+        cv2.imwrite(str(tmp_path / f"roadmark_{i:04d}.jpg"), np.zeros((20, 20, 3), np.uint8))
+        lines.append(f"1,9,9,1,1,1,9,9,stop,roadmark_{i:04d}.png")
+    (tmp_path / "annotations.csv").write_text("\n".join(lines))
+    train, val = markings_split(DataConfig(markings_dir=str(tmp_path)), TAX)
+    assert [Path(r.image_path).stem for r in train] == ["roadmark_0999", "roadmark_1000"]
+    assert [Path(r.image_path).stem for r in val] == ["roadmark_1001", "roadmark_1100"]
+    assert train[0].unlabelled == (1, 2, 3, 4, 5)
