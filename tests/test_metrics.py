@@ -291,3 +291,31 @@ def test_best_f1_operating_point_by_hand():
     assert best["f1"] == pytest.approx(0.8)
     assert best["precision"] == pytest.approx(2 / 3) and best["recall"] == pytest.approx(1.0)
     assert PointEvaluator(TAX).best_f1_point() is None  # nothing seen yet
+
+
+def test_all_point_ap_uses_the_precision_envelope():
+    """Rankings where precision rises after a false positive: only the envelope (running max from the right)
+    gives the right area. Hand computed; the curve values are written out, not taken from pr_curve."""
+    # 2 GT; FP, TP, TP: precision 0, 1/2, 2/3 at recall 0, 1/2, 1. Envelope 2/3, 2/3, 2/3 -> AP = 2/3
+    # (without the envelope: 1/2 * 1/2 + 1/2 * 2/3 = 0.583)
+    assert average_precision([0.9, 0.8, 0.7], [False, True, True], 2) == pytest.approx(2 / 3)
+    # 3 GT; TP, FP, TP, TP: precision 1, 1/2, 2/3, 3/4; recall 1/3, 1/3, 2/3, 1; envelope 1, 3/4, 3/4, 3/4
+    # -> AP = 1/3 * (1 + 3/4 + 3/4) = 5/6 (without the envelope: 1/3 * (1 + 2/3 + 3/4) = 0.806)
+    tp = [True, False, True, True]
+    assert average_precision([0.9, 0.8, 0.7, 0.6], tp, 3) == pytest.approx(5 / 6)
+    # COCO 101 points on the same curve: recall 0..0.33 (34 points) -> 1, 0.34..1 (67 points) -> 3/4
+    assert average_precision([0.9, 0.8, 0.7, 0.6], tp, 3, "coco101") == pytest.approx((34 + 67 * 0.75) / 101)
+    # the scores are passed unsorted: the ranking is by score, not by list order
+    assert average_precision([0.7, 0.9, 0.8], [True, False, True], 2) == pytest.approx(2 / 3)
+
+
+def test_streaming_evaluator_ap_uses_the_precision_envelope():
+    """The same FP, TP, TP ranking through PointEvaluator (score histograms): AP 2/3 by hand."""
+    ev = PointEvaluator(TAX, (Tolerance("8px", 8.0),), operating_threshold=0.5)
+    # frame 1: one sign, a far-off prediction at 0.9 (FP) and a hit at 0.8; frame 2: a hit at 0.7
+    ev.add_frame([[50, 50]], [1], [box_at(50, 50, 10)], [[150, 150], [51, 50]], [1, 1], [0.9, 0.8])
+    ev.add_frame([[20, 20]], [1], [box_at(20, 20, 10)], [[20, 22]], [1], [0.7])
+    sign = ev.summary()["tolerances"]["8px"]["per_class"]["sign"]
+    assert sign["AP"] == pytest.approx(2 / 3)
+    # 101 points: every recall level is reached at precision 2/3 or better -> envelope 2/3 throughout
+    assert sign["AP_coco101"] == pytest.approx(2 / 3)
