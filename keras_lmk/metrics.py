@@ -8,10 +8,16 @@ Radii (:class:`Tolerance`): ``adaptive`` = max(4 px, 0.5 * sqrt(bbox area)) in o
 
 AP per class is the area under the interpolated precision-recall curve over all scores ("all-point",
 VOC2010+): precision is replaced by its running maximum from the right and summed over each recall step.
-``AP_coco101`` averages the same interpolated precision at recall 0, 0.01, ..., 1 (COCO's 101 points); with
-``oks_sigma_for`` it equals pycocotools' keypoint AP at one OKS threshold (tests check this), because for one
-keypoint ``OKS = exp(-d^2 / (2 * area * (2 sigma)^2))`` so ``OKS >= t`` <=> ``d <= 2 sigma sqrt(2 ln(1/t))
-sqrt(area)``. mAP is the mean AP over classes that have ground truth in the dataset.
+``AP_coco101`` averages the same interpolated precision at recall 0, 0.01, ..., 1 (COCO's 101 points). With
+``oks_sigma_for``, pycocotools' keypoint rule at one OKS threshold accepts the same pairs as the ``adaptive``
+radius, because for one keypoint ``OKS = exp(-d^2 / (2 * area * (2 sigma)^2))`` so ``OKS >= t`` <=> ``d <= 2
+sigma sqrt(2 ln(1/t)) sqrt(area)``. The AP is not pycocotools' in general, only when both match alike (tests
+check such a case): pycocotools gives each detection the free ground truth of highest OKS, i.e. the smallest
+``d / sqrt(area)``, where we take the nearest in pixels, so two same-class ground truths of different size
+within one prediction's reach can go different ways (tests show one); pycocotools also has no 4 px radius
+floor (boxes under 8 x 8 px), keeps at most ``maxDets`` detections per image (20 by default for keypoints),
+and ranks exact scores where :class:`PointEvaluator` ties scores within 1e-4. mAP is the mean AP over
+classes that have ground truth in the dataset.
 
 Streaming: :class:`PointEvaluator` keeps the all-threshold predictions as per-class score histograms
 (``SCORE_BINS`` = 10,000 bins over [0, 1]) of prediction and hit counts, and computes the curves per non-empty

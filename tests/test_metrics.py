@@ -166,7 +166,9 @@ def _pycocotools_ap(gt, preds, cat, sigma):
 
 def test_matches_pycocotools_keypoint_ap_with_oks_sigma():
     """OKS >= 0.5 with sigma = oks_sigma_for(0.5) is the same rule as d <= 0.5 sqrt(area) (boxes >= 8 px so
-    the 4 px floor is inactive); then our 101-point AP equals pycocotools' keypoint AP."""
+    the 4 px floor is inactive); then our 101-point AP equals pycocotools' keypoint AP, as long as both
+    matchings pick the same ground truths (they do on this data; see
+    test_where_nearest_pixel_matching_differs_from_pycocotools_oks for where they do not)."""
     rng = np.random.default_rng(3)
     images, anns, preds = [], [], []
     ev = PointEvaluator(TAX, (Tolerance("adaptive"),), operating_threshold=0.5)
@@ -319,3 +321,59 @@ def test_streaming_evaluator_ap_uses_the_precision_envelope():
     assert sign["AP"] == pytest.approx(2 / 3)
     # 101 points: every recall level is reached at precision 2/3 or better -> envelope 2/3 throughout
     assert sign["AP_coco101"] == pytest.approx(2 / 3)
+
+
+def test_prediction_takes_the_nearest_free_ground_truth_not_the_first_listed():
+    """Two signs both inside one prediction's radius, the farther one listed first: the prediction must
+    match the nearer one (distances by hand: 10 px and 1 px)."""
+    gt = np.array([[10.0, 0.0], [1.0, 0.0]])  # farther first
+    m, d = match_greedy([[0.0, 0.0]], [0.9], [1], gt, [1, 1], [12.0, 12.0])
+    assert m.tolist() == [1] and d.tolist() == [1.0]
+    # a second, weaker prediction at (11, 0) then takes the farther sign (1 px); matched to the first
+    # listed sign instead, the strong prediction would leave only the near one, 10 px from it
+    m, d = match_greedy([[0.0, 0.0], [11.0, 0.0]], [0.9, 0.5], [1, 1], gt, [1, 1], [12.0, 12.0])
+    assert m.tolist() == [1, 0] and d.tolist() == [1.0, 1.0]
+    # through the evaluator: the operating-point error is the nearest distance, 1 px
+    ev = PointEvaluator(TAX, (Tolerance("12px", 12.0),), operating_threshold=0.5)
+    ev.add_frame(gt, [1, 1], [box_at(10, 0, 4), box_at(1, 0, 4)], [[0.0, 0.0]], [1], [0.9])
+    assert ev.point_errors()[0].tolist() == [1.0]
+
+
+def test_where_nearest_pixel_matching_differs_from_pycocotools_oks():
+    """pycocotools matches each detection to the ground truth of highest OKS, i.e. smallest d / sqrt(area);
+    we take the nearest in pixels. Here they disagree: a small sign A (10 px, radius 5) and a large sign
+    B (40 px, radius 20); a prediction 4.5 px from A and 15.5 px from B is nearer A in pixels but nearer
+    B relative to size (15.5 / 40 < 4.5 / 10). A second, weaker prediction 4 px from A is 24 px from B.
+    Ours: P1 -> A, P2 finds nothing: TP, FP over 2 GT -> AP 1/2 (coco101: recall 0..0.5 -> 51/101).
+    pycocotools: P1 -> B, P2 -> A: two TPs -> AP 1."""
+    a, b = (100.0, 100.0), (120.0, 100.0)
+    preds = [[104.5, 100.0], [96.0, 100.0]]
+    scores = [0.9, 0.8]
+    ev = PointEvaluator(TAX, (Tolerance("adaptive"),), operating_threshold=0.5)
+    ev.add_frame([a, b], [1, 1], [box_at(*a, 10), box_at(*b, 40)], preds, [1, 1], scores)
+    ours = ev.summary()["tolerances"]["adaptive"]["per_class"]["sign"]
+    assert ours["AP"] == pytest.approx(0.5)
+    assert ours["AP_coco101"] == pytest.approx(51 / 101)
+    anns = [
+        {
+            "id": k + 1,
+            "image_id": 1,
+            "category_id": 1,
+            "bbox": [x - s / 2, y - s / 2, s, s],
+            "area": s * s,
+            "iscrowd": 0,
+            "keypoints": [x, y, 2],
+            "num_keypoints": 1,
+        }
+        for k, ((x, y), s) in enumerate([(a, 10.0), (b, 40.0)])
+    ]
+    gt = {
+        "images": [{"id": 1, "width": 200, "height": 200, "file_name": "1.jpg"}],
+        "annotations": anns,
+        "categories": [{"id": 1, "name": "sign", "keypoints": ["reference_point"], "skeleton": []}],
+    }
+    dets = [
+        {"image_id": 1, "category_id": 1, "keypoints": [p[0], p[1], 1], "score": s}
+        for p, s in zip(preds, scores, strict=True)
+    ]
+    assert _pycocotools_ap(gt, dets, 1, oks_sigma_for(0.5, 0.5)) == pytest.approx(1.0)
