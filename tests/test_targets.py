@@ -193,3 +193,49 @@ def test_fast_on_full_size_grid():
         encode_targets(spec, boxes, points, classes, rng=rng)
     per_call = (time.perf_counter() - t0) / 20
     assert per_call < 5e-3, per_call  # typically well under 1 ms; loose bound for shared CI machines
+
+
+def test_cell_centre_on_the_upper_box_edge_is_outside():
+    # stride 8: cell centres at 4, 12, 20, 28, ... Box (8,8)-(20,20): centre 12 is inside, 20 lies exactly on
+    # the open upper edge in x and y -> only cell (1, 1) (the box centre (14, 14) is in it too)
+    t = encode([[8, 8, 20, 20]], [[14, 14]], [1])
+    assert landmark_cells(t) == {cell(1, 1)}
+    # one pixel more and centre 20 is inside: rows/cols 1-2
+    t = encode([[8, 8, 21, 21]], [[14, 14]], [1])
+    assert landmark_cells(t) == {cell(1, 1), cell(1, 2), cell(2, 1), cell(2, 2)}
+    # a lower edge exactly on a centre is inside (closed): (12,12)-(28,28) holds centres 12 and 20, not 28
+    t = encode([[12, 12, 28, 28]], [[20, 20]], [1])
+    assert landmark_cells(t) == {cell(1, 1), cell(1, 2), cell(2, 1), cell(2, 2)}
+
+
+def _bruteforce_cells(box, spec=SPEC):
+    """The documented rule cell by cell in plain Python: centres with x0 <= cx < x1 and y0 <= cy < y1, plus
+    the cell holding the box centre (clamped into the grid)."""
+    x0, y0, x1, y1 = (float(v) for v in box)
+    cells = set()
+    for row in range(spec.grid_h):
+        for col in range(spec.grid_w):
+            cx, cy = (col + 0.5) * spec.stride, (row + 0.5) * spec.stride
+            if x0 <= cx < x1 and y0 <= cy < y1:
+                cells.add(row * spec.grid_w + col)
+    col = min(int((x0 + x1) / 2 // spec.stride), spec.grid_w - 1)
+    row = min(int((y0 + y1) / 2 // spec.stride), spec.grid_h - 1)
+    cells.add(row * spec.grid_w + col)
+    return cells
+
+
+@pytest.mark.parametrize("step", [1.0, 0.5], ids=["integer", "half_integer"])
+def test_cell_mask_matches_bruteforce_rule_on_grid_aligned_coordinates(step):
+    """Integer and half-integer boxes put edges exactly on cell centres (4, 12, ...) and cell borders (8,
+    16, ...), where an off-by-one in the half-open rule shows."""
+    rng = np.random.default_rng(5)
+    x0 = rng.integers(0, 120 / step, 300) * step
+    y0 = rng.integers(0, 60 / step, 300) * step
+    w = rng.integers(1, 40 / step, 300) * step
+    h = rng.integers(1, 40 / step, 300) * step
+    boxes = np.stack([x0, y0, np.minimum(x0 + w, 128), np.minimum(y0 + h, 64)], 1)
+    on_centre = ((boxes % 8) == 4).any(1)
+    assert on_centre.sum() > 50  # plenty of edges exactly on a cell centre
+    mask = landmark_cell_mask(SPEC, boxes)
+    for b, m in zip(boxes, mask, strict=True):
+        assert set(np.flatnonzero(m).tolist()) == _bruteforce_cells(b), b.tolist()
