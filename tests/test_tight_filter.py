@@ -140,7 +140,7 @@ def test_tight_update_with_clutter_converges_and_rejects_nonsense():
                        diag_cov(0.2, math.radians(0.3)), FilterConfig())  # fmt: skip
     before = filt2.x.copy()
     res2 = tight_update(filt2, TRUE, math.radians(0.05), pts, classes, seen, classes, CAM, TightConfig())
-    assert res2.status in ("none", "rejected")
+    assert res2.status == "none" and res2.n_matches == 0  # the "rejected" path has its own test below
     np.testing.assert_array_equal(filt2.x, before)
 
 
@@ -173,3 +173,35 @@ def test_sideslip_constraint_is_the_scalar_kalman_update():
     for _ in range(20):
         filt.constrain_sideslip(0.1)
     assert abs(math.degrees(filt.x[3] - math.atan2(filt.x[5], filt.x[4]))) < 0.2
+
+
+def test_implausible_update_is_rejected_and_leaves_the_filter_alone():
+    """Gates wide open (every same-class pair associates), exact detections of the scene from TRUE, but a
+    prior 3 m to the left of TRUE with sigma 0.2 m: the update the detections ask for is far outside the
+    prior, so tight_update must refuse it ("rejected") and leave state, covariance and attitude as they
+    were. Reference: with the update gate lifted the same frame is accepted, and its (x, y, z, yaw) change
+    has a chi-square (hand: sum of dx_i^2 / sigma_i^2 over the diagonal prior) above the 18.47 gate."""
+    pts = _landmarks_ahead(TRUE)
+    classes = np.array([6, 2, 1, 5, 6, 3])
+    seen = hand_project(pts, TRUE)
+    left = TRUE.yaw + math.pi / 2
+    start = Pose(TRUE.x + 3 * math.cos(left), TRUE.y + 3 * math.sin(left), *_vec(TRUE)[2:])
+    sigmas = np.array([0.2, 0.2, 0.2, math.radians(0.3)])
+
+    def run(update_chi2):
+        filt = PoseFilter(start, np.diag(sigmas**2), FilterConfig())
+        before = (filt.x.copy(), filt.P.copy(), filt.pitch, filt.roll)
+        cfg = TightConfig(gate_chi2=1e9, refine_chi2=1e9, update_chi2=update_chi2)
+        res = tight_update(filt, TRUE, math.radians(0.05), pts, classes, seen, classes, CAM, cfg)
+        return res, filt, before
+
+    res, filt, (x0, p0, pitch0, roll0) = run(TightConfig().update_chi2)
+    assert res.status == "rejected" and res.n_matches == 6
+    np.testing.assert_array_equal(filt.x, x0)
+    np.testing.assert_array_equal(filt.P, p0)
+    assert (filt.pitch, filt.roll) == (pitch0, roll0)
+
+    res, filt, (x0, _, _, _) = run(1e12)
+    assert res.status == "tight"
+    dx = filt.x[:4] - x0[:4]
+    assert float(np.sum(dx**2 / sigmas**2)) > TightConfig().update_chi2
