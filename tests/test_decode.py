@@ -182,3 +182,37 @@ def test_inference_modules_do_not_import_tensorflow():
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+WIDE = GridSpec(input_height=64, input_width=128, stride=8, anchors=((0.5, 0.5), (0.25, 0.25)), num_classes=3)
+
+
+def test_max_candidates_keeps_the_most_confident_votes():
+    """A 64x128 input (8 x 16 cells) with three far-apart votes: max_candidates bounds the votes entering the
+    merge, most confident first."""
+    logits, points = quiet_tensors(WIDE)
+    set_vote(logits, points, 1 * 16 + 1, 0, 1, 0.6, (12.0, 12.0), WIDE)
+    set_vote(logits, points, 4 * 16 + 8, 0, 2, 0.9, (68.0, 36.0), WIDE)
+    set_vote(logits, points, 6 * 16 + 14, 1, 1, 0.75, (116.0, 52.0), WIDE)
+    dets = decode(logits, points, WIDE, IDENTITY, DecoderConfig(max_candidates=1))
+    assert dets.classes.tolist() == [2]
+    np.testing.assert_allclose(dets.points, [[68.0, 36.0]], atol=1e-4)
+    np.testing.assert_allclose(dets.scores, [0.9], atol=1e-5)
+    dets = decode(logits, points, WIDE, IDENTITY, DecoderConfig(max_candidates=2))
+    np.testing.assert_allclose(dets.scores, [0.9, 0.75], atol=1e-5)
+    np.testing.assert_allclose(dets.points, [[68.0, 36.0], [116.0, 52.0]], atol=1e-4)
+    assert len(decode(logits, points, WIDE, IDENTITY, DecoderConfig(max_candidates=3))) == 3
+
+
+def test_default_clip_is_the_original_image_on_a_wide_input():
+    """decode() without image_size clips to the original image the letterbox implies. A 256x64 image into the
+    128x64 input: scale 0.5, pad (0, 16), so original = ((x - 0) / 0.5, (y - 16) / 0.5), inside 256 x 64."""
+    lb = Letterbox.fit(256, 64, 128, 64)
+    assert (lb.scale, lb.pad_x, lb.pad_y) == (0.5, 0, 16)
+    logits, points = quiet_tensors(WIDE)
+    set_vote(logits, points, 3 * 16 + 14, 0, 1, 0.9, (120.0, 30.0), WIDE)  # -> (240, 28), inside
+    set_vote(logits, points, 3 * 16 + 15, 1, 2, 0.8, (140.0, 30.0), WIDE)  # -> (280, 28): x clipped to 256
+    set_vote(logits, points, 7 * 16 + 1, 0, 2, 0.7, (10.0, 60.0), WIDE)  # -> (20, 88): y clipped to 64
+    dets = decode(logits, points, WIDE, lb, DecoderConfig(merge_radius_px=4))
+    np.testing.assert_allclose(dets.scores, [0.9, 0.8, 0.7], atol=1e-5)
+    np.testing.assert_allclose(dets.points, [[240.0, 28.0], [256.0, 28.0], [20.0, 64.0]], atol=1e-4)
