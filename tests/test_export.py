@@ -276,6 +276,47 @@ def test_calibration_images_use_the_letterbox_and_span_0_255(exported):
     assert imgs[0].min() == 0 and imgs[0].max() == 255
 
 
+def test_calibration_images_are_the_inference_input_of_each_file(tmp_path):
+    """Calibration must feed what inference feeds: letterbox_image(read_image_rgb(file)) as float32 RGB,
+    except pixel (0, 0) set to 0 and the last pixel to 255. Files with known content, written by cv2 (BGR
+    on disk): the expected arrays of the first two are written out by hand."""
+    from keras_lmk.frames import read_image_rgb
+    from keras_lmk.letterbox import PAD_VALUE, letterbox_image
+
+    red, blue, olive = (255, 0, 0), (0, 0, 255), (200, 150, 30)  # RGB
+    # 64x64 = the input size (letterbox is the identity): left half red, right half blue
+    a = np.zeros((64, 64, 3), np.uint8)
+    a[:, :32], a[:, 32:] = red, blue
+    # 128x64: scale 0.5 -> 64x32, centred with 16 grey rows above and below
+    b = np.full((64, 128, 3), olive, np.uint8)
+    expect_b = np.full((64, 64, 3), PAD_VALUE, np.uint8)
+    expect_b[16:48] = olive
+    # 50x40 noise: compared with letterbox_image(read_image_rgb(...)) itself
+    c = np.random.default_rng(0).integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    paths = []
+    for name, rgb in (("a", a), ("b", b), ("c", c)):
+        paths.append(tmp_path / f"{name}.png")
+        assert cv2.imwrite(str(paths[-1]), rgb[..., ::-1])  # cv2 writes BGR
+    expected = [a, expect_b, letterbox_image(read_image_rgb(paths[2]), 64, 64)[0]]
+    expected = [e.astype(np.float32) for e in expected]
+    for e in expected:
+        e[0, 0], e[-1, -1] = 0.0, 255.0
+    records = [
+        ImageRecord(str(p), im.shape[1], im.shape[0], np.zeros((0, 4)), np.zeros((0, 2)), np.zeros(0))
+        for p, im in zip(paths, (a, b, c), strict=True)
+    ]
+    # 6 steps over 3 files: each file exactly twice, in some seeded order
+    imgs = calibration_images(records, TINY_SPEC, 6)
+    assert len(imgs) == 6
+    used = [0, 0, 0]
+    for img in imgs:
+        assert img.shape == (1, 64, 64, 3) and img.dtype == np.float32
+        hits = [k for k, e in enumerate(expected) if np.array_equal(img[0], e)]
+        assert len(hits) == 1, "a calibration image equals none of the files' inference inputs"
+        used[hits[0]] += 1
+    assert used == [2, 2, 2]
+
+
 def test_raw_outputs_are_integers_for_int8(exported):
     _, out, recs = exported
     from keras_lmk.letterbox import letterbox_image
