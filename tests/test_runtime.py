@@ -24,8 +24,31 @@ def models(tmp_path_factory):
 
     model = keras.saving.load_model(keras_path, compile=False)
     convert_tflite(model, d / "model.tflite")
-    convert_tflite(model, d / "model_int8.tflite", int8=True)
+    convert_int8_input(model, d / "model_int8.tflite")
     return d
+
+
+def convert_int8_input(model, path):
+    """Full-integer conversion with an int8 input calibrated on pixels 0..510: input scale 2, zero point
+    -128, so a slip in the input quantisation shows (the export's uint8 input has scale 1, zero point 0)."""
+    import tensorflow as tf
+
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+
+    def rep():
+        rng = np.random.default_rng(0)
+        for _ in range(4):
+            x = rng.uniform(0, 510, (1, TINY_SPEC.input_height, TINY_SPEC.input_width, 3)).astype(np.float32)
+            x[0, 0, 0], x[0, -1, -1] = 0.0, 510.0
+            yield [x]
+
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = rep
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = tf.int8
+    conv.inference_output_type = tf.int8
+    path.write_bytes(conv.convert())
+    return path
 
 
 def frame(seed=0, h=48, w=80):
@@ -54,7 +77,7 @@ def test_float_tflite_matches_keras(models):
 
 def test_int8_tflite_dequantises_with_its_own_parameters(models):
     rt = LandmarkRuntime(models / "model_int8.tflite", models / "model_card.json")
-    assert rt.input_detail["dtype"] == np.uint8
+    assert rt.input_detail["dtype"] == np.int8
     assert rt.logits_detail["dtype"] == np.int8 and rt.logits_detail["quantization"][0] > 0
     kr = KerasRunner(models / "model.keras")
     img = frame(1)
@@ -99,3 +122,66 @@ def test_keras_runner_with_in_memory_model_and_card():
     kr = KerasRunner("mem.keras", make_model_card(TINY_SPEC, TINY_TAXONOMY), model=model)
     dets = kr.predict_frame(frame(2, 64, 64))
     assert dets.points.shape[1] == 2 and np.isfinite(dets.points).all()
+
+
+def _detail(dtype, scale, zero_point):
+    """An input tensor detail as the interpreter reports it (per-tensor parameters in both places)."""
+    return {
+        "name": "image",
+        "dtype": dtype,
+        "quantization": (scale, zero_point),
+        "quantization_parameters": {
+            "scales": np.array([scale], np.float32),
+            "zero_points": np.array([zero_point], np.int32),
+            "quantized_dimension": 0,
+        },
+    }
+
+
+def test_quantize_input_with_scale_and_nonzero_zero_point_by_hand():
+    """q = clip(round(x / scale + zero_point)) into the dtype's range (TFLite: real = (q - zp) * scale);
+    values chosen away from rounding ties."""
+    # int8, scale 2, zero point -128 (an input calibrated to [0, 510]): 0 -> -128; 5.2 -> -125.4 -> -125;
+    # 100 -> -78; 254 -> -1; 600 -> 172 -> clipped to 127
+    x = np.array([0.0, 5.2, 100.0, 254.0, 600.0])
+    got = quantize_input(x, _detail(np.int8, 2.0, -128))
+    assert got.dtype == np.int8 and got.tolist() == [-128, -125, -78, -1, 127]
+    # uint8, scale 0.5, zero point 10: q = 2x + 10; -20 -> -30 -> clipped to 0; 50.3 -> 110.6 -> 111;
+    # 200 -> 410 -> clipped to 255
+    x = np.array([-20.0, 0.0, 3.0, 50.3, 122.0, 200.0])
+    got = quantize_input(x, _detail(np.uint8, 0.5, 10))
+    assert got.dtype == np.uint8 and got.tolist() == [0, 10, 16, 111, 254, 255]
+    # the legacy (scale, zero point) pair alone gives the same
+    legacy = {"name": "image", "dtype": np.int8, "quantization": (2.0, -128)}
+    assert quantize_input(np.array([0.0, 100.0]), legacy).tolist() == [-128, -78]
+
+
+def test_int8_input_with_nonzero_zero_point_is_fed_as_hand_quantised(models):
+    """A real int8-input model (scale 2, zero point -128): the runtime's outputs equal the interpreter run by
+    hand on q = x / 2 - 128 (even pixels: no rounding ties), dequantised by hand, and stay near Keras."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    rt = LandmarkRuntime(models / "model_int8.tflite", models / "model_card.json")
+    scale, zp = rt.input_detail["quantization"]
+    assert rt.input_detail["dtype"] == np.int8
+    assert scale == pytest.approx(2.0, rel=1e-6) and zp == -128
+    img = frame(3, 64, 64) // 2 * 2  # the input size: the letterbox is the identity
+    lt, pt, _ = rt.infer_frame(img)
+
+    it = Interpreter(model_path=str(models / "model_int8.tflite"))
+    it.allocate_tensors()
+    it.set_tensor(it.get_input_details()[0]["index"], (img.astype(np.int16) // 2 - 128).astype(np.int8)[None])
+    it.invoke()
+    by_index = {d["index"]: d for d in it.get_output_details()}
+    hand = {}
+    for name, idx in it._get_full_signature_list()["serving_default"]["outputs"].items():
+        s, z = by_index[idx]["quantization"]
+        hand["points" if "points" in name else "class_logits"] = (
+            it.get_tensor(idx).astype(np.float32) - z
+        ) * s
+    np.testing.assert_allclose(lt, hand["class_logits"].reshape(lt.shape), atol=1e-6)
+    np.testing.assert_allclose(pt, hand["points"].reshape(pt.shape), atol=1e-6)
+    # and close to the float Keras model (PTQ error)
+    lk, pk, _ = KerasRunner(models / "model.keras").infer_frame(img)
+    assert np.abs(lt - lk).mean() < 0.1 * (lk.max() - lk.min())
+    assert np.abs(pt - pk).mean() < 0.1 * (pk.max() - pk.min())
