@@ -122,15 +122,28 @@ def _images(recs, k=3):
 
 
 def test_every_variant_writes_model_and_card(exported):
-    _, out, _ = exported
+    _, out, recs = exported
     for q in ("fp32", "fp16", "dynamic", "int8"):
         assert (out / f"model_{q}.tflite").is_file() and (out / f"model_{q}.json").is_file(), q
     report = json.loads((out / "export_report.json").read_text())
     assert [r["quant"] for r in report["rows"]] == ["fp32", "fp16", "dynamic", "int8"]
+    keras_map = report["evaluation"]["keras"]["mAP"]
     for r in report["rows"]:
-        assert r["size_kb"] > 0 and r["latency_ms_1t"] > 0 and r["latency_ms_2t"] > 0
+        # the size is the file's, in KB to 0.1; latency numbers: test_measure_latency_is_the_median_invoke
+        assert r["size_kb"] == round((out / r["file"]).stat().st_size / 1024, 1)
+        assert {"latency_ms_1t", "latency_ms_2t"} <= set(r)
         assert r["mAP"] is not None and "median_error_px" in r
-    assert report["rows"][0]["mAP_drop_points"] == 0  # fp32 == Keras
+        assert r["mAP_drop_points"] == pytest.approx(round(100 * (keras_map - r["mAP"]), 2), abs=1e-9)
+    # fp32 decodes the same landmarks as Keras on every evaluation image (checked against Keras here), so
+    # its mAP must equal Keras' exactly
+    run_dir = out.parent
+    kr, rt = KerasRunner(run_dir / "model.keras"), LandmarkRuntime(out / "model_fp32.tflite")
+    for rgb in _images(recs, len(recs)):
+        kd, td = kr.predict_frame(rgb), rt.predict_frame(rgb)
+        assert td.classes.tolist() == kd.classes.tolist()
+        np.testing.assert_allclose(td.points, kd.points, atol=1e-2)
+        np.testing.assert_allclose(td.scores, kd.scores, atol=1e-4)
+    assert report["rows"][0]["quant"] == "fp32" and report["rows"][0]["mAP"] == keras_map
     assert "| int8 |" in (out / "export_report.md").read_text()
     sizes = {r["quant"]: r["size_kb"] for r in report["rows"]}
     assert sizes["int8"] < sizes["fp32"] and sizes["fp16"] < sizes["fp32"]
@@ -317,13 +330,64 @@ def test_calibration_images_are_the_inference_input_of_each_file(tmp_path):
     assert used == [2, 2, 2]
 
 
-def test_raw_outputs_are_integers_for_int8(exported):
-    _, out, recs = exported
+def test_raw_outputs_are_the_interpreter_tensors_by_name(exported):
+    """raw_outputs returns each signature output as the interpreter holds it: float32 for fp32, equal to
+    Keras; int8 for int8, which dequantised by hand, (q - zero point) * scale with the interpreter's own
+    parameters, is near Keras."""
+    from ai_edge_litert.interpreter import Interpreter
+
     from keras_lmk.letterbox import letterbox_image
 
+    run_dir, out, recs = exported
     img, _ = letterbox_image(_images(recs, 1)[0], 64, 64)
+    model = KerasRunner(run_dir / "model.keras").model
+    keras_out = {k: np.asarray(v) for k, v in model(img[None].astype(np.float32), training=False).items()}
+    assert keras_out["class_logits"].shape == (1, 64, 2, 3) and keras_out["points"].shape == (1, 64, 2, 2)
+    raw = raw_outputs(out / "model_fp32.tflite", img)
+    for name, k in keras_out.items():
+        assert raw[name].dtype == np.float32 and raw[name].shape == k.shape
+        np.testing.assert_allclose(raw[name], k, atol=1e-4, rtol=1e-4)
     raw = raw_outputs(out / "model_int8.tflite", img)
-    assert raw["class_logits"].dtype == np.int8 and raw["points"].shape == (1, 64, 2, 2)
+    it = Interpreter(model_path=str(out / "model_int8.tflite"))
+    by_index = {d["index"]: d for d in it.get_output_details()}
+    for name, idx in it._get_full_signature_list()["serving_default"]["outputs"].items():
+        k = keras_out[name]
+        assert raw[name].dtype == np.int8 and raw[name].shape == k.shape
+        scale, zp = by_index[idx]["quantization"]
+        deq = (raw[name].astype(np.float64) - zp) * scale
+        span = k.max() - k.min()
+        assert np.abs(deq - k).mean() < 0.1 * span, name
+
+
+def test_measure_latency_is_the_median_invoke_time(monkeypatch):
+    """A fake interpreter whose invokes take 100 ms (3 warm-ups) then 4, 1, 9, 2, 7 ms on a fake clock:
+    the latency is their median, 4 ms; the input fed has the input tensor's shape and dtype."""
+    import keras_lmk.export_lib as export_lib
+
+    clock = [0.0]
+    durations = iter([0.1] * 3 + [0.004, 0.001, 0.009, 0.002, 0.007])
+
+    class FakeInterpreter:
+        fed = []
+
+        def get_input_details(self):
+            return [{"index": 0, "shape": np.array([1, 4, 6, 3]), "dtype": np.uint8}]
+
+        def set_tensor(self, index, value):
+            self.fed.append(value)
+
+        def invoke(self):
+            clock[0] += next(durations)
+
+    threads_seen = []
+    monkeypatch.setattr(
+        export_lib, "_interpreter", lambda t, threads=1: threads_seen.append(threads) or FakeInterpreter()
+    )
+    monkeypatch.setattr(export_lib.time, "perf_counter", lambda: clock[0])
+    assert export_lib.measure_latency(b"model", threads=2, runs=5, warmup=3) == pytest.approx(4.0)
+    assert threads_seen == [2]
+    assert len(FakeInterpreter.fed) == 1
+    assert FakeInterpreter.fed[0].shape == (1, 4, 6, 3) and FakeInterpreter.fed[0].dtype == np.uint8
 
 
 def test_unknown_quant_is_an_error(tmp_path):
