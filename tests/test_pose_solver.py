@@ -14,7 +14,9 @@ from keras_lmk.pose_solver import (
     SolverConfig,
     associate,
     diag_cov,
+    pose_covariance,
     pose_error,
+    pose_from_rotation,
     predict_landmarks,
     solve_frame,
     solve_planar,
@@ -224,3 +226,61 @@ def test_filter_gate_rejects_a_far_fix_and_prediction_extrapolates():
     assert not f.update(Pose(12.0, 0, 0, 0), diag_cov(0.1, 0.01))
     assert f.pose.x == pytest.approx(2.0)
     assert f.update(Pose(2.1, 0, 0, 0), diag_cov(0.1, 0.01))
+
+
+def test_pose_from_rotation_inverts_the_zyx_rule():
+    """Angles back from R = Rz(yaw) Ry(pitch) Rx(roll) built by SciPy (intrinsic "ZYX"); position as given."""
+    from scipy.spatial.transform import Rotation
+
+    rng = np.random.default_rng(4)
+    for yaw, pitch, roll in [(0.3, -0.2, 0.1), (-2.9, 1.2, 3.0), (math.pi / 2, 0.0, -math.pi / 2)] + [
+        tuple(v) for v in rng.uniform([-math.pi, -1.5, -math.pi], [math.pi, 1.5, math.pi], (20, 3))
+    ]:
+        r = Rotation.from_euler("ZYX", [yaw, pitch, roll]).as_matrix()
+        np.testing.assert_allclose(r, _rz(yaw) @ _ry(pitch) @ _rx(roll), atol=1e-12)
+        p = pose_from_rotation(r, [1.0, -2.0, 0.5])
+        assert (p.x, p.y, p.z) == (1.0, -2.0, 0.5)
+        assert p.pitch == pytest.approx(pitch, abs=1e-9)
+        assert wrap_angle(p.yaw - yaw) == pytest.approx(0.0, abs=1e-9)
+        assert wrap_angle(p.roll - roll) == pytest.approx(0.0, abs=1e-9)
+    # pitch exactly 90 deg with rounding pushing -R[2, 0] a hair past 1: clipped, not a math domain error
+    r = _ry(math.pi / 2)
+    r[2, 0] = -1.0 - 1e-12
+    assert pose_from_rotation(r, [0, 0, 0]).pitch == pytest.approx(math.pi / 2)
+
+
+def _hand_jacobian(pts, pose: Pose, free) -> np.ndarray:
+    """Central differences of the hand pinhole with respect to the pose components ``free`` (indices into
+    x, y, z, yaw, pitch, roll): float [2N, len(free)]."""
+    v0 = np.array([pose.x, pose.y, pose.z, pose.yaw, pose.pitch, pose.roll])
+    cols = []
+    for j in free:
+        h = 1e-4 if j < 3 else 1e-6
+        hi, lo = v0.copy(), v0.copy()
+        hi[j] += h
+        lo[j] -= h
+        cols.append(((hand_project(pts, Pose(*hi)) - hand_project(pts, Pose(*lo))) / (2 * h)).ravel())
+    return np.column_stack(cols)
+
+
+def test_pose_covariance_is_gauss_newton_with_the_hand_jacobian():
+    """sigma^2 (J^T J)^-1 marginalised to (x, y, z, yaw), J from the hand pinhole; sigma = pixel_sigma when
+    the points fit exactly, the residual RMS sum(r^2) / (2N - dof) when that is larger."""
+    pts = _landmarks_ahead(TRUE)
+    seen = hand_project(pts, TRUE)
+    j6 = _hand_jacobian(pts, TRUE, range(6))
+    ref = 1.5**2 * np.linalg.inv(j6.T @ j6)[:4, :4]
+    got = pose_covariance(pts, seen, CAM, TRUE, pixel_sigma=1.5)
+    assert got.shape == (4, 4)
+    np.testing.assert_allclose(got, ref, rtol=1e-3, atol=1e-12)
+    # residuals +-3 px on every coordinate: sum r^2 = 12 * 9 = 108 over 12 - 6 dof -> sigma^2 = 18 > 1.5^2
+    noisy = seen + np.array([[3.0, -3.0], [-3.0, 3.0]] * 3)
+    got = pose_covariance(pts, noisy, CAM, TRUE, pixel_sigma=1.5)
+    np.testing.assert_allclose(got, ref * 18.0 / 1.5**2, rtol=1e-3, atol=1e-12)
+    # planar: only x, y, yaw, pitch are fitted; z is unknown (variance 1e4) and uncorrelated
+    j4 = _hand_jacobian(pts, TRUE, (0, 1, 3, 4))
+    ref4 = 1.5**2 * np.linalg.inv(j4.T @ j4)  # over x, y, yaw, pitch
+    got = pose_covariance(pts, seen, CAM, TRUE, pixel_sigma=1.5, planar=True)
+    xy_yaw = [0, 1, 3]
+    np.testing.assert_allclose(got[np.ix_(xy_yaw, xy_yaw)], ref4[:3, :3], rtol=1e-3, atol=1e-12)
+    assert got[2, 2] == 1e4 and not got[2, [0, 1, 3]].any() and not got[[0, 1, 3], 2].any()
