@@ -37,7 +37,7 @@ from tqdm import tqdm
 from keras_lmk.atomic import atomic_write, atomic_write_json, check_writable_dir
 from keras_lmk.coco_reader import CocoReader
 from keras_lmk.frames import FrameSource, FrameSourceError, drive_frames, read_image_rgb
-from keras_lmk.metrics import DEFAULT_TOLERANCES, PointEvaluator
+from keras_lmk.metrics import DEFAULT_TOLERANCES, PointEvaluator, tolerance_by_name
 from keras_lmk.runtime import ModelCardError, open_runner, with_threshold
 
 SYNTHETIC_FILES = ("map.json", "camera.json", "poses.json", "annotations.json")
@@ -133,13 +133,18 @@ def run(
     curve_threshold: float = 0.05,
     threads: int = 2,
     progress: bool = True,
+    tolerances=DEFAULT_TOLERANCES,
 ) -> dict:
+    """Evaluate ``model`` on ``data`` into ``out_dir``; returns the metrics dict (also metrics.json).
+
+    tolerances: match radii; the first is the primary one (point errors, confusion, best F1).
+    """
     out_dir = check_writable_dir(out_dir)
     runner = open_runner(model, num_threads=threads)
     op_cfg = with_threshold(runner.decoder, score_threshold)
     curve_cfg = dataclasses.replace(op_cfg, score_threshold=min(curve_threshold, op_cfg.score_threshold))
     records, frames = load_ground_truth(data, runner.taxonomy, images, video)
-    ev = PointEvaluator(runner.taxonomy, DEFAULT_TOLERANCES, op_cfg.score_threshold)
+    ev = PointEvaluator(runner.taxonomy, tolerances, op_cfg.score_threshold)
     skipped, t_model = 0, 0.0
     t_start = time.perf_counter()
 
@@ -271,10 +276,17 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True, help="output directory")
     ap.add_argument("--score-threshold", type=float, help="operating threshold (default: the model card's)")
     ap.add_argument("--curve-threshold", type=float, default=0.05, help="lowest score kept for PR/AP")
+    ap.add_argument(
+        "--primary-tolerance",
+        default="adaptive",
+        help="match radius for point errors, confusion and best F1: adaptive (default) or <N>px, e.g. 10px",
+    )
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     try:
+        primary = tolerance_by_name(args.primary_tolerance)
+        tolerances = (primary, *[t for t in DEFAULT_TOLERANCES if t.name != primary.name])
         s = run(
             args.model,
             args.data,
@@ -285,6 +297,7 @@ def main(argv=None) -> int:
             curve_threshold=args.curve_threshold,
             threads=args.threads,
             progress=not args.no_progress,
+            tolerances=tolerances,
         )
     except (ModelCardError, FileNotFoundError, OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)

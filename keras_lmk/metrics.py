@@ -4,7 +4,7 @@ reference point (numpy only, streaming: frames are added one at a time into fixe
 Matching (per frame, per tolerance): predictions in descending score order each take the nearest still-
 unmatched ground truth of the same class whose distance is within that ground truth's radius; one-to-one.
 Radii (:class:`Tolerance`): ``adaptive`` = max(4 px, 0.5 * sqrt(bbox area)) in original pixels, and fixed
-4 / 8 / 16 px.
+2 / 4 / 8 / 10 / 16 px.
 
 AP per class is the area under the interpolated precision-recall curve over all scores ("all-point",
 VOC2010+): precision is replaced by its running maximum from the right and summed over each recall step.
@@ -62,10 +62,25 @@ class Tolerance:
 
 DEFAULT_TOLERANCES = (
     Tolerance("adaptive"),
+    Tolerance("2px", 2.0),  # tight radii: only these separate a real point regressor from anchor positions
     Tolerance("4px", 4.0),
     Tolerance("8px", 8.0),
+    Tolerance("10px", 10.0),  # the road-marking bar: found within 10 px
     Tolerance("16px", 16.0),
 )
+
+
+def tolerance_by_name(name: str) -> Tolerance:
+    """One of DEFAULT_TOLERANCES, or ``"<N>px"`` for any fixed radius."""
+    for t in DEFAULT_TOLERANCES:
+        if t.name == name:
+            return t
+    if name.endswith("px"):
+        try:
+            return Tolerance(name, float(name[:-2]))
+        except ValueError:
+            pass
+    raise ValueError(f"unknown tolerance {name!r}: 'adaptive' or '<N>px'")
 
 
 def oks_sigma_for(area_factor: float = 0.5, oks_threshold: float = 0.5) -> float:

@@ -19,11 +19,13 @@ import numpy as np
 from keras import ops
 
 from keras_lmk.atomic import atomic_write, atomic_write_bytes, atomic_write_json, atomic_write_text
-from keras_lmk.losses import LossConfig, batch_loss
+from keras_lmk.losses import LossConfig, batch_loss, landmark_cell_accuracy
 
 
 class LandmarkTrainer(keras.Model):
     """Trains ``net`` with the class-dependent landmark loss; tracks L_cls and L_loc separately."""
+
+    ACCURACY_MOMENTUM = 0.9  # "recent batches" for the class-first switch: an EMA over ~10 batches
 
     def __init__(self, net: keras.Model, loss_cfg: LossConfig, **kwargs):
         super().__init__(**kwargs)
@@ -31,20 +33,36 @@ class LandmarkTrainer(keras.Model):
         self.loss_cfg = loss_cfg
         self.cls_tracker = keras.metrics.Mean(name="cls")
         self.loc_tracker = keras.metrics.Mean(name="loc")
+        self.gate_tracker = keras.metrics.Mean(name="loc_on")
+        # class-first switch state (claim 11): recent landmark-cell accuracy and the sticky localisation gate
+        self.recent_accuracy = keras.Variable(0.0, trainable=False, name="recent_accuracy")
+        self.loc_gate = keras.Variable(
+            0.0 if loss_cfg.loc_start_accuracy is not None else 1.0, trainable=False, name="loc_gate"
+        )
 
     def call(self, inputs, training=False):
         return self.net(inputs, training=training)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         outputs = {k: ops.cast(v, "float32") for k, v in y_pred.items()}  # float32 loss under mixed precision
-        total, cls, loc = batch_loss(outputs, y, self.loss_cfg)
+        switched = self.loss_cfg.loc_start_accuracy is not None
+        total, cls, loc = batch_loss(outputs, y, self.loss_cfg, self.loc_gate if switched else None)
+        if switched and training:
+            acc = landmark_cell_accuracy(outputs["class_logits"], y["gt_class"])
+            m = self.ACCURACY_MOMENTUM
+            recent = ops.where(ops.isnan(acc), self.recent_accuracy, m * self.recent_accuracy + (1 - m) * acc)
+            self.recent_accuracy.assign(recent)
+            opened = ops.cast(recent >= self.loss_cfg.loc_start_accuracy, "float32")
+            self.loc_gate.assign(ops.maximum(self.loc_gate, opened))  # once open, stays open
         self.cls_tracker.update_state(cls)
         self.loc_tracker.update_state(loc)
+        self.gate_tracker.update_state(self.loc_gate)
         return total
 
     @property
     def metrics(self):
-        return [*super().metrics, self.cls_tracker, self.loc_tracker]
+        extra = [self.gate_tracker] if self.loss_cfg.loc_start_accuracy is not None else []
+        return [*super().metrics, self.cls_tracker, self.loc_tracker, *extra]
 
 
 def save_keras_atomic(model: keras.Model, path: Path) -> None:

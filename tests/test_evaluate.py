@@ -66,7 +66,7 @@ def test_evaluate_coco_end_to_end(tmp_path, capsys):
     m = json.loads((out / "metrics.json").read_text())
     assert m["frames"] == 3 and m["num_gt"] == {"sign": 3, "road_marking": 0}
     assert m["unlabelled_classes"] == ["road_marking"]
-    assert set(m["tolerances"]) == {"adaptive", "4px", "8px", "16px"}
+    assert set(m["tolerances"]) == {"adaptive", "2px", "4px", "8px", "10px", "16px"}
     sign = m["tolerances"]["adaptive"]["per_class"]["sign"]
     assert sign["num_gt"] == 3 and 0.0 <= sign["AP"] <= 1.0
     assert m["frames_per_s"] > 0 and np.array(m["confusion"]["matrix"]).shape == (3, 3)

@@ -8,17 +8,19 @@ import pytest
 import tensorflow as tf
 
 from keras_lmk.grid import GridSpec
-from keras_lmk.losses import LandmarkLoss, LossConfig, batch_loss, landmark_loss_terms
+from keras_lmk.losses import LandmarkLoss, LossConfig, batch_loss, landmark_cell_accuracy, landmark_loss_terms
 from keras_lmk.targets import encode_targets
 
 B, S, A, M = 2, 6, 5, 7
 
 
-def reference(logits, pred, gt_class, gt_point, cls_mask, variant="eq1", lam=1.0, top_k=None, thr=None):
-    """Plain loops over images, cells and anchors, straight from the definitions."""
+def reference(
+    logits, pred, gt_class, gt_point, cls_mask, variant="eq1", lam=1.0, top_k=None, thr=None, gate=1
+):
+    """Plain loops over images, cells and anchors, straight from the definitions (module docstring)."""
     out = {"cls": [], "loc": [], "total": []}
     for b in range(logits.shape[0]):
-        cls = loc = 0.0
+        cls = loc = weighted = 0.0
         for s in range(logits.shape[1]):
             c = int(gt_class[b, s])
             z = logits[b, s].astype(np.float64)  # [A, M]
@@ -26,26 +28,27 @@ def reference(logits, pred, gt_class, gt_point, cls_mask, variant="eq1", lam=1.0
             p /= p.sum(-1, keepdims=True)
             conf = 1 - p[:, 0]
             w = np.ones(z.shape[0])
-            if c >= 1:
-                if top_k is not None:
-                    w[:] = 0
-                    w[np.argsort(-conf, kind="stable")[:top_k]] = 1
-                if thr is not None:
-                    w *= conf >= thr
+            if top_k is not None:  # every cell: the k most landmark-like anchors
+                w[:] = 0
+                w[np.argsort(-conf, kind="stable")[:top_k]] = 1
+            w_loc = w.copy()
+            if c >= 1 and thr is not None and gate:  # the threshold gates the localisation term only
+                w_loc *= conf >= thr
+            cls_s = loc_s = 0.0
             for a in range(z.shape[0]):
                 if cls_mask[b, s]:
-                    cls += w[a] * -math.log(p[a, c])
+                    cls_s += w[a] * -math.log(p[a, c])
                 if c >= 1:
                     d = 0.0
                     for t in gt_point[b, s] - pred[b, s, a]:
                         d += 0.5 * t * t if abs(t) < 1 else abs(t) - 0.5
-                    loc += w[a] * (p[a, c] if variant == "eq1" else 1.0) * d
-        if variant in ("eq1", "eq5"):
-            total = cls + lam * loc
-        elif variant == "eq6":
-            total = cls + math.exp(-cls) * loc
-        else:
-            total = cls + math.exp(-cls) * loc**2
+                    loc_s += w_loc[a] * (p[a, c] if variant == "eq1" else 1.0) * d
+            cls += cls_s
+            loc += loc_s
+            if c >= 1:  # eq6/eq7: this landmark's own class loss weighs its localisation loss
+                weighted += math.exp(-cls_s) * (loc_s if variant == "eq6" else loc_s**2)
+        loc_term = lam * loc if variant in ("eq1", "eq5") else weighted
+        total = cls + gate * loc_term
         for k, v in (("cls", cls), ("loc", loc), ("total", total)):
             out[k].append(v)
     return {k: np.array(v) for k, v in out.items()}
@@ -78,6 +81,8 @@ CASES = [
     dict(variant="eq6", conf_threshold=0.85),
     dict(variant="eq1", top_k=3, conf_threshold=0.85),
     dict(variant="eq7", top_k=2, conf_threshold=0.8),
+    dict(variant="eq1", conf_threshold=0.85, loc_gate=0.0),  # class phase: no threshold, no loc term
+    dict(variant="eq6", top_k=2, conf_threshold=0.85, loc_gate=1.0),
 ]
 
 
@@ -86,9 +91,8 @@ CASES = [
 def test_matches_numpy_reference(kw, seed):
     batch = random_batch(seed, scale=1.0 if seed else 0.2)
     got = {k: keras.ops.convert_to_numpy(v) for k, v in landmark_loss_terms(*batch, **kw).items()}
-    ref = reference(
-        *batch, thr=kw.get("conf_threshold"), **{k: v for k, v in kw.items() if k != "conf_threshold"}
-    )
+    rest = {k: v for k, v in kw.items() if k not in ("conf_threshold", "loc_gate")}
+    ref = reference(*batch, thr=kw.get("conf_threshold"), gate=kw.get("loc_gate", 1), **rest)
     for k in ("cls", "loc", "total"):
         assert got[k].shape == (B,)
         np.testing.assert_allclose(got[k], ref[k], rtol=1e-4, atol=1e-6, err_msg=k)
@@ -123,14 +127,51 @@ def test_hand_computed_single_cell():
         assert np.allclose(keras.ops.convert_to_numpy(got["total"]), [total], rtol=1e-6), variant
 
 
-def test_background_cells_use_all_anchors_and_no_loc():
-    logits, pred, _, gt_point, _ = random_batch(2)
+def test_background_cells_top_k_balances_anchors_threshold_does_not_apply():
+    logits, pred, _, gt_point, _ = random_batch(2, scale=1.0)
     gt_class = np.zeros((B, S), np.int32)
     cls_mask = np.ones((B, S), np.float32)
-    full = landmark_loss_terms(logits, pred, gt_class, gt_point, cls_mask)
-    gated = landmark_loss_terms(logits, pred, gt_class, gt_point, cls_mask, top_k=1, conf_threshold=0.99)
-    assert np.allclose(keras.ops.convert_to_numpy(full["cls"]), keras.ops.convert_to_numpy(gated["cls"]))
-    assert np.all(keras.ops.convert_to_numpy(full["loc"]) == 0)
+    full = keras.ops.convert_to_numpy(landmark_loss_terms(logits, pred, gt_class, gt_point, cls_mask)["cls"])
+    thr = landmark_loss_terms(logits, pred, gt_class, gt_point, cls_mask, conf_threshold=0.99)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(thr["cls"]), full, rtol=1e-6)
+    assert np.all(keras.ops.convert_to_numpy(thr["loc"]) == 0)
+    # top_k=1 in a background cell: only its most landmark-like anchor, -log P(bg) of that one anchor
+    z = logits.astype(np.float64)
+    p = np.exp(z) / np.exp(z).sum(-1, keepdims=True)
+    hardest = p[..., 0].min(axis=-1)  # [B, S]: the anchor with the highest 1 - P(bg)
+    top1 = landmark_loss_terms(logits, pred, gt_class, gt_point, cls_mask, top_k=1)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(top1["cls"]), -np.log(hardest).sum(1), rtol=1e-5)
+
+
+def test_eq6_trains_the_point_head_when_the_image_class_loss_is_large():
+    # 40 badly classified background cells give a per-image class loss of ~180: exp(-180) is 0 in float32,
+    # so an image-level weight would stop the point head. Per landmark, the well-classified landmark cell
+    # keeps its localisation weight exp(-cls_s) ~ 1.
+    s_cells = 41
+    logits = np.zeros((1, s_cells, A, M), np.float32)
+    logits[0, 1:, :, 3] = 5.0  # background cells predicted as class 3: -log P(bg) ~ 5.0 per anchor
+    logits[0, 0, :, 2] = 8.0  # the landmark cell: class 2, confidently right
+    gt_class = np.zeros((1, s_cells), np.int32)
+    gt_class[0, 0] = 2
+    gt_point = np.zeros((1, s_cells, 2), np.float32)
+    gt_point[0, 0] = [0.8, 0.3]
+    pred = np.zeros((1, s_cells, A, 2), np.float32)
+    cls_mask = np.ones((1, s_cells), np.float32)
+    batch = (logits, pred, gt_class, gt_point, cls_mask)
+    for variant in ("eq6", "eq7"):
+        terms = {
+            k: keras.ops.convert_to_numpy(v) for k, v in landmark_loss_terms(*batch, variant=variant).items()
+        }
+        ref = reference(*batch, variant=variant)
+        assert terms["cls"][0] > 150
+        np.testing.assert_allclose(terms["total"], ref["total"], rtol=1e-5)
+        pred_v = tf.Variable(pred)
+        with tf.GradientTape() as tape:
+            total = landmark_loss_terms(logits, pred_v, gt_class, gt_point, cls_mask, variant=variant)[
+                "total"
+            ]
+        g = tape.gradient(total, pred_v).numpy()
+        assert np.abs(g[0, 0]).max() > 0.1, variant  # the point head learns
 
 
 def _grads(fn, logits, *rest):
@@ -166,6 +207,18 @@ def test_loc_gradient_reaches_points():
     g = tape.gradient(loc, pred_v).numpy()
     assert np.abs(g[gt_class > 0]).max() > 0
     assert np.all(g[gt_class == 0] == 0)
+
+
+def test_landmark_cell_accuracy_by_hand():
+    # 3 landmark cells (2 right, 1 wrong) and a background cell that does not count: 2/3
+    logits = np.zeros((1, 4, 2, 3), np.float32)
+    logits[0, 0, :, 1] = 3  # right (class 1)
+    logits[0, 1, :, 2] = 3  # right (class 2)
+    logits[0, 2, :, 0] = 3  # wrong: background wins
+    logits[0, 3, :, 1] = 3  # background cell
+    acc = landmark_cell_accuracy(logits, np.array([[1, 2, 2, 0]]))
+    assert float(keras.ops.convert_to_numpy(acc)) == pytest.approx(2 / 3)
+    assert np.isnan(float(keras.ops.convert_to_numpy(landmark_cell_accuracy(logits, np.zeros((1, 4))))))
 
 
 def test_unknown_variant_and_bad_top_k():

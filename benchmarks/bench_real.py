@@ -1,0 +1,142 @@
+"""The shipped detector on the fixed real validation splits, per source, against the product's bars.
+
+    python benchmarks/bench_real.py                                   # android_demo_assets/model_int8.tflite
+    python benchmarks/bench_real.py --model runs/real/model.keras --name real_keras
+    python benchmarks/bench_real.py --score-threshold 0.4             # another operating point
+
+Splits (fixed before tuning, keras_lmk/sources.py): GTSDB images 00500-00599, road-marking frames
+1001-1100, the last 15 % of the traffic-light photos (all three copies of a photo on one side). Per source it
+runs ``keras_lmk.evaluate`` (metrics.json, per-frame CSV and plots under --out/<source>/) and prints:
+
+- gtsdb: point-mAP at the adaptive tolerance max(4 px, 0.5 sqrt(area)) (bar >= 0.85), mAP at 4 px;
+- markings: share of labelled markings found within 10 px at the operating threshold (bar >= 80 %) and the
+  median point error of those (bar <= 4 px);
+- lights: signal point-AP at the adaptive tolerance (bar >= 0.60);
+- every source: false detections per frame at the operating threshold, counting only the classes that
+  source labels (a prediction of a class the source never annotates is neither right nor wrong). Markings
+  label one marking per frame, so their count includes real but unlabelled paint.
+
+Writes benchmarks/results/<name>.json and .md (numbers for the README).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+BARS = {"gtsdb": 0.85, "markings_found": 0.80, "markings_median_px": 4.0, "lights": 0.60}
+
+
+def _fp_per_frame(s: dict, tol: str) -> float:
+    per = s["tolerances"][tol]["per_class"]
+    return sum(c["fp"] for c in per.values()) / max(1, s["frames"])
+
+
+def evaluate_source(model: Path, source: str, out: Path, score_threshold, tolerances) -> dict:
+    from keras_lmk.coco import write_coco
+    from keras_lmk.config import DataConfig
+    from keras_lmk.evaluate import run
+    from keras_lmk.runtime import load_model_card
+    from keras_lmk.sources import LOADERS
+
+    taxonomy = load_model_card(model).taxonomy
+    _, val = LOADERS[source](DataConfig(), taxonomy)
+    (out / source).mkdir(parents=True, exist_ok=True)
+    data = write_coco(val, taxonomy, out / source / "val.json")
+    return run(
+        model,
+        data,
+        out / source,
+        score_threshold=score_threshold,
+        progress=False,
+        tolerances=tolerances,
+    )
+
+
+def main(argv=None) -> int:
+    from keras_lmk.metrics import DEFAULT_TOLERANCES, tolerance_by_name
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default=str(REPO / "android_demo_assets" / "model_int8.tflite"))
+    ap.add_argument("--out", default=str(REPO / "bench_out" / "real"))
+    ap.add_argument("--name", default="real_shipped", help="results file stem in benchmarks/results/")
+    ap.add_argument("--score-threshold", type=float, help="operating threshold (default: the model card's)")
+    ap.add_argument("--sources", nargs="+", default=["gtsdb", "markings", "lights"])
+    args = ap.parse_args(argv)
+    model, out = Path(args.model), Path(args.out)
+
+    def with_primary(name):
+        p = tolerance_by_name(name)
+        return (p, *[t for t in DEFAULT_TOLERANCES if t.name != p.name])
+
+    rows = {}
+    for source in args.sources:
+        primary = "10px" if source == "markings" else "adaptive"
+        s = evaluate_source(model, source, out, args.score_threshold, with_primary(primary))
+        t = s["tolerances"]
+        row = {
+            "frames": s["frames"],
+            "landmarks": sum(s["num_gt"].values()),
+            "operating_threshold": s["operating_threshold"],
+            "false_detections_per_frame": round(_fp_per_frame(s, primary), 3),
+            "frames_per_s": round(s["frames_per_s"], 2),
+            "mAP_adaptive": t["adaptive"]["mAP"],
+            "mAP_4px": t["4px"]["mAP"],
+            "mAP_2px": t["2px"]["mAP"],
+            "recall_adaptive": t["adaptive"]["recall"],
+            "precision_adaptive": t["adaptive"]["precision"],
+            "point_error_median_px": s["point_error_px"]["median"],
+            "point_error_p90_px": s["point_error_px"]["p90"],
+            "per_class_AP_adaptive": {k: v["AP"] for k, v in t["adaptive"]["per_class"].items()},
+        }
+        if source == "gtsdb":
+            row["bar"] = f"point-mAP {row['mAP_adaptive']:.3f} (>= {BARS['gtsdb']})"
+            row["bar_met"] = row["mAP_adaptive"] >= BARS["gtsdb"]
+        elif source == "markings":
+            row["found_within_10px"] = t["10px"]["recall"]
+            row["bar"] = (
+                f"found within 10 px {100 * t['10px']['recall']:.1f} % (>= 80 %), median error "
+                f"{row['point_error_median_px']:.2f} px (<= 4)"
+            )
+            row["bar_met"] = (
+                t["10px"]["recall"] >= BARS["markings_found"]
+                and row["point_error_median_px"] <= BARS["markings_median_px"]
+            )
+        elif source == "lights":
+            ap_sig = row["per_class_AP_adaptive"].get("signal", float("nan"))
+            row["bar"] = f"signal point-AP {ap_sig:.3f} (>= {BARS['lights']})"
+            row["bar_met"] = ap_sig >= BARS["lights"]
+        rows[source] = row
+        print(
+            f"{source:9s} {row.get('bar', '')}; {row['false_detections_per_frame']:.2f} false detections/frame "
+            f"at {row['operating_threshold']:g}; {row['frames']} frames, {row['frames_per_s']:.1f} frames/s",
+            flush=True,
+        )
+
+    result = {"model": str(model), "score_threshold": args.score_threshold, "sources": rows}
+    res_dir = REPO / "benchmarks" / "results"
+    (res_dir / f"{args.name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    lines = [
+        f"# {args.name}: {model.name} on the fixed real validation splits",
+        "",
+        "| source | frames | bar | met | false det./frame | mAP adaptive | mAP 4 px | mAP 2 px | median err px |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for source, r in rows.items():
+        lines.append(
+            f"| {source} | {r['frames']} | {r.get('bar', '')} | {'yes' if r.get('bar_met') else 'no'} | "
+            f"{r['false_detections_per_frame']:.2f} | {r['mAP_adaptive']:.3f} | {r['mAP_4px']:.3f} | "
+            f"{r['mAP_2px']:.3f} | {r['point_error_median_px']:.2f} |"
+        )
+    (res_dir / f"{args.name}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
