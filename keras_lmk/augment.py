@@ -49,6 +49,7 @@ class AugmentConfig:
     min_visible: float = 0.5  # drop a landmark whose box keeps less than this fraction of its area
     hflip_prob: float = 0.0
     hflip_mode: Literal["safe_only", "recompute"] = "safe_only"
+    ignore_cut: bool = False  # landmarks cut by the frame edge become ignore regions (see clip_and_drop)
 
     def __post_init__(self):
         if not 0 < self.zoom_min <= self.zoom_max:
@@ -117,8 +118,13 @@ def _keep(example: dict, keep) -> dict:
     return out
 
 
-def clip_and_drop(example: dict, min_visible: float) -> dict:
-    """Clip boxes to the image; drop landmarks whose point left the image or whose box kept < min_visible."""
+def clip_and_drop(example: dict, min_visible: float, ignore_cut: bool = False) -> dict:
+    """Clip boxes to the image; drop landmarks whose point left the image or whose box kept < min_visible.
+
+    ignore_cut: such a landmark whose clipped box still covers some of the image is kept as class 0, an
+    *ignore region* for the target encoder (its cells are neither landmark nor background), instead of
+    being dropped, which would teach the visible part of a cut sign or marking as background.
+    """
     shape = tf.shape(example["image"])
     w, h = tf.cast(shape[1], tf.float32), tf.cast(shape[0], tf.float32)
     boxes, points = example["boxes"], example["points"]
@@ -129,9 +135,14 @@ def clip_and_drop(example: dict, min_visible: float) -> dict:
     kept = (clipped[:, 2] - clipped[:, 0]) * (clipped[:, 3] - clipped[:, 1])
     visible = tf.where(area > 0, kept / tf.maximum(area, 1e-9), 1.0)
     inside = (points[:, 0] >= 0) & (points[:, 0] < w) & (points[:, 1] >= 0) & (points[:, 1] < h)
+    ok = inside & (visible >= min_visible)
     out = dict(example)
     out["boxes"] = clipped
-    return _keep(out, inside & (visible >= min_visible))
+    if not ignore_cut:
+        return _keep(out, ok)
+    some = kept > 0
+    out["classes"] = tf.where(ok, example["classes"], tf.zeros_like(example["classes"]))
+    return _keep(out, ok | some)
 
 
 def affine(example: dict, zoom, shift) -> dict:
@@ -171,13 +182,15 @@ def random_affine(example: dict, cfg: AugmentConfig, seed) -> dict:
     shape = tf.shape(example["image"])
     size = tf.cast(tf.stack([shape[1], shape[0]]), tf.float32)
     shift = tf.random.stateless_uniform([2], s2, -cfg.translate, cfg.translate) * size
-    return clip_and_drop(affine(example, tf.exp(log_zoom), shift), cfg.min_visible)
+    return clip_and_drop(affine(example, tf.exp(log_zoom), shift), cfg.min_visible, cfg.ignore_cut)
 
 
 # ------------------------------------------------------------------------------------------------- crop
 
 
-def random_crop(example: dict, width: int, height: int, focus: float, seed, min_visible: float) -> dict:
+def random_crop(
+    example: dict, width: int, height: int, focus: float, seed, min_visible: float, ignore_cut: bool = False
+) -> dict:
     """Cut a ``width`` x ``height`` window out of the (letterboxed) image, landmarks shifted and dropped
     as in :func:`clip_and_drop`. With probability ``focus`` (and when the image has landmarks) the window
     is centred on a random landmark's box centre, jittered by up to 40 % of the window; otherwise it is
@@ -205,7 +218,7 @@ def random_crop(example: dict, width: int, height: int, focus: float, seed, min_
     )
     out["points"] = example["points"] - xy
     out["boxes"] = example["boxes"] - tf.tile(xy, [2])
-    return clip_and_drop(out, min_visible)
+    return clip_and_drop(out, min_visible, ignore_cut)
 
 
 # ------------------------------------------------------------------------------------------------- flip
@@ -296,7 +309,7 @@ def make_augment(
         ex = example
         if crop is not None:  # first, so the warp runs on the crop; its own seed stream
             s_crop = tf.random.experimental.stateless_fold_in(example["seed"], 1)
-            ex = random_crop(ex, crop[0], crop[1], crop_focus, s_crop, cfg.min_visible)
+            ex = random_crop(ex, crop[0], crop[1], crop_focus, s_crop, cfg.min_visible, cfg.ignore_cut)
         ex = random_affine(ex, cfg, s_geo)
         if cfg.hflip_prob > 0:
             ex = random_hflip(ex, cfg, s_flip, rules, variant)

@@ -233,7 +233,13 @@ def make_dataset(
         if crop is not None:  # the same windows on every pass
             ds = ds.map(
                 lambda ex: random_crop(
-                    ex, crop[0], crop[1], cfg.crop_focus, ex["seed"], cfg.augment.min_visible
+                    ex,
+                    crop[0],
+                    crop[1],
+                    cfg.crop_focus,
+                    ex["seed"],
+                    cfg.augment.min_visible,
+                    cfg.augment.ignore_cut,
                 )
             )
 

@@ -75,8 +75,11 @@ def _clean_boxes(spec: GridSpec, boxes, points, classes):
         raise ValueError("boxes and points must be finite")
     if n and np.abs(points).max() > MAX_POINT_PX:  # would overflow float32 cell units; never a real label
         raise ValueError(f"reference points must lie within +-{MAX_POINT_PX:g} px, got {points.tolist()}")
-    if n and (classes.min() < 1 or classes.max() >= spec.num_classes):
-        raise ValueError(f"landmark classes must be in 1..{spec.num_classes - 1}, got {np.unique(classes)}")
+    if n and (classes.min() < 0 or classes.max() >= spec.num_classes):
+        raise ValueError(
+            f"landmark classes must be in 1..{spec.num_classes - 1} (0: ignore region), "
+            f"got {np.unique(classes)}"
+        )
     limits = np.array([spec.input_width, spec.input_height] * 2, np.float64)
     clipped = np.clip(boxes, 0.0, limits)
     keep = (clipped[:, 2] > clipped[:, 0]) & (clipped[:, 3] > clipped[:, 1])
@@ -100,7 +103,8 @@ def encode_targets(
       boxes: float [N, 4] xyxy, model-input pixels. Boxes are clipped to the input first; a box entirely
         outside the input or with zero width/height is ignored.
       points: float [N, 2] reference points (x, y), model-input pixels; may lie outside the box or input.
-      classes: int [N] landmark class ids in 1..M-1.
+      classes: int [N] landmark class ids in 1..M-1, or 0 for an *ignore region*: a landmark cut by the
+        image edge (see ``keras_lmk.augment.clip_and_drop``) whose cells are neither landmark nor background.
       background_ratio: background cells to sample per landmark cell: ``round(ratio * n_landmark_cells)``
         (Python ``round``), at least ``min_background``, at most all non-landmark cells. ``None`` or a
         negative value selects every background cell (the unbalanced ablation).
@@ -120,6 +124,10 @@ def encode_targets(
     ``rng`` except for which background cells are sampled.
     """
     boxes, points, classes = _clean_boxes(spec, boxes, points, classes)
+    ignored = np.zeros((spec.num_cells,), bool)
+    if (classes == 0).any():  # ignore regions: their cells are never sampled as background
+        ignored = landmark_cell_mask(spec, boxes[classes == 0]).any(axis=0)
+        boxes, points, classes = boxes[classes > 0], points[classes > 0], classes[classes > 0]
     num_cells = spec.num_cells
     gt_class = np.zeros((num_cells,), np.int32)
     gt_point = np.zeros((num_cells, 2), np.float32)
@@ -136,7 +144,7 @@ def encode_targets(
 
     is_landmark = gt_class > 0
     cls_mask = is_landmark.astype(np.float32)
-    background = np.flatnonzero(~is_landmark)
+    background = np.flatnonzero(~is_landmark & ~ignored)
     if background_ratio is None or background_ratio < 0:
         cls_mask[background] = 1.0
     else:

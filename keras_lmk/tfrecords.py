@@ -34,6 +34,7 @@ _LISTS = {  # name: (dtype, values per landmark)
     "classes": (tf.int64, 1),
     "landmark_ids": (tf.int64, 1),
     "distances": (tf.float32, 1),
+    "unlabelled": (tf.int64, 1),  # per image, not per landmark: the classes its source does not annotate
 }
 
 
@@ -63,6 +64,7 @@ def record_to_example(record: ImageRecord) -> tf.train.Example:
         "classes": _ints(record.classes),
         "landmark_ids": _ints(record.landmark_ids),
         "distances": _floats(record.distances),  # NaN (unknown) survives float_list
+        "unlabelled": _ints(record.unlabelled),
     }
     return tf.train.Example(features=tf.train.Features(feature=feature))
 
@@ -106,6 +108,7 @@ def parse_example(serialized) -> dict:
         v = tf.sparse.to_dense(f[k])
         out[k] = tf.reshape(v, [-1, width]) if width > 1 else v
     out["classes"] = tf.cast(out["classes"], tf.int32)
+    out["unlabelled"] = tf.cast(out["unlabelled"], tf.int32)
     return out
 
 

@@ -231,3 +231,18 @@ def test_crop_without_landmarks_and_larger_than_image():
     ex = example(np.zeros((30, 40, 3), np.uint8), np.zeros((0, 4)), [])
     out = np_dict(random_crop(ex, 40, 30, focus=1.0, seed=ex["seed"], min_visible=0.5))
     assert out["image"].shape == (30, 40, 3) and len(out["classes"]) == 0
+
+
+def test_clip_and_drop_can_keep_cut_landmarks_as_ignore_regions():
+    # a 40x30 image: a sign fully inside, a marking whose lower-right point left the image (box 30..50 wide:
+    # half visible), and a sign entirely outside
+    ex = example(
+        np.zeros((30, 40, 3), np.uint8),
+        [[5, 5, 15, 15], [30, 10, 50, 20], [50, 5, 60, 15]],
+        [SIGN, MARKING, SIGN],
+    )
+    dropped = np_dict(clip_and_drop(ex, min_visible=0.5))
+    np.testing.assert_array_equal(dropped["classes"], [SIGN])
+    kept = np_dict(clip_and_drop(ex, min_visible=0.5, ignore_cut=True))
+    np.testing.assert_array_equal(kept["classes"], [SIGN, 0])  # the cut marking: class 0 = ignore
+    np.testing.assert_allclose(kept["boxes"], [[5, 5, 15, 15], [30, 10, 40, 20]])

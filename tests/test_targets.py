@@ -144,7 +144,7 @@ def test_rejects_bad_input():
     with pytest.raises(ValueError, match="finite"):
         encode([[0, 0, np.nan, 8]], [[1, 1]], [1])
     with pytest.raises(ValueError, match="classes"):
-        encode([[0, 0, 8, 8]], [[1, 1]], [0])
+        encode([[0, 0, 8, 8]], [[1, 1]], [-1])  # 0 is an ignore region, see the test below
     with pytest.raises(ValueError, match="shapes"):
         encode([[0, 0, 8, 8]], [[1, 1], [2, 2]], [1])
 
@@ -239,3 +239,17 @@ def test_cell_mask_matches_bruteforce_rule_on_grid_aligned_coordinates(step):
     mask = landmark_cell_mask(SPEC, boxes)
     for b, m in zip(boxes, mask, strict=True):
         assert set(np.flatnonzero(m).tolist()) == _bruteforce_cells(b), b.tolist()
+
+
+def test_ignore_region_cells_are_never_background():
+    # 8x8 grid at stride 8; an ignore box (class 0) over cells (0..1, 0..1) and a landmark in cell (5, 5).
+    # With every background cell selected, the 4 ignored cells are the only non-landmark cells left out.
+    spec = GridSpec(input_height=64, input_width=64, stride=8, num_classes=7)
+    boxes = [[0, 0, 16, 16], [40, 40, 48, 48]]
+    t = encode_targets(spec, boxes, [[8, 8], [44, 44]], [0, 3], background_ratio=None, rng=0)
+    ignored = {0, 1, 8, 9}  # row-major cells (r, c) with r, c in {0, 1}
+    assert set(np.flatnonzero(t["cls_mask"] == 0)) == ignored
+    assert set(np.flatnonzero(t["gt_class"])) == {5 * 8 + 5} and t["gt_class"][45] == 3
+    for seed in range(5):  # sampled background never lands on an ignored cell
+        s = encode_targets(spec, boxes, [[8, 8], [44, 44]], [0, 3], background_ratio=20, rng=seed)
+        assert not set(np.flatnonzero(s["cls_mask"])) & ignored
