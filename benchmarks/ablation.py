@@ -65,9 +65,9 @@ def slug(name: str) -> str:
 
 
 def write_val_json(cfg, out: Path) -> Path:
-    from keras_lmk.coco import write_coco
-    from keras_lmk.sources import load_training_records
-    from keras_lmk.taxonomy import load_taxonomy
+    from keras_lmk.data.coco import write_coco
+    from keras_lmk.data.sources import load_training_records
+    from keras_lmk.data.taxonomy import load_taxonomy
 
     path = out / "val.json"
     if not path.exists():
@@ -78,9 +78,10 @@ def write_val_json(cfg, out: Path) -> Path:
 
 
 def run_one(overrides: list[str], run_dir: Path, val_json: Path) -> dict:
-    from keras_lmk import evaluate
-    from keras_lmk.config import resolve_config
-    from keras_lmk.train import run
+    from keras_lmk.training.run import run
+
+    from keras_lmk.evaluation import evaluate
+    from keras_lmk.training.config import resolve_config
 
     if not (run_dir / "summary.json").exists():
         run(resolve_config("synthetic", None, overrides), run_dir)
@@ -113,8 +114,8 @@ def main(argv=None) -> int:
     p.add_argument("--only", nargs="*", help="subset of variant names")
     args = p.parse_args(argv)
 
-    from keras_lmk.config import resolve_config
-    from keras_lmk.plots import plot_loss_trajectories, read_trajectory
+    from keras_lmk.evaluation.plots import plot_loss_trajectories, read_trajectory
+    from keras_lmk.training.config import resolve_config
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

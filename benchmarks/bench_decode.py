@@ -13,9 +13,9 @@ import time
 
 import numpy as np
 
-from keras_lmk.decode import DecoderConfig, decode
-from keras_lmk.grid import GridSpec
-from keras_lmk.letterbox import Letterbox
+from keras_lmk.detector.decode import DecoderConfig, decode
+from keras_lmk.detector.grid import GridSpec
+from keras_lmk.detector.letterbox import Letterbox
 
 
 def make_frame(spec: GridSpec, n_landmarks: int, rng: np.random.Generator):

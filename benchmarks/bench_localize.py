@@ -6,7 +6,7 @@
 
 For each drive seed a 300-frame 640x360 drive is generated once into ``--work`` (``keras_lmk.synth``). Each
 model runs once per drive (its model card's threshold unless ``--threshold``); its detections are then fed
-to ``keras_lmk.localize.localize`` with both estimators (tight: the default; loose: a PnP fix per frame) and
+to ``keras_lmk.localization.localize.localize`` with both estimators (tight: the default; loose: a PnP fix per frame) and
 every simulated GPS prior (``--prior-seeds``: 2 m / 2 deg drifting noise, as the CLI's defaults). Reference
 rows: the noisy prior alone and oracle detections (projected ground truth, 1 px noise, 10 % misses, 0.25
 false per frame). Prints one row per (detections, estimator): per drive the median position (m) and heading
@@ -35,7 +35,7 @@ def drive_dir(work: Path, seed: int, frames: int) -> Path:
 
 
 def model_dets(model: str, drive: Path, camera, threshold: float | None) -> tuple[list, object]:
-    from keras_lmk.localize import model_detections
+    from keras_lmk.localization.localize import model_detections
 
     holder: list = []
     dets = list(model_detections(model, drive, camera, holder, threshold))
@@ -43,7 +43,7 @@ def model_dets(model: str, drive: Path, camera, threshold: float | None) -> tupl
 
 
 def score(rows, truth, prior) -> tuple[float, float, int]:
-    from keras_lmk.localize import evaluate
+    from keras_lmk.localization.localize import evaluate
 
     _, s = evaluate(rows, truth, prior)
     vision = sum(1 for r in rows if r["vision"] is not None)
@@ -51,18 +51,18 @@ def score(rows, truth, prior) -> tuple[float, float, int]:
 
 
 def bench(args) -> dict:
-    from keras_lmk.camera import load_camera, load_poses
-    from keras_lmk.localize import (
+    from keras_lmk.data.taxonomy import load_taxonomy
+    from keras_lmk.geometry.camera import load_camera, load_poses
+    from keras_lmk.geometry.map_ground_truth import load_map
+    from keras_lmk.localization.localize import (
         DETECTOR_SOLVER,
         detector_dedup_px,
         localize,
         make_prior,
         oracle_detections,
     )
-    from keras_lmk.map_gt import load_map
-    from keras_lmk.pose_solver import SolverConfig, pose_error
-    from keras_lmk.taxonomy import load_taxonomy
-    from keras_lmk.tight_filter import TightConfig
+    from keras_lmk.localization.pose_solver import SolverConfig, pose_error
+    from keras_lmk.localization.tight_filter import TightConfig
 
     work = Path(args.work)
     results: dict = {}

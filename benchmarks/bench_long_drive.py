@@ -7,11 +7,11 @@
 Setup (once, in --work): a small synthetic drive (keras_lmk.synth, 256x144), a tiny untrained detector
 exported to float TFLite with its model card, then for each length N:
 
-- predict: an MJPG video of N frames (the drive's frames looped) through ``keras_lmk.predict.run``;
+- predict: an MJPG video of N frames (the drive's frames looped) through ``keras_lmk.inference.predict.run``;
 - evaluate: a COCO file of N images (the drive's annotated frames repeated under new ids) through
-  ``keras_lmk.evaluate.run``;
+  ``keras_lmk.evaluation.evaluate.run``;
 - evaluate-video: the same N-frame video with that COCO file as its per-frame ground truth (image k is
-  frame k) through ``keras_lmk.evaluate.run(..., video=...)``: end-to-end evaluation of a recorded drive.
+  frame k) through ``keras_lmk.evaluation.evaluate.run(..., video=...)``: end-to-end evaluation of a recorded drive.
 
 Every (mode, N) runs in a fresh subprocess, which reports its peak RSS (``resource.getrusage``) and the peak
 of Python-tracked allocations during the run (``tracemalloc``, numpy included), plus its RSS before and
@@ -55,11 +55,11 @@ def setup(work: Path) -> dict:
         import numpy as np
         import tensorflow as tf
 
-        from keras_lmk.decode import DecoderConfig
-        from keras_lmk.grid import GridSpec
-        from keras_lmk.model import ModelConfig, build_model
-        from keras_lmk.runtime import make_model_card
-        from keras_lmk.taxonomy import load_taxonomy
+        from keras_lmk.data.taxonomy import load_taxonomy
+        from keras_lmk.detector.decode import DecoderConfig
+        from keras_lmk.detector.grid import GridSpec
+        from keras_lmk.detector.model import ModelConfig, build_model
+        from keras_lmk.inference.runtime import make_model_card
 
         tax = load_taxonomy()
         spec = GridSpec(input_height=96, input_width=160, num_classes=tax.num_classes)
@@ -125,7 +125,7 @@ def peak_rss_mib() -> float:
 
 def worker(mode: str, n: int, work: Path) -> dict:
     """One measured run (in its own process)."""
-    from keras_lmk import evaluate, predict
+    from keras_lmk.evaluation import evaluate, predict
 
     paths = setup(work)
     video, coco = make_inputs(work, paths["drive"], n)

@@ -25,12 +25,12 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-    from keras_lmk.config import resolve_config, with_num_classes
-    from keras_lmk.model import build_model
-    from keras_lmk.pipeline import make_dataset, pipeline_throughput
-    from keras_lmk.sources import load_training_records
-    from keras_lmk.taxonomy import load_taxonomy
-    from keras_lmk.trainer import LandmarkTrainer
+    from keras_lmk.data.sources import load_training_records
+    from keras_lmk.data.taxonomy import load_taxonomy
+    from keras_lmk.detector.model import build_model
+    from keras_lmk.training.config import resolve_config, with_num_classes
+    from keras_lmk.training.pipeline import make_dataset, pipeline_throughput
+    from keras_lmk.training.trainer import LandmarkTrainer
 
     steps = 20 if args.quick else 60
     taxonomy = load_taxonomy()

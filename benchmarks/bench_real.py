@@ -4,9 +4,9 @@
     python benchmarks/bench_real.py --model runs/real/model.keras --name real_keras
     python benchmarks/bench_real.py --score-threshold 0.4             # another operating point
 
-Splits (fixed before tuning, keras_lmk/sources.py): GTSDB images 00500-00599, road-marking frames
+Splits (fixed before tuning, keras_lmk/data/sources.py): GTSDB images 00500-00599, road-marking frames
 1001-1100, the last 15 % of the traffic-light photos (all three copies of a photo on one side). Per source it
-runs ``keras_lmk.evaluate`` (metrics.json, per-frame CSV and plots under --out/<source>/) and prints:
+runs ``keras_lmk.evaluation.evaluate`` (metrics.json, per-frame CSV and plots under --out/<source>/) and prints:
 
 - gtsdb: point-mAP at the adaptive tolerance max(4 px, 0.5 sqrt(area)) (bar >= 0.85), mAP at 4 px;
 - markings: share of labelled markings found within 10 px at the operating threshold (bar >= 80 %) and the
@@ -38,11 +38,11 @@ def _fp_per_frame(s: dict, tol: str) -> float:
 
 
 def evaluate_source(model: Path, source: str, out: Path, score_threshold, tolerances) -> dict:
-    from keras_lmk.coco import write_coco
-    from keras_lmk.config import DataConfig
-    from keras_lmk.evaluate import run
-    from keras_lmk.runtime import load_model_card
-    from keras_lmk.sources import LOADERS
+    from keras_lmk.data.coco import write_coco
+    from keras_lmk.data.sources import LOADERS
+    from keras_lmk.evaluation.evaluate import run
+    from keras_lmk.inference.runtime import load_model_card
+    from keras_lmk.training.config import DataConfig
 
     taxonomy = load_model_card(model).taxonomy
     _, val = LOADERS[source](DataConfig(), taxonomy)
@@ -59,7 +59,7 @@ def evaluate_source(model: Path, source: str, out: Path, score_threshold, tolera
 
 
 def main(argv=None) -> int:
-    from keras_lmk.metrics import DEFAULT_TOLERANCES, tolerance_by_name
+    from keras_lmk.evaluation.metrics import DEFAULT_TOLERANCES, tolerance_by_name
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=str(REPO / "android_demo_assets" / "model_int8.tflite"))

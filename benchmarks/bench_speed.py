@@ -60,12 +60,17 @@ def main(argv=None) -> int:
 
     from peer_ssdlite import build_ssdlite_mobilenetv2
 
-    from keras_lmk.coco import load_coco
-    from keras_lmk.export_lib import calibration_images, check_builtin_only, convert_keras, measure_latency
-    from keras_lmk.grid import GridSpec
-    from keras_lmk.model import ModelConfig, build_model, count_macs, load_model
+    from keras_lmk.data.coco import load_coco
+    from keras_lmk.data.taxonomy import load_taxonomy
+    from keras_lmk.deploy.export_lib import (
+        calibration_images,
+        check_builtin_only,
+        convert_keras,
+        measure_latency,
+    )
+    from keras_lmk.detector.grid import GridSpec
+    from keras_lmk.detector.model import ModelConfig, build_model, count_macs, load_model
     from keras_lmk.synth import default_synthetic_set
-    from keras_lmk.taxonomy import load_taxonomy
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

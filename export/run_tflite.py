@@ -5,7 +5,7 @@
 Prints one JSON line per image: {"image", "landmarks": [{"class", "x", "y", "score"}, ...]} in original-image
 pixels. The model card (out/model_int8.json) must sit beside the model. Everything (letterbox,
 (de)quantisation with the
-interpreter's scale/zero point, decoding) is keras_lmk.runtime: this script only wires it up.
+interpreter's scale/zero point, decoding) is keras_lmk.inference.runtime: this script only wires it up.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import argparse
 import json
 import sys
 
-from keras_lmk.frames import read_image_rgb
-from keras_lmk.runtime import LandmarkRuntime
+from keras_lmk.data.frames import read_image_rgb
+from keras_lmk.inference.runtime import LandmarkRuntime
 
 
 def main(argv=None) -> int:

@@ -4,18 +4,18 @@
     python -m keras_lmk.evaluate --model run/model.keras --data synth/drive_000 --out eval/
     python -m keras_lmk.evaluate --model run/model.tflite --data gt.json --video drive.mp4 --out eval/
 
-``--data`` is a COCO keypoint JSON (keras_lmk.coco layout; images relative to the JSON or to --images) or a
+``--data`` is a COCO keypoint JSON (keras_lmk.data.coco layout; images relative to the JSON or to --images) or a
 synthetic drive directory (map.json, camera.json, poses.json, annotations.json: the ground truth there was
 projected from the map and is read from annotations.json; its frames are images/ or, without that folder,
 the video in it). With ``--video`` the COCO images are frames of that video: image entry k is frame
 ``frame_index`` when it has that field, else frame k (its position in the list). Only frames with an image
 entry are evaluated; corrupt or missing ones are skipped and counted. Metric definitions:
-keras_lmk/metrics.py and the README section "Inference and evaluation".
+keras_lmk/evaluation/metrics.py and the README section "Inference and evaluation".
 
 Writes into --out: metrics.json, per_frame.csv, pr_curves.png, point_errors.png, confusion.png.
 Frames are streamed: the ground truth is read by a streaming parser into compact arrays
-(keras_lmk/coco_reader.py), per-frame rows go straight to disk, and the metrics keep fixed-size score
-histograms (keras_lmk/metrics.py), so memory stays flat with the drive's length. Each frame is decoded
+(keras_lmk/data/coco_reader.py), per-frame rows go straight to disk, and the metrics keep fixed-size score
+histograms (keras_lmk/evaluation/metrics.py), so memory stays flat with the drive's length. Each frame is decoded
 twice from the same raw outputs: at the operating threshold (card's decoder threshold, or --score-threshold)
 for P/R/F1, point error and confusion, and at --curve-threshold (default 0.05) for the PR curves and AP.
 """
@@ -23,248 +23,11 @@ for P/R/F1, point error and confusion, and at --curve-threshold (default 0.05) f
 from __future__ import annotations
 
 import argparse
-import contextlib
-import csv
-import dataclasses
-import math
 import sys
-import time
-import warnings
-from pathlib import Path
 
-from tqdm import tqdm
-
-from keras_lmk.atomic import atomic_write, atomic_write_json, check_writable_dir
-from keras_lmk.coco_reader import CocoReader
-from keras_lmk.frames import FrameSource, FrameSourceError, drive_frames, read_image_rgb
-from keras_lmk.metrics import DEFAULT_TOLERANCES, PointEvaluator, tolerance_by_name
-from keras_lmk.runtime import ModelCardError, open_runner, with_threshold
-
-SYNTHETIC_FILES = ("map.json", "camera.json", "poses.json", "annotations.json")
-CSV_FIELDS = [
-    "image_id",
-    "file_name",
-    "frame_index",
-    "num_gt",
-    "num_pred",
-    "tp",
-    "fp",
-    "fn",
-    "median_point_error_px",
-    "latency_ms",
-]
-
-
-def load_ground_truth(
-    data: str | Path, taxonomy, images: str | Path | None = None, video: str | Path | None = None
-) -> tuple[CocoReader, FrameSource | None]:
-    """(ground truth, the video its frames come from or None for image files) of a COCO JSON or a drive
-    directory. The ground truth is validated now and iterated one ImageRecord at a time (a few bytes per
-    landmark held, whatever the drive's length)."""
-    data = Path(data)
-    if data.is_dir():
-        missing = [f for f in SYNTHETIC_FILES if not (data / f).is_file()]
-        if missing:
-            raise FileNotFoundError(f"{data}: not a synthetic drive directory (missing {', '.join(missing)})")
-        if video is None and not (data / "images").is_dir():  # a recorded drive: one video, no images/
-            with contextlib.suppress(FileNotFoundError):  # neither: the annotations' file names decide
-                video = drive_frames(data)
-        data = data / "annotations.json"
-    elif not data.is_file():
-        raise FileNotFoundError(f"{data}: no such COCO JSON or drive directory")
-    if video is None:
-        return CocoReader(data, taxonomy, images), None
-    source = FrameSource(video)
-    if source.kind != "video":
-        raise FrameSourceError(f"{video}: not a video")
-    return CocoReader(data, taxonomy, video_size=source.size), source
-
-
-def frames_with_truth(records: CocoReader, video: FrameSource | None):
-    """(record, RGB frame or None when it cannot be read, file name, frame index or None) for every
-    ground-truth record, in the records' order. Unreadable images and corrupt frames warn."""
-    if video is None:
-        for rec in records:
-            rgb = read_image_rgb(rec.image_path)
-            if rgb is None:
-                warnings.warn(f"skipping {rec.image_path}: unreadable or truncated image", stacklevel=2)
-            yield rec, rgb, Path(rec.image_path).name, None
-        return
-    name = video.path.name
-    truth = zip(records.frame_indices().tolist(), records, strict=True)
-    want, rec = next(truth, (None, None))
-    for frame in video:  # corrupt frames are skipped, with a warning, by the frame source
-        while want is not None and want < frame.index:
-            yield rec, None, name, want
-            want, rec = next(truth, (None, None))
-        if want == frame.index:
-            yield rec, frame.image, name, want
-            want, rec = next(truth, (None, None))
-    missing = 0
-    while want is not None:
-        missing += 1
-        yield rec, None, name, want
-        want, rec = next(truth, (None, None))
-    if missing:
-        warnings.warn(
-            f"{video.path}: ends before {missing} annotated frame(s), counted as skipped", stacklevel=2
-        )
-
-
-def _clean(obj):
-    """NaN -> None so metrics.json is strict JSON."""
-    if isinstance(obj, float) and math.isnan(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_clean(v) for v in obj]
-    return obj
-
-
-def run(
-    model: str | Path,
-    data: str | Path,
-    out_dir: str | Path,
-    *,
-    images: str | Path | None = None,
-    video: str | Path | None = None,
-    score_threshold: float | None = None,
-    curve_threshold: float = 0.05,
-    threads: int = 2,
-    progress: bool = True,
-    tolerances=DEFAULT_TOLERANCES,
-) -> dict:
-    """Evaluate ``model`` on ``data`` into ``out_dir``; returns the metrics dict (also metrics.json).
-
-    tolerances: match radii; the first is the primary one (point errors, confusion, best F1).
-    """
-    out_dir = check_writable_dir(out_dir)
-    runner = open_runner(model, num_threads=threads)
-    op_cfg = with_threshold(runner.decoder, score_threshold)
-    curve_cfg = dataclasses.replace(op_cfg, score_threshold=min(curve_threshold, op_cfg.score_threshold))
-    records, frames = load_ground_truth(data, runner.taxonomy, images, video)
-    ev = PointEvaluator(runner.taxonomy, tolerances, op_cfg.score_threshold)
-    skipped, t_model = 0, 0.0
-    t_start = time.perf_counter()
-
-    def stream_rows(tmp: str) -> None:  # one CSV row per frame, straight to disk
-        nonlocal skipped, t_model
-        with open(tmp, "w", newline="") as f:
-            w = csv.DictWriter(f, CSV_FIELDS)
-            w.writeheader()
-            stream = frames_with_truth(records, frames)
-            for rec, rgb, name, frame_index in tqdm(
-                stream, total=len(records), unit="frame", disable=not progress, desc="evaluate"
-            ):
-                if rgb is None:
-                    skipped += 1
-                    continue
-                size = (rgb.shape[1], rgb.shape[0])
-                t0 = time.perf_counter()
-                logits, points, lb = runner.infer_frame(rgb)
-                dets = runner.decode(logits, points, lb, size, op_cfg)  # what predict.py would output
-                dt = time.perf_counter() - t0
-                t_model += dt
-                curve = runner.decode(logits, points, lb, size, curve_cfg)
-                row = ev.add_frame(
-                    rec.points,
-                    rec.classes,
-                    rec.boxes,
-                    curve.points,
-                    curve.classes,
-                    curve.scores,
-                    op_points=dets.points,
-                    op_classes=dets.classes,
-                    op_scores=dets.scores,
-                )
-                w.writerow(
-                    {
-                        "image_id": rec.image_id,
-                        "file_name": name,
-                        "frame_index": frame_index,
-                        **row,
-                        "latency_ms": round(1000 * dt, 3),
-                    }
-                )
-        if ev.num_frames == 0:
-            raise ValueError(f"{data}: no readable images to evaluate")
-
-    # the CSV lands first, metrics.json (what marks a finished evaluation) after it; a failed run keeps the
-    # previous files
-    atomic_write(out_dir / "per_frame.csv", stream_rows)
-    wall = time.perf_counter() - t_start
-    summary = ev.summary()
-    summary.update(
-        {
-            "model": str(model),
-            "data": str(data),
-            "video": str(frames.path) if frames is not None else None,
-            "skipped_images": skipped,
-            "frames_per_s": ev.num_frames / t_model,
-            "frames_per_s_end_to_end": ev.num_frames / wall,
-            "curve_threshold": curve_cfg.score_threshold,
-            "decoder": op_cfg.to_json(),
-        }
-    )
-    atomic_write_json(out_dir / "metrics.json", _clean(summary))
-    _plots(ev, out_dir)
-    return summary
-
-
-def _plots(ev: PointEvaluator, out_dir: Path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    def save(fig, name):
-        atomic_write(out_dir / name, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
-        plt.close(fig)
-
-    tax, tol = ev.taxonomy, ev.tolerances[0].name
-    fig, ax = plt.subplots(figsize=(6, 5))
-    for name, (r, p) in ev.pr_curves().items():
-        env = np.maximum.accumulate(p[::-1])[::-1] if len(p) else p
-        ax.step(
-            np.concatenate([[0], r]),
-            np.concatenate([[1], env]),
-            where="post",
-            label=name,
-            color=np.asarray(tax.classes[tax.class_id(name)].color) / 255,
-        )
-    ax.set(
-        xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02), title=f"PR curves (tolerance {tol})"
-    )
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(loc="lower left")
-    save(fig, "pr_curves.png")
-
-    err, _ = ev.point_errors()
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.hist(err, bins=30, color="tab:blue")
-    ax.set(
-        xlabel="point error (px, original image)",
-        ylabel="matched predictions",
-        title=f"point error at threshold {ev.threshold:g} (n={len(err)})",
-    )
-    save(fig, "point_errors.png")
-
-    cm, _ = ev.confusion_matrix()
-    fig, ax = plt.subplots(figsize=(7, 6))
-    ax.imshow(np.log1p(cm), cmap="Blues")
-    for (i, j), v in np.ndenumerate(cm):
-        ax.text(j, i, str(v), ha="center", va="center", fontsize=8)
-    ax.set_xticks(range(len(tax.names)), tax.names, rotation=45, ha="right")
-    ax.set_yticks(range(len(tax.names)), tax.names)
-    ax.set(
-        xlabel="prediction (background = missed)",
-        ylabel="ground truth (background = none)",
-        title="confusion at the operating threshold",
-    )
-    fig.tight_layout()
-    save(fig, "confusion.png")
+from keras_lmk.evaluation.evaluate import run
+from keras_lmk.evaluation.metrics import DEFAULT_TOLERANCES, tolerance_by_name
+from keras_lmk.inference.runtime import ModelCardError
 
 
 def main(argv=None) -> int:

@@ -6,7 +6,7 @@
 
 Writes ``<name>_<quant>.tflite`` and ``<name>_<quant>.json`` (model card with per-tensor quantization read
 from the interpreter) per variant, and ``export_report.json`` / ``export_report.md``. Library:
-:mod:`keras_lmk.export_lib`; QAT: :mod:`keras_lmk.qat`; design notes: README "Export to TFLite".
+:mod:`keras_lmk.deploy.export_lib`; QAT: :mod:`keras_lmk.deploy.qat`; design notes: README "Export to TFLite".
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import argparse
 import os
 import sys
 
-from keras_lmk.export_lib import QUANT_MODES
+from keras_lmk.deploy.export_lib import QUANT_MODES
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -44,8 +44,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from keras_lmk.export_lib import ExportError, export_variants
-    from keras_lmk.runtime import ModelCardError
+    from keras_lmk.deploy.export_lib import ExportError, export_variants
+    from keras_lmk.inference.runtime import ModelCardError
 
     try:
         export_variants(

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_lmk.grid import GridSpec
-from keras_lmk.runtime import make_model_card
-from keras_lmk.taxonomy import parse_taxonomy
+from keras_lmk.data.taxonomy import parse_taxonomy
+from keras_lmk.detector.grid import GridSpec
+from keras_lmk.inference.runtime import make_model_card
 
 TINY_SPEC = GridSpec(
     input_height=64, input_width=64, stride=8, anchors=((0.5, 0.5), (0.25, 0.75)), num_classes=3
@@ -31,12 +31,12 @@ TINY_TAXONOMY = parse_taxonomy(
 
 
 def tiny_keras_model(spec: GridSpec = TINY_SPEC, seed: int = 0):
-    """A tiny model with the contract's named outputs; keras_lmk.model.build_model when available."""
+    """A tiny model with the contract's named outputs; keras_lmk.detector.model.build_model when available."""
     import keras
 
     keras.utils.set_random_seed(seed)
     try:
-        from keras_lmk.model import ModelConfig, build_model
+        from keras_lmk.detector.model import ModelConfig, build_model
 
         model = build_model(spec, ModelConfig(width=0.25, head_channels=8, head_depth=0))
     except ImportError:  # stand-in with the same named outputs
@@ -60,7 +60,7 @@ def tiny_keras_model(spec: GridSpec = TINY_SPEC, seed: int = 0):
 
 
 def save_tiny_keras(run_dir: Path, spec: GridSpec = TINY_SPEC, decoder=None) -> Path:
-    from keras_lmk.decode import DecoderConfig
+    from keras_lmk.detector.decode import DecoderConfig
 
     run_dir.mkdir(parents=True, exist_ok=True)
     model = tiny_keras_model(spec)

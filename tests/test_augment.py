@@ -2,7 +2,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_lmk.augment import (
+from keras_lmk.data.taxonomy import load_taxonomy
+from keras_lmk.detector.letterbox import Letterbox, letterbox_image
+from keras_lmk.training.augment import (
     AugmentConfig,
     affine,
     clip_and_drop,
@@ -14,8 +16,6 @@ from keras_lmk.augment import (
     random_hflip,
     rule_matrices,
 )
-from keras_lmk.letterbox import Letterbox, letterbox_image
-from keras_lmk.taxonomy import load_taxonomy
 
 TAX = load_taxonomy("korea")
 MARKING = TAX.class_id("road_marking")  # bbox_bottom_right

@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_lmk.losses import landmark_loss_terms
+from keras_lmk.detector.losses import landmark_loss_terms
 
 
 def _two_cells(landmark_cls_mask: float):

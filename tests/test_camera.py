@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from keras_lmk.camera import (
+from keras_lmk.geometry.camera import (
     Camera,
     GeometryError,
     Mount,

@@ -6,10 +6,10 @@ import cv2
 import numpy as np
 import pytest
 
-from keras_lmk.coco import load_coco, write_coco
-from keras_lmk.errors import DataError, LoadReport
-from keras_lmk.records import ImageRecord
-from keras_lmk.taxonomy import load_taxonomy
+from keras_lmk.data.coco import load_coco, write_coco
+from keras_lmk.data.records import ImageRecord
+from keras_lmk.data.taxonomy import load_taxonomy
+from keras_lmk.data.validation import DataError, LoadReport
 
 TAX = load_taxonomy("korea")  # 1 warning, 2 regulatory, ..., 6 road_marking (lower-right rule)
 

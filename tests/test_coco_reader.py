@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from keras_lmk.coco_reader import CocoReader
-from keras_lmk.errors import DataError, LoadReport
-from keras_lmk.taxonomy import load_taxonomy
+from keras_lmk.data.coco_reader import CocoReader
+from keras_lmk.data.taxonomy import load_taxonomy
+from keras_lmk.data.validation import DataError, LoadReport
 
 TAX = load_taxonomy("korea")  # 1 warning ... 6 road_marking (lower-right rule)
 CATS = [{"id": i, "name": n} for i, n in enumerate(TAX.names) if i]

@@ -1,7 +1,7 @@
 import pytest
 
-from keras_lmk.grid import GridSpec
-from keras_lmk.overrides import ConfigError, apply_overrides, load_yaml_config
+from keras_lmk.detector.grid import GridSpec
+from keras_lmk.training.config_io import ConfigError, apply_overrides, load_yaml_config
 
 
 def test_overrides_are_type_checked_and_unknown_keys_rejected():
@@ -26,7 +26,7 @@ def test_yaml_config_file(tmp_path):
 
 
 def test_full_config_presets_and_nested_overrides():
-    from keras_lmk.config import resolve_config
+    from keras_lmk.training.config import resolve_config
 
     cfg = resolve_config("debug", None, ["train.epochs=5", "loss.variant=eq5"])
     assert cfg.train.epochs == 5 and cfg.loss.variant == "eq5"

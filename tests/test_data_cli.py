@@ -9,10 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from keras_lmk.coco import load_coco
-from keras_lmk.data import dataset_stats, main, split_records
-from keras_lmk.records import ImageRecord
-from keras_lmk.taxonomy import load_taxonomy
+from keras_lmk.data.__main__ import main
+from keras_lmk.data.coco import load_coco
+from keras_lmk.data.records import ImageRecord
+from keras_lmk.data.splits import split_records
+from keras_lmk.data.stats import dataset_stats
+from keras_lmk.data.taxonomy import load_taxonomy
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TAX = load_taxonomy("korea")

@@ -4,7 +4,7 @@ import sys
 import numpy as np
 import pytest
 
-from keras_lmk.decode import (
+from keras_lmk.detector.decode import (
     DecoderConfig,
     Detections,
     decode,
@@ -13,8 +13,8 @@ from keras_lmk.decode import (
     dequantize_outputs,
     merge_votes,
 )
-from keras_lmk.grid import GridSpec
-from keras_lmk.letterbox import Letterbox
+from keras_lmk.detector.grid import GridSpec
+from keras_lmk.detector.letterbox import Letterbox
 
 SPEC = GridSpec(input_height=64, input_width=64, stride=8, anchors=((0.5, 0.5), (0.25, 0.25)), num_classes=3)
 IDENTITY = Letterbox(1.0, 0, 0)
@@ -177,7 +177,7 @@ def test_decoder_config_round_trip_and_validation():
 def test_inference_modules_do_not_import_tensorflow():
     code = (
         "import sys\n"
-        "import keras_lmk.decode, keras_lmk.runtime, keras_lmk.frames, keras_lmk.metrics, keras_lmk.render\n"
+        "import keras_lmk.detector.decode, keras_lmk.inference.runtime, keras_lmk.data.frames, keras_lmk.evaluation.metrics, keras_lmk.inference.render\n"
         "bad = [m for m in ('tensorflow', 'keras') if m in sys.modules]\n"
         "assert not bad, bad\n"
     )

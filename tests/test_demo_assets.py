@@ -1,5 +1,5 @@
 """The mobile kit: the committed android_demo_assets reproduce their goldens (skipped until the lead generates
-them), and keras_lmk.demo_assets builds a consistent kit from a tiny hand-made run directory."""
+them), and keras_lmk.deploy.demo_kit builds a consistent kit from a tiny hand-made run directory."""
 
 import dataclasses
 import json
@@ -11,8 +11,8 @@ import yaml
 from inference_helpers import TINY_SPEC, TINY_TAXONOMY, tiny_keras_model
 from test_export import planted_images
 
-from keras_lmk import demo_assets
-from keras_lmk.decode import DecoderConfig
+from keras_lmk.deploy import demo_kit as demo_assets
+from keras_lmk.detector.decode import DecoderConfig
 
 ASSETS = Path(__file__).resolve().parents[1] / "android_demo_assets"
 
@@ -27,10 +27,10 @@ def test_committed_assets_reproduce_goldens():
 
 def tiny_run_dir(d: Path) -> Path:
     """model.keras + model_card.json + config.yaml (COCO source of planted squares), no training."""
-    from keras_lmk.coco import write_coco
-    from keras_lmk.config import resolve_config
-    from keras_lmk.overrides import to_dict
-    from keras_lmk.train import model_card
+    from keras_lmk.data.coco import write_coco
+    from keras_lmk.training.config import resolve_config
+    from keras_lmk.training.config_io import to_dict
+    from keras_lmk.training.run import model_card
 
     recs = planted_images(d / "data", n=6)
     write_coco(recs, TINY_TAXONOMY, d / "data" / "annotations.json", image_root=d / "data")

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from inference_helpers import save_tiny_keras
 
-from keras_lmk.evaluate import main, run
+from keras_lmk.evaluate import main
+from keras_lmk.evaluation.evaluate import run
 
 
 def write_fixture(root):

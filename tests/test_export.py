@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from inference_helpers import TINY_SPEC, TINY_TAXONOMY, tiny_keras_model
 
-from keras_lmk.decode import DecoderConfig
-from keras_lmk.export_lib import (
+from keras_lmk.data.records import ImageRecord
+from keras_lmk.deploy.export_lib import (
     ExportError,
     calibration_images,
     check_builtin_only,
@@ -19,8 +19,8 @@ from keras_lmk.export_lib import (
     op_names,
     raw_outputs,
 )
-from keras_lmk.records import ImageRecord
-from keras_lmk.runtime import KerasRunner, LandmarkRuntime, make_model_card
+from keras_lmk.detector.decode import DecoderConfig
+from keras_lmk.inference.runtime import KerasRunner, LandmarkRuntime, make_model_card
 
 ALLOWED_OPS = {
     "ADD",
@@ -64,10 +64,10 @@ def trained_tiny_run(run_dir: Path, steps: int = 40) -> tuple[Path, list[ImageRe
 
     import keras
 
-    from keras_lmk.coco import write_coco
-    from keras_lmk.losses import LossConfig
-    from keras_lmk.pipeline import PipelineConfig, make_dataset
-    from keras_lmk.trainer import LandmarkTrainer
+    from keras_lmk.data.coco import write_coco
+    from keras_lmk.detector.losses import LossConfig
+    from keras_lmk.training.pipeline import PipelineConfig, make_dataset
+    from keras_lmk.training.trainer import LandmarkTrainer
 
     recs = planted_images(run_dir / "data")
     write_coco(recs, TINY_TAXONOMY, run_dir / "data" / "annotations.json", image_root=run_dir / "data")
@@ -116,7 +116,7 @@ def exported(tmp_path_factory):
 
 
 def _images(recs, k=3):
-    from keras_lmk.frames import read_image_rgb
+    from keras_lmk.data.frames import read_image_rgb
 
     return [read_image_rgb(r.image_path) for r in recs[:k]]
 
@@ -211,7 +211,7 @@ def test_int8_decodes_the_same_landmarks(exported):
             matched += bool(len(same)) and np.linalg.norm(same - p, axis=1).min() < radius
     assert checked >= 2 and matched >= 0.8 * checked, (matched, checked)
     # before the merge: the per-anchor confidence maps agree closely
-    from keras_lmk.decode import softmax
+    from keras_lmk.detector.decode import softmax
 
     for rgb in _images(recs, 2):
         kl, _, _ = kr.infer_frame(rgb)
@@ -293,8 +293,8 @@ def test_calibration_images_are_the_inference_input_of_each_file(tmp_path):
     """Calibration must feed what inference feeds: letterbox_image(read_image_rgb(file)) as float32 RGB,
     except pixel (0, 0) set to 0 and the last pixel to 255. Files with known content, written by cv2 (BGR
     on disk): the expected arrays of the first two are written out by hand."""
-    from keras_lmk.frames import read_image_rgb
-    from keras_lmk.letterbox import PAD_VALUE, letterbox_image
+    from keras_lmk.data.frames import read_image_rgb
+    from keras_lmk.detector.letterbox import PAD_VALUE, letterbox_image
 
     red, blue, olive = (255, 0, 0), (0, 0, 255), (200, 150, 30)  # RGB
     # 64x64 = the input size (letterbox is the identity): left half red, right half blue
@@ -336,7 +336,7 @@ def test_raw_outputs_are_the_interpreter_tensors_by_name(exported):
     parameters, is near Keras."""
     from ai_edge_litert.interpreter import Interpreter
 
-    from keras_lmk.letterbox import letterbox_image
+    from keras_lmk.detector.letterbox import letterbox_image
 
     run_dir, out, recs = exported
     img, _ = letterbox_image(_images(recs, 1)[0], 64, 64)
@@ -362,7 +362,7 @@ def test_raw_outputs_are_the_interpreter_tensors_by_name(exported):
 def test_measure_latency_is_the_median_invoke_time(monkeypatch):
     """A fake interpreter whose invokes take 100 ms (3 warm-ups) then 4, 1, 9, 2, 7 ms on a fake clock:
     the latency is their median, 4 ms; the input fed has the input tensor's shape and dtype."""
-    import keras_lmk.export_lib as export_lib
+    import keras_lmk.deploy.export_lib as export_lib
 
     clock = [0.0]
     durations = iter([0.1] * 3 + [0.004, 0.001, 0.009, 0.002, 0.007])
@@ -396,7 +396,7 @@ def test_unknown_quant_is_an_error(tmp_path):
     with pytest.raises(SystemExit):
         main(["--model", "x.keras", "--out", str(tmp_path), "--quant", "int4"])
     model = tiny_keras_model()
-    from keras_lmk.export_lib import convert_keras
+    from keras_lmk.deploy.export_lib import convert_keras
 
     with pytest.raises(ValueError, match="calibration"):
         convert_keras(model, TINY_SPEC, "int8", None)

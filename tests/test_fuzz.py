@@ -1,8 +1,8 @@
 """Fuzzing (hypothesis, bounded): every parser returns records or its documented error, never anything else;
 the target encoder and the decoder never produce non-finite or out-of-range values.
 
-Parsers: COCO / GTSDB / YOLO -> ``keras_lmk.errors.DataError``; camera / poses / map ->
-``keras_lmk.camera.GeometryError``. Inputs are valid files mutated at the JSON-value level (replace or
+Parsers: COCO / GTSDB / YOLO -> ``keras_lmk.data.validation.DataError``; camera / poses / map ->
+``keras_lmk.geometry.camera.GeometryError``. Inputs are valid files mutated at the JSON-value level (replace or
 delete a value anywhere, with NaN/inf, huge ints, strings, lists, null) or at the byte level (flip, insert,
 truncate).
 """
@@ -16,17 +16,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from keras_lmk.camera import GeometryError, camera_from_json, load_camera, load_poses
-from keras_lmk.coco import load_coco
-from keras_lmk.decode import DecoderConfig, decode
-from keras_lmk.errors import DataError, LoadReport
-from keras_lmk.grid import GridSpec
-from keras_lmk.gtsdb import load_gtsdb
-from keras_lmk.letterbox import Letterbox
-from keras_lmk.map_gt import parse_map
-from keras_lmk.targets import encode_targets
-from keras_lmk.taxonomy import load_taxonomy
-from keras_lmk.yolo import load_yolo
+from keras_lmk.data.coco import load_coco
+from keras_lmk.data.gtsdb import load_gtsdb
+from keras_lmk.data.taxonomy import load_taxonomy
+from keras_lmk.data.validation import DataError, LoadReport
+from keras_lmk.data.yolo import load_yolo
+from keras_lmk.detector.decode import DecoderConfig, decode
+from keras_lmk.detector.grid import GridSpec
+from keras_lmk.detector.letterbox import Letterbox
+from keras_lmk.detector.targets import encode_targets
+from keras_lmk.geometry.camera import GeometryError, camera_from_json, load_camera, load_poses
+from keras_lmk.geometry.map_ground_truth import parse_map
 
 TAX = load_taxonomy("korea")
 FUZZ = settings(

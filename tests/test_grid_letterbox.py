@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from keras_lmk.grid import GridSpec
-from keras_lmk.letterbox import Letterbox, letterbox_image
+from keras_lmk.detector.grid import GridSpec
+from keras_lmk.detector.letterbox import Letterbox, letterbox_image
 
 
 def test_grid_cells_and_anchor_pixels_hand_computed():

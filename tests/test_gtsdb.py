@@ -6,9 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from keras_lmk.errors import DataError, LoadReport
-from keras_lmk.gtsdb import load_gtsdb
-from keras_lmk.taxonomy import load_taxonomy
+from keras_lmk.data.gtsdb import load_gtsdb
+from keras_lmk.data.taxonomy import load_taxonomy
+from keras_lmk.data.validation import DataError, LoadReport
 
 FIXTURE = Path(__file__).parent / "fixtures" / "gtsdb_tiny"
 REAL = Path("/work/shared/data/gtsdb-train")

@@ -9,19 +9,19 @@ import math
 import numpy as np
 import pytest
 
-from keras_lmk.camera import Camera, Mount, Pose, save_camera, save_poses
-from keras_lmk.localize import (
+from keras_lmk.data.taxonomy import load_taxonomy
+from keras_lmk.geometry.camera import Camera, Mount, Pose, save_camera, save_poses
+from keras_lmk.geometry.map_ground_truth import LandmarkMap, frame_ground_truth, make_landmark, save_map
+from keras_lmk.localization.localize import (
     DETECTOR_SOLVER,
     TRAJECTORY_FIELDS,
     detector_dedup_px,
     localize,
-    main,
     make_prior,
     oracle_detections,
 )
-from keras_lmk.map_gt import LandmarkMap, frame_ground_truth, make_landmark, save_map
-from keras_lmk.pose_solver import SolverConfig, pose_error
-from keras_lmk.taxonomy import load_taxonomy
+from keras_lmk.localization.pose_solver import SolverConfig, pose_error
+from keras_lmk.localize import main
 
 TAX = load_taxonomy()
 

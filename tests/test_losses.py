@@ -7,9 +7,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_lmk.grid import GridSpec
-from keras_lmk.losses import LandmarkLoss, LossConfig, batch_loss, landmark_cell_accuracy, landmark_loss_terms
-from keras_lmk.targets import encode_targets
+from keras_lmk.detector.grid import GridSpec
+from keras_lmk.detector.losses import (
+    LandmarkLoss,
+    LossConfig,
+    batch_loss,
+    landmark_cell_accuracy,
+    landmark_loss_terms,
+)
+from keras_lmk.detector.targets import encode_targets
 
 B, S, A, M = 2, 6, 5, 7
 

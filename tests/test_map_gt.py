@@ -5,9 +5,15 @@ import json
 import numpy as np
 import pytest
 
-from keras_lmk.camera import Camera, GeometryError, Mount, Pose
-from keras_lmk.map_gt import LandmarkMap, frame_ground_truth, load_map, make_landmark, save_map
-from keras_lmk.taxonomy import load_taxonomy
+from keras_lmk.data.taxonomy import load_taxonomy
+from keras_lmk.geometry.camera import Camera, GeometryError, Mount, Pose
+from keras_lmk.geometry.map_ground_truth import (
+    LandmarkMap,
+    frame_ground_truth,
+    load_map,
+    make_landmark,
+    save_map,
+)
 
 TAX = load_taxonomy()
 CAM = Camera(100.0, 100.0, 50.0, 40.0, 100, 80)  # camera at the vehicle origin, looking along world x

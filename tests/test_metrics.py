@@ -4,14 +4,14 @@ import io
 import numpy as np
 import pytest
 
-from keras_lmk.metrics import (
+from keras_lmk.data.taxonomy import parse_taxonomy
+from keras_lmk.evaluation.metrics import (
     PointEvaluator,
     Tolerance,
     average_precision,
     match_greedy,
     oks_sigma_for,
 )
-from keras_lmk.taxonomy import parse_taxonomy
 
 TAX = parse_taxonomy(
     {

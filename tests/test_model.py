@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_lmk.grid import GridSpec
-from keras_lmk.layers import AnchorOffsets
-from keras_lmk.model import BACKGROUND_PRIOR, ModelConfig, build_model, count_macs, with_input_size
+from keras_lmk.detector.grid import GridSpec
+from keras_lmk.detector.layers import AnchorOffsets
+from keras_lmk.detector.model import BACKGROUND_PRIOR, ModelConfig, build_model, count_macs, with_input_size
 
 TINY = GridSpec(input_height=64, input_width=96, stride=8, num_classes=3)
 TINY_CFG = ModelConfig(width=0.5, head_channels=16, head_depth=1)

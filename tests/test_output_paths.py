@@ -73,17 +73,17 @@ def test_full_disk_during_an_atomic_write_keeps_the_old_file(tmp_path):
 
 
 def test_train_fails_before_loading_data(blocked, monkeypatch, capsys):
-    import keras_lmk.sources
+    import keras_lmk.data.sources
     from keras_lmk.train import main
 
-    monkeypatch.setattr(keras_lmk.sources, "load_training_records", _tripwire("data loading"))
+    monkeypatch.setattr(keras_lmk.data.sources, "load_training_records", _tripwire("data loading"))
     assert main(["--preset", "debug", "--run-dir", str(blocked)]) == 1
     err = capsys.readouterr().err
     assert "somefile/out: output directory is not writable" in err
 
 
 def test_predict_fails_before_opening_the_model(blocked, monkeypatch, capsys):
-    import keras_lmk.predict as predict
+    import keras_lmk.inference.predict as predict
 
     monkeypatch.setattr(predict, "open_runner", _tripwire("model loading"))
     monkeypatch.setattr(predict, "FrameSource", _tripwire("frame reading"))
@@ -97,7 +97,7 @@ def test_predict_full_disk_at_the_end_is_an_error_not_a_partial_file(tmp_path, m
     import numpy as np
     from inference_helpers import save_tiny_keras
 
-    import keras_lmk.predict as predict
+    import keras_lmk.inference.predict as predict
 
     model = save_tiny_keras(tmp_path / "run")
     cv2.imwrite(str(tmp_path / "a.png"), np.zeros((48, 64, 3), np.uint8))
@@ -116,7 +116,7 @@ def test_predict_full_disk_at_the_end_is_an_error_not_a_partial_file(tmp_path, m
 
 
 def test_evaluate_fails_before_opening_the_model(blocked, monkeypatch, capsys):
-    import keras_lmk.evaluate as evaluate
+    import keras_lmk.evaluation.evaluate as evaluate
 
     monkeypatch.setattr(evaluate, "open_runner", _tripwire("model loading"))
     rc = evaluate.main(["--model", "m.tflite", "--data", "val.json", "--out", str(blocked)])
@@ -133,7 +133,7 @@ def test_synth_fails_before_rendering(blocked, monkeypatch, capsys):
 
 
 def test_data_convert_fails_before_importing(blocked, capsys):
-    from keras_lmk.data import main
+    from keras_lmk.data.__main__ import main
 
     rc = main(["convert", "--from", "gtsdb", "--input", "tests/fixtures/gtsdb_tiny", "--out",
                str(blocked / "gtsdb.json")])  # fmt: skip

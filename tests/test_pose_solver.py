@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from keras_lmk.camera import Camera, Mount, Pose
-from keras_lmk.pose_solver import (
+from keras_lmk.geometry.camera import Camera, Mount, Pose
+from keras_lmk.localization.pose_solver import (
     FilterConfig,
     PoseFilter,
     SolverConfig,

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from inference_helpers import read_frames_with_warnings, save_tiny_keras
 
-from keras_lmk.frames import FrameSource, FrameSourceError
+from keras_lmk.data.frames import FrameSource, FrameSourceError
 from keras_lmk.predict import main
 
 

@@ -1,5 +1,5 @@
 """QAT: tfmot refuses Keras 3 models; the tf_keras twin equals the Keras 3 model; QAT runs end to end on a
-tiny model and gives an int8 file that keras_lmk.runtime runs."""
+tiny model and gives an int8 file that keras_lmk.inference.runtime runs."""
 
 import json
 
@@ -8,10 +8,10 @@ import pytest
 from inference_helpers import TINY_SPEC, TINY_TAXONOMY, tiny_keras_model
 from test_export import ALLOWED_OPS, planted_images
 
-from keras_lmk import qat
-from keras_lmk.decode import DecoderConfig
-from keras_lmk.export_lib import export_card, io_details, op_names
-from keras_lmk.runtime import LandmarkRuntime, make_model_card
+from keras_lmk.deploy import qat
+from keras_lmk.deploy.export_lib import export_card, io_details, op_names
+from keras_lmk.detector.decode import DecoderConfig
+from keras_lmk.inference.runtime import LandmarkRuntime, make_model_card
 
 
 def test_quantize_model_rejects_keras3_models():
@@ -72,7 +72,7 @@ def test_qat_end_to_end(qat_model):
     )
     assert {o["dtype"] for o in io["outputs"].values()} == {"int8"}
     rt = LandmarkRuntime(path)  # finds model_qat.json, outputs by signature name
-    from keras_lmk.frames import read_image_rgb
+    from keras_lmk.data.frames import read_image_rgb
 
     logits, points, _ = rt.infer_frame(read_image_rgb(recs[0].image_path))
     assert logits.shape == (64, 2, 3) and points.shape == (64, 2, 2)

@@ -6,10 +6,10 @@ import cv2
 import numpy as np
 import pytest
 
-from keras_lmk.data import main as data_main
-from keras_lmk.errors import DataError, LoadReport
-from keras_lmk.quads import load_quads
-from keras_lmk.taxonomy import load_taxonomy
+from keras_lmk.data.__main__ import main as data_main
+from keras_lmk.data.quads import load_quads
+from keras_lmk.data.taxonomy import load_taxonomy
+from keras_lmk.data.validation import DataError, LoadReport
 
 TAX = load_taxonomy("korea")  # 6 = road_marking (lower-right end)
 

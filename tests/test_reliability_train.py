@@ -43,7 +43,7 @@ def check_run_dir_loads(run_dir: Path) -> list[str]:
     """Load every file under run_dir with its own reader; return the names of atomic temporaries found."""
     import keras
 
-    import keras_lmk.layers  # noqa: F401  (custom layers registered for safe mode)
+    import keras_lmk.detector.layers  # noqa: F401  (custom layers registered for safe mode)
 
     temps = []
     for path in sorted(p for p in run_dir.rglob("*") if p.is_file()):
@@ -81,7 +81,8 @@ def _epochs(run_dir: Path) -> list[int]:
 # at a known step instead of guessing with sleeps.
 SPY = """
 import sys
-from keras_lmk import train, trainer
+from keras_lmk import train
+from keras_lmk.training import trainer
 
 seen = trainer.NonFiniteGuard.on_train_batch_end
 
@@ -171,7 +172,7 @@ def test_safe_mode_refuses_arbitrary_code(tmp_path):
     """Our models load in safe mode; a model carrying a Python lambda is refused instead of executed."""
     import keras
 
-    from keras_lmk.layers import AnchorOffsets, UpsampleNearest
+    from keras_lmk.detector.layers import AnchorOffsets, UpsampleNearest
 
     for cls in (AnchorOffsets, UpsampleNearest):
         name = keras.saving.get_registered_name(cls)
@@ -190,7 +191,7 @@ def test_tflite_signature_mismatch_is_refused(tmp_path):
 
     from inference_helpers import TINY_SPEC, TINY_TAXONOMY, convert_tflite, tiny_keras_model
 
-    from keras_lmk.runtime import LandmarkRuntime, ModelCardError, make_model_card
+    from keras_lmk.inference.runtime import LandmarkRuntime, ModelCardError, make_model_card
 
     path = convert_tflite(tiny_keras_model(), tmp_path / "model.tflite")
     LandmarkRuntime(path, make_model_card(TINY_SPEC, TINY_TAXONOMY))  # the matching card works

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from inference_helpers import TINY_SPEC, TINY_TAXONOMY, convert_tflite, save_tiny_keras, tiny_keras_model
 
-from keras_lmk.decode import DecoderConfig
-from keras_lmk.grid import GridSpec
-from keras_lmk.runtime import (
+from keras_lmk.detector.decode import DecoderConfig
+from keras_lmk.detector.grid import GridSpec
+from keras_lmk.inference.runtime import (
     KerasRunner,
     LandmarkRuntime,
     ModelCardError,

@@ -6,10 +6,10 @@ import cv2
 import numpy as np
 import pytest
 
-from keras_lmk.config import DataConfig
-from keras_lmk.records import ImageRecord
-from keras_lmk.sources import balance_sources, lights_split, markings_split, parse_sources, photo_of
-from keras_lmk.taxonomy import load_taxonomy
+from keras_lmk.data.records import ImageRecord
+from keras_lmk.data.sources import balance_sources, lights_split, markings_split, parse_sources, photo_of
+from keras_lmk.data.taxonomy import load_taxonomy
+from keras_lmk.training.config import DataConfig
 
 TAX = load_taxonomy("korea")
 

@@ -7,12 +7,12 @@ import cv2
 import numpy as np
 import pytest
 
-from keras_lmk.camera import Camera, Mount
-from keras_lmk.map_gt import frame_ground_truth
+from keras_lmk.data.taxonomy import load_taxonomy
+from keras_lmk.geometry.camera import Camera, Mount
+from keras_lmk.geometry.map_ground_truth import frame_ground_truth
 from keras_lmk.synth import Conditions, build_world, default_synthetic_set, generate_drive, render_frame
 from keras_lmk.synth.__main__ import main
 from keras_lmk.synth.road import drive
-from keras_lmk.taxonomy import load_taxonomy
 
 TAX = load_taxonomy()
 
@@ -114,7 +114,7 @@ def test_default_set_is_cached(tmp_path, monkeypatch):
 def test_video_drive_is_a_recording_with_per_frame_ground_truth(tmp_path):
     """--video: the same frames in one MJPG file; annotation image k is video frame k (same landmarks as
     the image drive of the same seed, since both are projected from the same map and poses)."""
-    from keras_lmk.frames import FrameSource
+    from keras_lmk.data.frames import FrameSource
 
     images = generate_drive(tmp_path / "img", 4, seed=5, width=160, height=96)
     video = generate_drive(tmp_path / "vid", 4, seed=5, width=160, height=96, video=True)

@@ -5,8 +5,8 @@ import time
 import numpy as np
 import pytest
 
-from keras_lmk.grid import GridSpec
-from keras_lmk.targets import anchor_offset_targets, encode_targets, landmark_cell_mask
+from keras_lmk.detector.grid import GridSpec
+from keras_lmk.detector.targets import anchor_offset_targets, encode_targets, landmark_cell_mask
 
 SPEC = GridSpec(input_height=64, input_width=128, stride=8, num_classes=4)  # 8 rows x 16 cols, S = 128
 

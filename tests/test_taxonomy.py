@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from keras_lmk.taxonomy import TaxonomyError, load_class_mapping, load_taxonomy, parse_taxonomy
+from keras_lmk.data.taxonomy import TaxonomyError, load_class_mapping, load_taxonomy, parse_taxonomy
 
 
 def test_korean_taxonomy_ids_names_and_rules():

@@ -9,9 +9,9 @@ import math
 import numpy as np
 import pytest
 
-from keras_lmk.camera import Pose
-from keras_lmk.pose_solver import FilterConfig, PoseFilter, diag_cov, wrap_angle
-from keras_lmk.tight_filter import (
+from keras_lmk.geometry.camera import Pose
+from keras_lmk.localization.pose_solver import FilterConfig, PoseFilter, diag_cov, wrap_angle
+from keras_lmk.localization.tight_filter import (
     TightConfig,
     iekf_update,
     mahalanobis_associate,

@@ -6,9 +6,9 @@ import json
 import numpy as np
 import pytest
 
-from keras_lmk.config import resolve_config
 from keras_lmk.train import main as train_main
-from keras_lmk.train import run
+from keras_lmk.training.config import resolve_config
+from keras_lmk.training.run import run
 
 
 @pytest.fixture(scope="module")
@@ -169,8 +169,8 @@ def test_calibrated_threshold_gives_the_best_f1_under_the_real_decoder(tmp_path)
     from inference_helpers import save_tiny_keras
     from test_evaluate import write_fixture
 
-    from keras_lmk import evaluate
-    from keras_lmk.train import calibrate_operating_point
+    from keras_lmk.evaluation import evaluate
+    from keras_lmk.training.run import calibrate_operating_point
 
     model = save_tiny_keras(tmp_path)
     val = write_fixture(tmp_path)

@@ -5,11 +5,11 @@ import keras
 import numpy as np
 import pytest
 
-from keras_lmk.grid import GridSpec
-from keras_lmk.losses import LossConfig, landmark_cell_accuracy
-from keras_lmk.model import ModelConfig, build_model
-from keras_lmk.targets import encode_targets
-from keras_lmk.trainer import LandmarkTrainer
+from keras_lmk.detector.grid import GridSpec
+from keras_lmk.detector.losses import LossConfig, landmark_cell_accuracy
+from keras_lmk.detector.model import ModelConfig, build_model
+from keras_lmk.detector.targets import encode_targets
+from keras_lmk.training.trainer import LandmarkTrainer
 
 SPEC = GridSpec(input_height=32, input_width=48, stride=8, num_classes=3)
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from inference_helpers import read_frames_with_warnings, save_tiny_keras
 
-from keras_lmk import predict
-from keras_lmk.frames import FrameSource
+from keras_lmk.data.frames import FrameSource
+from keras_lmk.inference import predict
 
 N_FRAMES = 30
 CORRUPT = (5, 6, 17)  # frames whose JPEG data is wiped
@@ -104,9 +104,9 @@ def test_mp4v_video_and_its_truncation(model, tmp_path, capsys):
 def test_evaluate_skips_truncated_images_and_counts_them(model, tmp_path):
     from inference_helpers import TINY_TAXONOMY
 
-    from keras_lmk.coco import write_coco
-    from keras_lmk.evaluate import run
-    from keras_lmk.records import ImageRecord
+    from keras_lmk.data.coco import write_coco
+    from keras_lmk.data.records import ImageRecord
+    from keras_lmk.evaluation.evaluate import run
 
     records = []
     for i in range(4):
@@ -168,8 +168,8 @@ def test_evaluate_runs_to_the_end_of_a_damaged_video(model, damaged_avi, tmp_pat
 
 
 def test_evaluate_video_ground_truth_errors(model, damaged_avi, tmp_path):
-    from keras_lmk.errors import DataError
-    from keras_lmk.evaluate import run
+    from keras_lmk.data.validation import DataError
+    from keras_lmk.evaluation.evaluate import run
 
     gt = _per_frame_coco(tmp_path / "gt.json", [0, 1], width=640, height=360)
     with pytest.raises(DataError, match=r"gt.json:image 101: JSON says 640x360, the video is 96x64"):

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from keras_lmk.errors import DataError, LoadReport
-from keras_lmk.taxonomy import load_taxonomy
-from keras_lmk.yolo import load_yolo, load_yolo_mapping
+from keras_lmk.data.taxonomy import load_taxonomy
+from keras_lmk.data.validation import DataError, LoadReport
+from keras_lmk.data.yolo import load_yolo, load_yolo_mapping
 
 FIXTURE = Path(__file__).parent / "fixtures" / "yolo_tiny"
 TAX = load_taxonomy("korea")  # 1 warning, 6 road_marking (lower-right rule)

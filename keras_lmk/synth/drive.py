@@ -3,9 +3,9 @@
 Layout of a drive folder::
 
     images/000000.jpg ...   rendered frames (video=True: drive.avi instead, one MJPG video, frame k = image k)
-    camera.json             intrinsics and mount (keras_lmk.camera)
+    camera.json             intrinsics and mount (keras_lmk.geometry.camera)
     poses.json              one vehicle pose per frame
-    map.json                the 3D landmark map (keras_lmk.map_gt)
+    map.json                the 3D landmark map (keras_lmk.geometry.map_ground_truth)
     annotations.json        COCO keypoints, made by projecting map.json per frame (map_gt.frame_ground_truth)
 
 Everything is a function of (frames, seed, width, height, clean): the same arguments give the same bytes
@@ -22,12 +22,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from keras_lmk.camera import Camera, Mount, save_camera, save_poses
-from keras_lmk.map_gt import frame_ground_truth, save_map
+from keras_lmk.data.taxonomy import Taxonomy, load_taxonomy
+from keras_lmk.geometry.camera import Camera, Mount, save_camera, save_poses
+from keras_lmk.geometry.map_ground_truth import frame_ground_truth, save_map
 from keras_lmk.synth.render import VIEW_DISTANCE, Conditions, render_frame, sample_conditions
 from keras_lmk.synth.road import drive
 from keras_lmk.synth.world import build_world
-from keras_lmk.taxonomy import Taxonomy, load_taxonomy
 
 # bump when the output of a given seed changes: it names the cache folder. 2: smooth vehicle speed (1 drew
 # each frame's step on its own: accelerations of several g)
@@ -69,7 +69,7 @@ def generate_drive(
     as ``drive.avi`` (MJPG, 10 frames/s) instead of ``images/``, like a dashcam recording; the annotations'
     image entries are then the video's frames in order (``evaluate --data DIR`` and ``localize --drive DIR``
     read it as it is)."""
-    from keras_lmk.coco import write_coco
+    from keras_lmk.data.coco import write_coco
 
     if frames < 1 or width < 16 or height < 16:
         raise ValueError(

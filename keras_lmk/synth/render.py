@@ -3,7 +3,7 @@
 Order: sky and far ground (split at the projected horizon), road bands and lane lines (one ``cv2.fillPoly``
 per band), painted markings, then standing objects far to near by group with their decal layers. Polygons
 crossing the near plane are clipped in the camera frame first. Vertices go through the camera model of
-keras_lmk.camera (distortion moves vertices; edges stay straight). Lighting is per polygon (sun shade,
+keras_lmk.geometry.camera (distortion moves vertices; edges stay straight). Lighting is per polygon (sun shade,
 daylight, headlights at night, emissive lamps, retro-reflective signs); weather and sensor effects are
 image-space.
 """
@@ -16,8 +16,8 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from keras_lmk.camera import Camera, Pose
-from keras_lmk.map_gt import clip_near
+from keras_lmk.geometry.camera import Camera, Pose
+from keras_lmk.geometry.map_ground_truth import clip_near
 from keras_lmk.synth.scene import KIND_EMISSIVE, KIND_RETRO, PASS_MARKINGS, PASS_OBJECTS
 from keras_lmk.synth.world import World
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from keras_lmk.camera import Pose
+from keras_lmk.geometry.camera import Pose
 
 LANE_WIDTH = 3.5
 LANES_PER_DIRECTION = 2

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from keras_lmk.map_gt import LandmarkMap, make_landmark
+from keras_lmk.data.taxonomy import Taxonomy, load_taxonomy
+from keras_lmk.geometry.map_ground_truth import LandmarkMap, make_landmark
 from keras_lmk.synth import landmarks as lm
 from keras_lmk.synth.road import ROAD_HALF, SHOULDER, SIDEWALK, Road, make_road
 from keras_lmk.synth.scene import KIND_EMISSIVE, PASS_GROUND, PASS_LINES, Scene, SceneBuilder, ngon, rect
-from keras_lmk.taxonomy import Taxonomy, load_taxonomy
 
 GROUND_STEP = 8.0  # metres per ground quad along the road
 ASPHALT, SHOULDER_C, SIDEWALK_C, GRASS = (88, 88, 92), (80, 80, 84), (150, 146, 138), (78, 104, 58)

@@ -1,0 +1,151 @@
+"""Dataset command line: import GTSDB/YOLO/marking quads into COCO keypoint JSON, split it, and summarise it.
+
+    python -m keras_lmk.data convert --from gtsdb --input /data/gtsdb-train --out gtsdb.json
+    python -m keras_lmk.data convert --from yolo --input /data/y --mapping names.txt --out y.json --skip-bad
+    python -m keras_lmk.data convert --from quads --input /data/road-markings/annotations.csv --out m.json
+    python -m keras_lmk.data split --in gtsdb.json --val-fraction 0.2 --seed 0 \
+        --out-train train.json --out-val val.json
+    python -m keras_lmk.data stats --in train.json
+
+Bad input stops the command with ``FILE:LINE: problem`` (exit status 2) unless ``--skip-bad``: then the images
+with problems are left out and a report of what was skipped is printed. The library functions are in
+keras_lmk.data.coco, keras_lmk.data.gtsdb and keras_lmk.data.yolo; this module adds the split and the statistics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from keras_lmk.atomic import check_writable_dir
+from keras_lmk.data.coco import load_coco, write_coco
+from keras_lmk.data.splits import split_records
+from keras_lmk.data.stats import dataset_stats
+from keras_lmk.data.taxonomy import Taxonomy, TaxonomyError, load_taxonomy
+from keras_lmk.data.validation import DataError, LoadReport
+
+
+def _convert(args, taxonomy: Taxonomy, report: LoadReport) -> int:
+    check_writable_dir(Path(args.out).parent)  # before reading the whole dataset
+    if args.source == "gtsdb":
+        from keras_lmk.data.gtsdb import DEFAULT_MAPPING, load_gtsdb
+
+        src = Path(args.input)
+        gt = src if src.is_file() else None
+        records = load_gtsdb(
+            src.parent if gt else src,
+            taxonomy,
+            mapping=args.mapping or DEFAULT_MAPPING,
+            gt_file=gt,
+            skip_bad=args.skip_bad,
+            report=report,
+        )
+    elif args.source == "quads":
+        from keras_lmk.data.quads import load_quads
+
+        records = load_quads(
+            args.input,
+            taxonomy,
+            class_name=args.mapping or "road_marking",
+            skip_bad=args.skip_bad,
+            report=report,
+        )
+    else:
+        from keras_lmk.data.yolo import load_yolo
+
+        if not args.mapping:
+            raise DataError(
+                args.input, None, "convert --from yolo needs --mapping FILE (class index -> taxonomy class)"
+            )
+        records = load_yolo(args.input, taxonomy, args.mapping, skip_bad=args.skip_bad, report=report)
+    out = write_coco(records, taxonomy, args.out, image_root=args.image_root)
+    n = sum(r.num_landmarks for r in records)
+    print(f"wrote {out}: {len(records)} images, {n} landmarks")
+    return 0
+
+
+def _split(args, taxonomy: Taxonomy, report: LoadReport) -> int:
+    for out in (args.out_train, args.out_val):
+        check_writable_dir(Path(out).parent)
+    records = load_coco(args.inp, taxonomy, skip_bad=args.skip_bad, report=report)
+    train, val = split_records(records, args.val_fraction, args.seed)
+    write_coco(train, taxonomy, args.out_train)
+    write_coco(val, taxonomy, args.out_val)
+    print(f"train: {len(train)} images -> {args.out_train}; val: {len(val)} images -> {args.out_val}")
+    return 0
+
+
+def _stats(args, taxonomy: Taxonomy, report: LoadReport) -> int:
+    records = load_coco(
+        args.inp, taxonomy, skip_bad=args.skip_bad, report=report, check_images=args.check_images
+    )
+    s = dataset_stats(records, taxonomy)
+    print(
+        f"{args.inp}: {s['images']} images ({s['negative_images']} without landmarks), "
+        f"{s['landmarks']} landmarks"
+    )
+    for name, n in s["per_class"].items():
+        print(f"  {name:<14} {n}")
+    if s["box_size_px"]:
+        b = s["box_size_px"]
+        print(f"  box size sqrt(w*h) px: min {b['min']:.1f}, median {b['median']:.1f}, max {b['max']:.1f}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m keras_lmk.data", description=__doc__.split("\n\n")[0])
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--taxonomy", default="korea", help="packaged taxonomy name or JSON file")
+    common.add_argument(
+        "--skip-bad", action="store_true", help="leave out images with bad labels, and report them"
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("convert", parents=[common], help="import GTSDB or YOLO into COCO keypoint JSON")
+    c.add_argument("--from", dest="source", choices=("gtsdb", "yolo", "quads"), required=True)
+    c.add_argument(
+        "--input",
+        required=True,
+        help="dataset folder (GTSDB: folder with gt.txt, or gt.txt itself; quads: the annotations CSV)",
+    )
+    c.add_argument("--out", required=True, help="COCO JSON to write")
+    c.add_argument(
+        "--mapping",
+        help="class mapping: packaged name (gtsdb_to_korea) or file; for quads the taxonomy class of every "
+        "marking (default road_marking)",
+    )
+    c.add_argument("--image-root", help="file_name relative to this folder (default: the JSON's folder)")
+    c.set_defaults(run=_convert)
+
+    s = sub.add_parser("split", parents=[common], help="deterministic train/val split by image")
+    s.add_argument("--in", dest="inp", required=True)
+    s.add_argument("--val-fraction", type=float, default=0.2)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out-train", required=True)
+    s.add_argument("--out-val", required=True)
+    s.set_defaults(run=_split)
+
+    t = sub.add_parser("stats", parents=[common], help="images, landmarks per class, box sizes")
+    t.add_argument("--in", dest="inp", required=True)
+    t.add_argument("--check-images", action="store_true", help="decode every image and check its size")
+    t.set_defaults(run=_stats)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    report = LoadReport()
+    try:
+        rc = args.run(args, load_taxonomy(args.taxonomy), report)
+    except (DataError, TaxonomyError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if report.count:
+        print(report.summary())
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

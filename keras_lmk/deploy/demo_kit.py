@@ -1,0 +1,171 @@
+"""Regenerate the mobile integration kit (android_demo_assets/) from a trained run.
+
+    python -m keras_lmk.demo_assets --run runs/exp --out android_demo_assets [--calib-steps 100]
+    python -m keras_lmk.demo_assets --check android_demo_assets      # re-run and compare with the goldens
+
+Writes: ``model_int8.tflite`` (uint8 RGB in, int8 out), ``model_int8.json`` (model card: input size/type,
+normalisation, each output's name/shape/dtype/scale/zero point read from the interpreter, grid stride, anchor
+positions, classes with reference-point rules, decoder thresholds), ``labels.txt`` (line i = class id i),
+``samples/<name>.png`` with ``samples/<name>.expected.json`` (decoded landmarks), and for the first sample
+``golden/<name>_input.npy`` (letterboxed uint8 input) and ``golden/<name>_{class_logits,points}.npy`` (raw
+int8 outputs). How to use them on a phone: android_demo_assets/README.md.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from keras_lmk.atomic import atomic_write, atomic_write_json, atomic_write_text, check_writable_dir
+
+MODEL = "model_int8.tflite"
+
+
+def _pick_samples(run_dir: Path, cfg, taxonomy, count: int) -> list:
+    """``count`` validation images with landmarks (the run's split), plus one GTSDB image when available."""
+    from keras_lmk.data.sources import load_training_records
+
+    _, val = load_training_records(cfg.data, taxonomy)
+    picked = [r for r in val if r.num_landmarks][:count] or val[:count]
+    gt_dir = Path(cfg.data.gtsdb_dir)
+    if (gt_dir / "gt.txt").is_file() and not any("gtsdb" in r.image_path.lower() for r in picked):
+        try:
+            from keras_lmk.data.gtsdb import load_gtsdb
+
+            g = [r for r in load_gtsdb(gt_dir, taxonomy, mapping=cfg.data.gtsdb_mapping) if r.num_landmarks]
+            picked += g[:1]
+        except (OSError, ValueError, KeyError) as e:  # another taxonomy: no GTSDB mapping
+            print(f"note: no GTSDB sample ({e})")
+    return picked
+
+
+def detections_json(dets, taxonomy) -> list[dict]:
+    return [
+        {
+            "class_id": int(c),
+            "class": taxonomy.names[int(c)],
+            "x": float(p[0]),
+            "y": float(p[1]),
+            "score": float(s),
+        }
+        for c, p, s in zip(dets.classes, dets.points, dets.scores, strict=True)
+    ]
+
+
+def build(run_dir: str | Path, out: str | Path, *, samples: int = 2, calib_steps: int = 100) -> Path:
+    import keras
+
+    import keras_lmk.detector.layers  # noqa: F401
+    from keras_lmk.data.frames import read_image_rgb
+    from keras_lmk.deploy.export_lib import (
+        calibration_images,
+        calibration_records,
+        convert_keras,
+        export_card,
+        raw_outputs,
+        run_config,
+    )
+    from keras_lmk.detector.letterbox import letterbox_image
+    from keras_lmk.inference.runtime import LandmarkRuntime, find_model_card, load_model_card
+
+    run_dir, out = Path(run_dir), check_writable_dir(out)
+    model_path = run_dir / "model.keras"
+    card = load_model_card(model_path)
+    spec, taxonomy = card.spec, card.taxonomy
+    cfg = run_config(run_dir)
+    model = keras.saving.load_model(model_path, compile=False, safe_mode=True)
+
+    # ---- model + card + labels
+    records = calibration_records(run_dir, taxonomy)
+    tflite = convert_keras(model, spec, "int8", calibration_images(records, spec, calib_steps))
+    atomic_write(out / MODEL, lambda tmp: Path(tmp).write_bytes(tflite))
+    mcard = export_card(json.loads(find_model_card(model_path).read_text()), tflite, "int8")
+    mcard["grid_stride"] = spec.stride
+    mcard["anchor_positions"] = [list(a) for a in spec.anchors]
+    mcard["labels"] = "labels.txt"
+    atomic_write_json(out / "model_int8.json", mcard)
+    atomic_write_text(out / "labels.txt", "\n".join(taxonomy.names) + "\n")
+
+    # ---- samples and goldens (computed from the PNG as written, so a device reads the same pixels)
+    for sub in ("samples", "golden"):
+        if (out / sub).exists():
+            shutil.rmtree(out / sub)
+        (out / sub).mkdir()
+    rt = LandmarkRuntime(out / MODEL, num_threads=1)
+    for i, rec in enumerate(_pick_samples(run_dir, cfg, taxonomy, samples)):
+        name = f"sample_{i}_{'gtsdb' if 'gtsdb' in rec.image_path.lower() else 'synthetic'}"
+        rgb = read_image_rgb(rec.image_path)
+        if rgb is None:
+            raise ValueError(f"{rec.image_path}: unreadable sample image")
+        cv2.imwrite(str(out / "samples" / f"{name}.png"), rgb[..., ::-1])
+        rgb = read_image_rgb(out / "samples" / f"{name}.png")
+        dets = rt.predict_frame(rgb)
+        image_in, lb = letterbox_image(rgb, spec.input_width, spec.input_height)
+        expected = {
+            "image": f"{name}.png",
+            "width": rgb.shape[1],
+            "height": rgb.shape[0],
+            "letterbox": {"scale": lb.scale, "pad_x": lb.pad_x, "pad_y": lb.pad_y},
+            "decoder": rt.decoder.to_json(),
+            "landmarks": detections_json(dets, taxonomy),
+            "ground_truth": [
+                {"class_id": int(c), "x": float(p[0]), "y": float(p[1])}
+                for c, p in zip(rec.classes, rec.points, strict=True)
+            ],
+        }
+        if i == 0:
+            raw = raw_outputs(out / MODEL, image_in)
+            np.save(out / "golden" / f"{name}_input.npy", image_in)
+            for k, v in raw.items():
+                np.save(out / "golden" / f"{name}_{k}.npy", v)
+            expected["golden_tensors"] = {k: f"golden/{name}_{k}.npy" for k in ("input", *raw)}
+        atomic_write_json(out / "samples" / f"{name}.expected.json", expected)
+        print(f"{name}: {len(dets)} landmarks")
+    print(f"wrote {out}")
+    return out
+
+
+def check(assets: str | Path, point_tol_px: float = 0.5) -> list[str]:
+    """Re-run the committed model on the committed samples; return the differences from the goldens."""
+    from keras_lmk.data.frames import read_image_rgb
+    from keras_lmk.deploy.export_lib import raw_outputs
+    from keras_lmk.detector.letterbox import letterbox_image
+    from keras_lmk.inference.runtime import LandmarkRuntime
+
+    assets = Path(assets)
+    rt = LandmarkRuntime(assets / MODEL, num_threads=1)
+    problems = []
+    for exp_path in sorted((assets / "samples").glob("*.expected.json")):
+        exp = json.loads(exp_path.read_text())
+        rgb = read_image_rgb(assets / "samples" / exp["image"])
+        dets = rt.predict_frame(rgb)
+        got = detections_json(dets, rt.taxonomy)
+        want = exp["landmarks"]
+        if [g["class_id"] for g in got] != [w["class_id"] for w in want]:
+            problems.append(
+                f"{exp['image']}: classes {[g['class_id'] for g in got]} != {[w['class_id'] for w in want]}"
+            )
+        else:
+            for g, w in zip(got, want, strict=True):
+                d = float(np.hypot(g["x"] - w["x"], g["y"] - w["y"]))
+                if d > point_tol_px:
+                    problems.append(f"{exp['image']}: landmark moved {d:.2f} px ({g} vs {w})")
+                if abs(g["score"] - w["score"]) > 0.01:
+                    problems.append(f"{exp['image']}: score {g['score']:.4f} vs {w['score']:.4f}")
+        if "golden_tensors" in exp:
+            image_in, _ = letterbox_image(rgb, rt.spec.input_width, rt.spec.input_height)
+            if not np.array_equal(image_in, np.load(assets / exp["golden_tensors"]["input"])):
+                problems.append(f"{exp['image']}: letterboxed input differs from the golden input")
+            raw = raw_outputs(assets / MODEL, image_in)
+            for k in ("class_logits", "points"):
+                ref = np.load(assets / exp["golden_tensors"][k])
+                diff = np.abs(raw[k].astype(np.int32) - ref.astype(np.int32)).max()
+                if raw[k].shape != ref.shape or diff > 1:  # at most one quantization step
+                    problems.append(f"{exp['image']}: raw {k} differs by {diff} steps")
+    if not list((assets / "samples").glob("*.expected.json")):
+        problems.append(f"{assets}: no samples/*.expected.json")
+    return problems

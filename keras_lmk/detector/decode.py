@@ -1,0 +1,255 @@
+"""Numpy decoder: raw head outputs -> one detection (class, reference point, score) per landmark.
+
+No TensorFlow here (the TFLite runtime and the evaluation import this on devices without TF).
+
+Inputs per frame (batch dimension removed): ``class_logits`` float [S, A, M] and ``points`` float [S, A, 2]
+in cell units (see :mod:`keras_lmk.detector.grid`). Steps, all vectorised:
+
+1. softmax over M; confidence = 1 - P(background); class = argmax over the landmark classes 1..M-1.
+2. keep the ``top_k_per_cell`` most confident anchors of each cell, then drop those under ``score_threshold``.
+3. cell units -> model-input pixels (``cell_origin + point * stride``).
+4. merge votes: several cells/anchors regress the same landmark. Greedy by confidence: the most confident
+   remaining vote seeds a cluster of all remaining votes of the same class within ``merge_radius_px``
+   (model-input pixels) of it; the cluster's point is the confidence-weighted mean of its members' points and
+   its score is the seed's (= the cluster's maximum) confidence, so a score stays a probability and does not
+   grow with the size of the landmark.
+5. model-input pixels -> original pixels (undo the letterbox), clip to the image, drop non-finite values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from keras_lmk.detector.grid import GridSpec
+from keras_lmk.detector.letterbox import Letterbox
+
+
+@dataclass(frozen=True)
+class DecoderConfig:
+    score_threshold: float = 0.3  # on confidence = 1 - P(background)
+    top_k_per_cell: int = 2  # anchors kept per cell before thresholding
+    merge_radius_px: float = 8.0  # model-input pixels; votes of one class closer than this merge
+    max_detections: int = 100
+    max_candidates: int = 2000  # votes entering the merge (most confident first); bounds the worst case
+
+    def __post_init__(self):
+        if not 0.0 <= self.score_threshold < 1.0:
+            raise ValueError(f"score_threshold must be in [0, 1), got {self.score_threshold}")
+        if self.top_k_per_cell < 1 or self.max_detections < 1 or self.max_candidates < 1:
+            raise ValueError("top_k_per_cell, max_detections and max_candidates must be >= 1")
+        if self.merge_radius_px < 0:
+            raise ValueError(f"merge_radius_px must be >= 0, got {self.merge_radius_px}")
+
+    def to_json(self) -> dict:
+        return {
+            "score_threshold": self.score_threshold,
+            "top_k_per_cell": self.top_k_per_cell,
+            "merge_radius_px": self.merge_radius_px,
+            "max_detections": self.max_detections,
+            "max_candidates": self.max_candidates,
+        }
+
+    @classmethod
+    def from_json(cls, d: Mapping | None) -> DecoderConfig:
+        d = dict(d or {})
+        known = set(cls().to_json())
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown decoder settings {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class Detections:
+    """classes int32 [K] (>= 1); points float32 [K, 2] original-image pixels (x right, y down);
+    scores float32 [K] confidences, sorted descending."""
+
+    classes: np.ndarray
+    points: np.ndarray
+    scores: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.classes)
+
+    @classmethod
+    def empty(cls) -> Detections:
+        return cls(np.zeros((0,), np.int32), np.zeros((0, 2), np.float32), np.zeros((0,), np.float32))
+
+
+def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
+    z = logits - logits.max(axis=axis, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _candidates(class_logits: np.ndarray, cfg: DecoderConfig):
+    """-> (flat anchor index [N], class [N], confidence [N]) of the votes that survive steps 1-2."""
+    s, a, m = class_logits.shape
+    logits = class_logits.reshape(s * a, m).astype(np.float32, copy=False)
+    # max over the landmark classes column by column: much faster than .max(axis=1) over a short axis
+    fg_max = logits[:, 1].copy()
+    for j in range(2, m):
+        np.maximum(fg_max, logits[:, j], out=fg_max)
+    # Cheap exact pre-filter without exponentials: conf = 1 - 1/(1 + sum_j exp(l_j - l_0)) >= t needs
+    # sum_j exp(l_j - l_0) >= t/(1-t), and the sum is at most (M-1) * exp(max_j l_j - l_0).
+    t = cfg.score_threshold
+    if t > 0:
+        bound = np.log(t / (1.0 - t)) - np.log(m - 1)
+        margin = fg_max - logits[:, 0]
+        idx = np.flatnonzero(margin >= bound - 1e-6)
+    else:
+        idx = np.arange(s * a)
+    if idx.size == 0:
+        return idx, idx.astype(np.int32), np.zeros((0,), np.float32)
+    lg = logits[idx]
+    z = lg - np.maximum(lg[:, 0], fg_max[idx])[:, None]
+    e = np.exp(z)
+    conf = 1.0 - e[:, 0] / e.sum(axis=1)
+    cls = (lg[:, 1:].argmax(axis=1) + 1).astype(np.int32)
+    ok = np.isfinite(conf) & (conf >= t)
+    idx, cls, conf = idx[ok], cls[ok], conf[ok].astype(np.float32)
+    if cfg.top_k_per_cell < a and idx.size:
+        # rank of each surviving vote inside its cell (votes under the threshold rank below it anyway)
+        cell = idx // a
+        order = np.lexsort((-conf, cell))
+        cell_sorted = cell[order]
+        start = np.searchsorted(cell_sorted, cell_sorted, side="left")
+        rank = np.arange(len(order)) - start
+        keep = order[rank < cfg.top_k_per_cell]
+        idx, cls, conf = idx[keep], cls[keep], conf[keep]
+    return idx, cls, conf
+
+
+def merge_votes(points: np.ndarray, classes: np.ndarray, scores: np.ndarray, radius: float, max_out: int):
+    """Greedy confidence-weighted merge (step 4). points [N, 2], classes [N], scores [N] (any order).
+
+    Returns (points [K, 2], classes [K], scores [K]) sorted by score descending.
+    """
+    n = len(scores)
+    if n == 0:
+        return np.zeros((0, 2), np.float32), np.zeros((0,), np.int32), np.zeros((0,), np.float32)
+    order = np.argsort(-scores, kind="stable")
+    p, c, w = points[order].astype(np.float64), classes[order], scores[order].astype(np.float64)
+    # One complex number per vote; classes are shifted far apart so "same class and within the radius" is a
+    # single distance test. Claimed votes become inf; the first finite vote (highest score) seeds the next
+    # cluster. Per seed that is a handful of numpy calls on N values (no N x N matrix).
+    span = np.abs(p).max() * 4 + 4 * radius + 1
+    z = p[:, 0] + c * span + 1j * p[:, 1]
+    label = np.full(n, -1, np.int64)
+    seeds = []
+    i = 0
+    while i < n and len(seeds) < max_out:
+        members = np.abs(z - z[i]) <= radius
+        label[members] = len(seeds)
+        z[members] = np.inf
+        seeds.append(i)
+        while i < n and label[i] >= 0:
+            i += 1
+    k = len(seeds)
+    sel = label >= 0
+    lab, ws = label[sel], w[sel]
+    wsum = np.bincount(lab, ws, minlength=k)
+    seeds = np.asarray(seeds)
+    # a cluster of zero-confidence votes (possible with score_threshold 0) has no weighted mean: use its seed
+    safe = np.where(wsum > 0, wsum, 1.0)
+    mx = np.where(wsum > 0, np.bincount(lab, ws * p[sel, 0], minlength=k) / safe, p[seeds, 0])
+    my = np.where(wsum > 0, np.bincount(lab, ws * p[sel, 1], minlength=k) / safe, p[seeds, 1])
+    return (
+        np.stack([mx, my], axis=-1).astype(np.float32),
+        c[seeds].astype(np.int32),
+        w[seeds].astype(np.float32),
+    )
+
+
+def decode(
+    class_logits: np.ndarray,
+    points: np.ndarray,
+    spec: GridSpec,
+    letterbox: Letterbox,
+    cfg: DecoderConfig = DecoderConfig(),
+    *,
+    image_size: tuple[int, int] | None = None,
+) -> Detections:
+    """Decode one frame.
+
+    class_logits: float [S, A, M] (or [1, S, A, M]); points: float [S, A, 2] cell units.
+    image_size: (width, height) of the original image for clipping; derived from the letterbox when None.
+    """
+    s, a, m = spec.num_cells, spec.num_anchors, spec.num_classes
+    class_logits = np.asarray(class_logits).reshape(s, a, m)
+    points = np.asarray(points, np.float32).reshape(s * a, 2)
+    idx, cls, conf = _candidates(class_logits, cfg)
+    if idx.size == 0:
+        return Detections.empty()
+    pts_cell = points[idx]
+    finite = np.isfinite(pts_cell).all(axis=1)
+    idx, cls, conf, pts_cell = idx[finite], cls[finite], conf[finite], pts_cell[finite]
+    if idx.size > cfg.max_candidates:
+        top = np.argpartition(-conf, cfg.max_candidates - 1)[: cfg.max_candidates]
+        idx, cls, conf, pts_cell = idx[top], cls[top], conf[top], pts_cell[top]
+    origins = spec.cell_origins()[idx // a]
+    # far-off regressions are clipped later anyway; bounding them keeps the merge arithmetic finite
+    pts_in = np.clip(origins + pts_cell * spec.stride, -1e6, 1e6)
+    merged, mcls, mscore = merge_votes(pts_in, cls, conf, cfg.merge_radius_px, cfg.max_detections)
+    out = letterbox.to_original(merged).reshape(-1, 2)
+    if image_size is None:
+        image_size = (
+            (spec.input_width - 2 * letterbox.pad_x) / letterbox.scale,
+            (spec.input_height - 2 * letterbox.pad_y) / letterbox.scale,
+        )
+    out[:, 0] = np.clip(out[:, 0], 0, image_size[0])
+    out[:, 1] = np.clip(out[:, 1], 0, image_size[1])
+    return Detections(mcls, out.astype(np.float32), mscore)
+
+
+# ---------------------------------------------------------------------------------------------- quantisation
+
+
+def dequantize(raw: np.ndarray, scale, zero_point, axis: int | None = None) -> np.ndarray:
+    """Integer tensor -> float32: ``(raw - zero_point) * scale``. Per-channel when scale has several values
+    (``axis`` = the quantized dimension)."""
+    scale = np.asarray(scale, np.float32)
+    zp = np.asarray(zero_point, np.float32)
+    x = np.asarray(raw).astype(np.float32)
+    if scale.size > 1:
+        shape = [1] * x.ndim
+        shape[axis if axis is not None else -1] = -1
+        scale, zp = scale.reshape(shape), zp.reshape(shape)
+    return (x - zp) * scale
+
+
+def quantization_of(detail: Mapping) -> tuple[np.ndarray, np.ndarray, int]:
+    """(scales, zero_points, quantized_dimension) from an interpreter tensor detail; scales empty if float."""
+    qp = detail.get("quantization_parameters") or {}
+    scales = np.asarray(qp.get("scales", []), np.float32)
+    zps = np.asarray(qp.get("zero_points", []), np.float32)
+    if scales.size == 0:
+        scale, zp = detail.get("quantization", (0.0, 0))
+        if scale:
+            scales, zps = np.asarray([scale], np.float32), np.asarray([zp], np.float32)
+    return scales, zps, int(qp.get("quantized_dimension", 0))
+
+
+def dequantize_output(raw: np.ndarray, detail: Mapping) -> np.ndarray:
+    """Dequantise one raw interpreter output with the scale/zero point of its tensor detail."""
+    raw = np.asarray(raw)
+    if np.issubdtype(raw.dtype, np.floating):
+        return raw.astype(np.float32, copy=False)
+    scales, zps, axis = quantization_of(detail)
+    if scales.size == 0:
+        raise ValueError(
+            f"output {detail.get('name')!r} is {raw.dtype} but carries no quantization parameters"
+        )
+    return dequantize(raw, scales, zps, axis if scales.size > 1 else None)
+
+
+def dequantize_outputs(raw: Sequence[np.ndarray] | Mapping[str, np.ndarray], details: Sequence[Mapping]):
+    """Dequantise raw interpreter outputs using their tensor details (matched by position, or by name when
+    ``raw`` is a mapping). Returns the same container type with float32 arrays."""
+    if isinstance(raw, Mapping):
+        by_name = {d["name"]: d for d in details}
+        return {k: dequantize_output(v, by_name[k]) for k, v in raw.items()}
+    return [dequantize_output(r, d) for r, d in zip(raw, details, strict=True)]

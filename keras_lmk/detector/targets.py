@@ -1,0 +1,167 @@
+"""Grid/anchor target encoding: landmarks of one image -> per-cell training targets (numpy, pure).
+
+Inputs are in model-input pixels (after letterboxing), x right, y down; boxes are ``[x0, y0, x1, y1]``.
+Outputs follow :mod:`keras_lmk.detector.grid`: S = grid_h * grid_w cells, row-major, and points in *cell units*
+``(p - cell_origin[s]) / stride``::
+
+    spec = GridSpec(input_height=320, input_width=512, stride=8)
+    t = encode_targets(spec, boxes, points, classes, rng=np.random.default_rng(0))
+    t["gt_class"]  # int32 [S]: 0 = background, else the landmark class of the cell
+    t["gt_point"]  # float32 [S, 2]: reference point in cell units of that cell (0 in background cells)
+    t["cls_mask"]  # float32 [S]: 1 = cell enters the classification loss
+
+Per-anchor regression targets are ``gt_point[s] - anchors[a]`` (:func:`anchor_offset_targets`); the loss
+compares the head's ``points`` output (already anchor + offset, cell units) with ``gt_point`` directly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from keras_lmk.detector.grid import GridSpec
+
+MAX_POINT_PX = 1e6  # the decoder bounds regressed points the same way
+
+
+def _axis_cells(lo: np.ndarray, hi: np.ndarray, stride: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """First and last index of the cells whose centre c = (i + 0.5) * stride satisfies lo <= c < hi.
+
+    lo, hi: float [N] pixels along one axis. Returns int [N] (first, last); first > last when none.
+    """
+    first = np.ceil(lo / stride - 0.5).astype(np.int64)
+    last = np.ceil(hi / stride - 0.5).astype(np.int64) - 1
+    return np.maximum(first, 0), np.minimum(last, n - 1)
+
+
+def landmark_cell_mask(spec: GridSpec, boxes) -> np.ndarray:
+    """Which cells each box covers: bool [N, S].
+
+    boxes: float [N, 4] xyxy, model-input pixels, already clipped to the input and non-degenerate.
+    A box covers every cell whose centre lies inside it (half-open: ``x0 <= cx < x1``, same in y) and,
+    always, the cell containing the box centre, so a sign smaller than a cell still gets one cell. When any
+    cell centre lies inside the box the centre cell is already among them (the covered cells form a
+    rectangle around it); otherwise the centre cell is the box's only cell.
+    """
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    gh, gw, s = spec.grid_h, spec.grid_w, spec.stride
+    c0, c1 = _axis_cells(boxes[:, 0], boxes[:, 2], s, gw)
+    r0, r1 = _axis_cells(boxes[:, 1], boxes[:, 3], s, gh)
+    cols, rows = np.arange(gw), np.arange(gh)
+    in_x = (cols[None, :] >= c0[:, None]) & (cols[None, :] <= c1[:, None])  # [N, gw]
+    in_y = (rows[None, :] >= r0[:, None]) & (rows[None, :] <= r1[:, None])  # [N, gh]
+    mask = in_y[:, :, None] & in_x[:, None, :]  # [N, gh, gw]
+
+    # the centre cell; clipping keeps a centre lying exactly on the right/bottom input edge in the grid
+    cc = np.clip(np.floor((boxes[:, 0] + boxes[:, 2]) / 2 / s).astype(np.int64), 0, gw - 1)
+    rc = np.clip(np.floor((boxes[:, 1] + boxes[:, 3]) / 2 / s).astype(np.int64), 0, gh - 1)
+    mask[np.arange(len(boxes)), rc, cc] = True
+    return mask.reshape(len(boxes), gh * gw)
+
+
+def _clean_boxes(spec: GridSpec, boxes, points, classes):
+    """Validate inputs, clip boxes to the input and drop boxes that are outside or degenerate."""
+    boxes = np.asarray(boxes, np.float64)
+    points = np.asarray(points, np.float64)
+    classes = np.asarray(classes)
+    n = classes.reshape(-1).shape[0]
+    if boxes.size != 4 * n or points.size != 2 * n:
+        raise ValueError(
+            f"need boxes [N, 4], points [N, 2], classes [N]; got shapes {boxes.shape}, {points.shape}, "
+            f"{classes.shape}"
+        )
+    boxes, points, classes = boxes.reshape(n, 4), points.reshape(n, 2), classes.reshape(n).astype(np.int64)
+    # a NaN would silently drop or misplace a landmark: report it instead
+    if not (np.isfinite(boxes).all() and np.isfinite(points).all()):
+        raise ValueError("boxes and points must be finite")
+    if n and np.abs(points).max() > MAX_POINT_PX:  # would overflow float32 cell units; never a real label
+        raise ValueError(f"reference points must lie within +-{MAX_POINT_PX:g} px, got {points.tolist()}")
+    if n and (classes.min() < 0 or classes.max() >= spec.num_classes):
+        raise ValueError(
+            f"landmark classes must be in 1..{spec.num_classes - 1} (0: ignore region), "
+            f"got {np.unique(classes)}"
+        )
+    limits = np.array([spec.input_width, spec.input_height] * 2, np.float64)
+    clipped = np.clip(boxes, 0.0, limits)
+    keep = (clipped[:, 2] > clipped[:, 0]) & (clipped[:, 3] > clipped[:, 1])
+    return clipped[keep], points[keep], classes[keep]
+
+
+def encode_targets(
+    spec: GridSpec,
+    boxes,
+    points,
+    classes,
+    *,
+    background_ratio: float | None = 1.0,
+    min_background: int = 8,
+    rng: np.random.Generator | int,
+) -> dict[str, np.ndarray]:
+    """Per-cell class, reference point and classification mask of one image.
+
+    Args:
+      spec: the shared grid spec.
+      boxes: float [N, 4] xyxy, model-input pixels. Boxes are clipped to the input first; a box entirely
+        outside the input or with zero width/height is ignored.
+      points: float [N, 2] reference points (x, y), model-input pixels; may lie outside the box or input.
+      classes: int [N] landmark class ids in 1..M-1, or 0 for an *ignore region*: a landmark cut by the
+        image edge (see ``keras_lmk.training.augment.clip_and_drop``) whose cells are neither landmark nor background.
+      background_ratio: background cells to sample per landmark cell: ``round(ratio * n_landmark_cells)``
+        (Python ``round``), at least ``min_background``, at most all non-landmark cells. ``None`` or a
+        negative value selects every background cell (the unbalanced ablation).
+      min_background: lower bound on sampled background cells (an image without landmarks still trains
+        the background class).
+      rng: numpy Generator (or int seed) used for background sampling; same seed, same cells.
+
+    Returns:
+      ``gt_class`` int32 [S] (0 = background); ``gt_point`` float32 [S, 2] the reference point in cell
+      units of that cell, ``(p - cell_origin) / stride`` (may lie outside [0, 1]; 0 in background cells);
+      ``cls_mask`` float32 [S], 1 for every landmark cell and every sampled background cell.
+
+    Cell assignment: a landmark covers the cells whose centre lies inside its clipped box, plus always the
+    cell containing the box centre (see :func:`landmark_cell_mask`); every covered cell regresses the same
+    reference point. When several landmarks cover one cell, the one with the smaller clipped box area wins
+    (it has fewer cells to lose), ties going to the lower annotation index. The result does not depend on
+    ``rng`` except for which background cells are sampled.
+    """
+    boxes, points, classes = _clean_boxes(spec, boxes, points, classes)
+    ignored = np.zeros((spec.num_cells,), bool)
+    if (classes == 0).any():  # ignore regions: their cells are never sampled as background
+        ignored = landmark_cell_mask(spec, boxes[classes == 0]).any(axis=0)
+        boxes, points, classes = boxes[classes > 0], points[classes > 0], classes[classes > 0]
+    num_cells = spec.num_cells
+    gt_class = np.zeros((num_cells,), np.int32)
+    gt_point = np.zeros((num_cells, 2), np.float32)
+
+    if len(boxes):
+        cover = landmark_cell_mask(spec, boxes)  # [N, S]
+        area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+        order = np.lexsort((np.arange(len(boxes)), area))  # by area, then by index
+        cover_sorted = cover[order]
+        cells = np.flatnonzero(cover_sorted.any(axis=0))
+        winner = order[np.argmax(cover_sorted[:, cells], axis=0)]  # first True = smallest box
+        gt_class[cells] = classes[winner]
+        gt_point[cells] = (points[winner] - spec.cell_origins()[cells]) / spec.stride
+
+    is_landmark = gt_class > 0
+    cls_mask = is_landmark.astype(np.float32)
+    background = np.flatnonzero(~is_landmark & ~ignored)
+    if background_ratio is None or background_ratio < 0:
+        cls_mask[background] = 1.0
+    else:
+        n_bg = max(round(background_ratio * int(is_landmark.sum())), int(min_background))
+        n_bg = min(n_bg, len(background))
+        if n_bg:
+            rng = np.random.default_rng(rng)
+            cls_mask[rng.choice(background, size=n_bg, replace=False)] = 1.0
+    return {"gt_class": gt_class, "gt_point": gt_point, "cls_mask": cls_mask}
+
+
+def anchor_offset_targets(spec: GridSpec, gt_point) -> np.ndarray:
+    """Per-anchor regression targets ``gt_point - anchors``: float [..., S, 2] -> float32 [..., S, A, 2].
+
+    In cell units; this is the offset the head must add to each anchor so that its ``points`` output
+    equals ``gt_point``. The loss does not need it (it compares ``points`` with ``gt_point``); it documents
+    the anchor convention and is what a decoder's ``anchor + offset`` inverts.
+    """
+    gt_point = np.asarray(gt_point, np.float32)
+    return gt_point[..., :, None, :] - spec.anchor_array()

@@ -1,0 +1,302 @@
+"""Run a trained detector on RGB frames: TFLite (no TensorFlow) or .keras (TensorFlow imported lazily).
+
+    rt = open_runner("run/model.tflite")            # or run/model.keras; the model card sits beside it
+    dets = rt.predict_frame(rgb_uint8)               # Detections in original-image pixels
+
+The model card (``<model>.json`` or ``model_card.json`` next to the model file; written by
+``keras_lmk.training.train``) carries the grid spec, the taxonomy and the decoder settings::
+
+    {"grid": GridSpec.to_json(), "taxonomy": Taxonomy.to_json(), "decoder": DecoderConfig.to_json(),
+     "input": {...}, "outputs": [{"name": "class_logits", ...}, {"name": "points", ...}]}
+
+Frames are letterboxed with :func:`keras_lmk.detector.letterbox.letterbox_image`, fed as RGB 0..255 (quantised with the
+input tensor's own scale/zero point for integer inputs), and decoded by :mod:`keras_lmk.detector.decode`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from keras_lmk.data.taxonomy import Taxonomy, parse_taxonomy
+from keras_lmk.detector.decode import DecoderConfig, Detections, decode, dequantize_output, quantization_of
+from keras_lmk.detector.grid import GridSpec
+from keras_lmk.detector.letterbox import Letterbox, letterbox_image
+
+OUTPUT_NAMES = ("class_logits", "points")
+
+
+class ModelCardError(ValueError):
+    """The model card is missing, malformed, or does not match the model file."""
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    spec: GridSpec
+    taxonomy: Taxonomy
+    decoder: DecoderConfig
+    source: str = "<dict>"
+
+    @classmethod
+    def from_json(cls, d: Mapping, source: str = "<dict>") -> ModelCard:
+        try:
+            spec = GridSpec.from_json(d["grid"])
+            taxonomy = parse_taxonomy(d["taxonomy"], f"{source}:taxonomy")
+            decoder = DecoderConfig.from_json(d.get("decoder"))
+        except (KeyError, TypeError, ValueError) as e:
+            raise ModelCardError(f"{source}: malformed model card ({type(e).__name__}: {e})") from e
+        if taxonomy.num_classes != spec.num_classes:
+            raise ModelCardError(
+                f"{source}: taxonomy has {taxonomy.num_classes} classes but the grid has {spec.num_classes}"
+            )
+        return cls(spec, taxonomy, decoder, source)
+
+
+def make_model_card(spec: GridSpec, taxonomy: Taxonomy, decoder: DecoderConfig | None = None) -> dict:
+    """A minimal model card (train.py writes a richer one with the same keys)."""
+    return {
+        "format": "keras_lmk.model_card/1",
+        "input": {
+            "name": "image",
+            "height": spec.input_height,
+            "width": spec.input_width,
+            "channels": 3,
+            "color": "RGB",
+            "range": [0, 255],
+        },
+        "grid": spec.to_json(),
+        "taxonomy": taxonomy.to_json(),
+        "decoder": (decoder or DecoderConfig()).to_json(),
+        "outputs": [
+            {"name": "class_logits", "shape": [1, spec.num_cells, spec.num_anchors, spec.num_classes]},
+            {"name": "points", "shape": [1, spec.num_cells, spec.num_anchors, 2]},
+        ],
+    }
+
+
+def find_model_card(model_path: str | Path) -> Path:
+    model_path = Path(model_path)
+    for cand in (model_path.with_suffix(".json"), model_path.parent / "model_card.json"):
+        if cand.is_file():
+            return cand
+    raise ModelCardError(
+        f"{model_path}: no model card found (looked for {model_path.with_suffix('.json').name} and "
+        f"model_card.json in {model_path.parent}); it holds the grid spec and taxonomy needed to decode"
+    )
+
+
+def load_model_card(model_path: str | Path, card: str | Path | Mapping | None = None) -> ModelCard:
+    """The card given (path or dict), else the one found beside ``model_path``."""
+    if isinstance(card, Mapping):
+        return ModelCard.from_json(card)
+    path = Path(card) if card is not None else find_model_card(model_path)
+    try:
+        data = json.loads(path.read_text())
+    except OSError as e:
+        raise ModelCardError(f"{path}: cannot read model card ({e.strerror or e})") from e
+    except json.JSONDecodeError as e:
+        raise ModelCardError(f"{path}: invalid JSON at line {e.lineno}: {e.msg}") from e
+    return ModelCard.from_json(data, str(path))
+
+
+class _Runner:
+    """Shared preprocessing and decoding; subclasses implement ``infer(input_uint8) -> (logits, points)``."""
+
+    card: ModelCard
+    decoder: DecoderConfig
+
+    @property
+    def spec(self) -> GridSpec:
+        return self.card.spec
+
+    @property
+    def taxonomy(self) -> Taxonomy:
+        return self.card.taxonomy
+
+    def infer(self, image_in: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Letterboxed RGB uint8 [H_in, W_in, 3] -> (class_logits [S, A, M], points [S, A, 2]), float32."""
+        raise NotImplementedError
+
+    def infer_frame(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, Letterbox]:
+        """Original RGB uint8 [h, w, 3] -> raw float outputs and the letterbox used."""
+        if rgb.ndim != 3 or rgb.shape[2] != 3:
+            raise ValueError(f"expected an RGB image [h, w, 3], got shape {rgb.shape}")
+        image_in, lb = letterbox_image(rgb, self.spec.input_width, self.spec.input_height)
+        logits, points = self.infer(image_in)
+        return logits, points, lb
+
+    def decode(
+        self, logits, points, lb: Letterbox, image_size, cfg: DecoderConfig | None = None
+    ) -> Detections:
+        return decode(logits, points, self.spec, lb, cfg or self.decoder, image_size=image_size)
+
+    def predict_frame(self, rgb: np.ndarray) -> Detections:
+        logits, points, lb = self.infer_frame(rgb)
+        return self.decode(logits, points, lb, (rgb.shape[1], rgb.shape[0]))
+
+    def _check_shapes(self, logits: np.ndarray, points: np.ndarray, where: str):
+        s, a, m = self.spec.num_cells, self.spec.num_anchors, self.spec.num_classes
+        if logits.size != s * a * m or points.size != s * a * 2:
+            raise ModelCardError(
+                f"{where}: outputs class_logits {list(logits.shape)} / points {list(points.shape)} "
+                f"do not match "
+                f"the model card ({self.card.source}): expected [1, {s}, {a}, {m}] and [1, {s}, {a}, 2]"
+            )
+        return logits.reshape(s, a, m), points.reshape(s, a, 2)
+
+
+def quantize_input(x: np.ndarray, detail: Mapping) -> np.ndarray:
+    """Float pixels 0..255 -> the input tensor's dtype, with its own scale/zero point when integer."""
+    dtype = np.dtype(detail["dtype"])
+    if np.issubdtype(dtype, np.floating):
+        return x.astype(dtype)
+    scales, zps, _ = quantization_of(detail)
+    if scales.size == 0:
+        if dtype == np.uint8:  # an unquantised uint8 input takes raw pixels
+            return x.astype(np.uint8)
+        raise ModelCardError(f"input {detail.get('name')!r} is {dtype} without quantization parameters")
+    info = np.iinfo(dtype)
+    q = np.round(x / scales[0] + zps[0])
+    return np.clip(q, info.min, info.max).astype(dtype)
+
+
+class LandmarkRuntime(_Runner):
+    """A .tflite detector run with ai_edge_litert (no TensorFlow)."""
+
+    def __init__(
+        self,
+        tflite_path: str | Path,
+        model_card: str | Path | Mapping | None = None,
+        num_threads: int = 2,
+        decoder: DecoderConfig | None = None,
+    ):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.path = Path(tflite_path)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"{self.path}: no such TFLite model")
+        self.card = load_model_card(self.path, model_card)
+        self.decoder = decoder or self.card.decoder
+        try:
+            self.interpreter = Interpreter(model_path=str(self.path), num_threads=num_threads)
+            self.interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as e:
+            raise ModelCardError(f"{self.path}: not a loadable TFLite model ({e})") from e
+        inputs = self.interpreter.get_input_details()
+        if len(inputs) != 1:
+            raise ModelCardError(f"{self.path}: expected one input tensor, found {len(inputs)}")
+        self.input_detail = inputs[0]
+        want = [1, self.spec.input_height, self.spec.input_width, 3]
+        shape = [int(v) for v in self.input_detail["shape"]]  # plain ints: numpy 2 prints np.int32(1)
+        if shape != want:
+            raise ModelCardError(
+                f"{self.path}: input shape {shape} does not match the model card "
+                f"({self.card.source}): expected {want}"
+            )
+        self.logits_detail, self.points_detail = self._find_outputs()
+
+    def _find_outputs(self) -> tuple[dict, dict]:
+        details = self.interpreter.get_output_details()
+        by_index = {d["index"]: d for d in details}
+        found: dict[str, dict] = {}
+        # 1) signature output names (the Keras output names survive conversion there)
+        for sig in self.interpreter._get_full_signature_list().values():  # noqa: SLF001 (no public index map)
+            for name, idx in sig.get("outputs", {}).items():
+                for key in OUTPUT_NAMES:
+                    if key in name and idx in by_index:
+                        found.setdefault(key, by_index[idx])
+        # 2) tensor names
+        for d in details:
+            for key in OUTPUT_NAMES:
+                if key in d["name"]:
+                    found.setdefault(key, d)
+        # 3) shapes: last dim M vs 2 (ambiguous when M == 2)
+        if len(found) < 2 and len(details) == 2 and self.spec.num_classes != 2:
+            for d in details:
+                key = "points" if d["shape"][-1] == 2 else "class_logits"
+                found.setdefault(key, d)
+        if len(found) < 2 or found["class_logits"]["index"] == found["points"]["index"]:
+            raise ModelCardError(
+                f"{self.path}: cannot find outputs 'class_logits' and 'points' among "
+                f"{[(d['name'], [int(v) for v in d['shape']]) for d in details]}"
+            )
+        s, a, m = self.spec.num_cells, self.spec.num_anchors, self.spec.num_classes
+        for key, last in (("class_logits", m), ("points", 2)):
+            shape = [int(v) for v in found[key]["shape"]]
+            if int(np.prod(shape)) != s * a * last:
+                raise ModelCardError(
+                    f"{self.path}: output {key} has shape {shape}, the model card ({self.card.source}) "
+                    f"expects [1, {s}, {a}, {last}]"
+                )
+        return found["class_logits"], found["points"]
+
+    def infer(self, image_in: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x = quantize_input(image_in[None].astype(np.float32), self.input_detail)
+        self.interpreter.set_tensor(self.input_detail["index"], x)
+        self.interpreter.invoke()
+        logits = dequantize_output(
+            self.interpreter.get_tensor(self.logits_detail["index"]), self.logits_detail
+        )
+        points = dequantize_output(
+            self.interpreter.get_tensor(self.points_detail["index"]), self.points_detail
+        )
+        return self._check_shapes(logits, points, str(self.path))
+
+
+class KerasRunner(_Runner):
+    """A .keras detector (imports TensorFlow/Keras on construction)."""
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        model_card: str | Path | Mapping | None = None,
+        decoder: DecoderConfig | None = None,
+        model=None,
+    ):
+        self.path = Path(model_path)
+        self.card = load_model_card(self.path, model_card)
+        self.decoder = decoder or self.card.decoder
+        if model is None:
+            if not self.path.is_file():
+                raise FileNotFoundError(f"{self.path}: no such Keras model")
+            import keras
+
+            import keras_lmk.detector.layers  # noqa: F401  (registers the custom layers for safe-mode loading)
+
+            model = keras.saving.load_model(self.path, compile=False)
+        self.model = model
+        shape = list(model.inputs[0].shape[1:])
+        want = [self.spec.input_height, self.spec.input_width, 3]
+        if shape != want:
+            raise ModelCardError(
+                f"{self.path}: input shape {shape} does not match the model card ({self.card.source}): {want}"
+            )
+
+    def infer(self, image_in: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        out = self.model(image_in[None].astype(np.float32), training=False)
+        if not isinstance(out, Mapping):
+            out = dict(zip(self.model.output_names, out, strict=True))
+        logits = np.asarray(out["class_logits"], np.float32)
+        points = np.asarray(out["points"], np.float32)
+        return self._check_shapes(logits, points, str(self.path))
+
+
+def open_runner(
+    model_path: str | Path, *, model_card=None, num_threads: int = 2, decoder: DecoderConfig | None = None
+) -> _Runner:
+    """LandmarkRuntime for .tflite, KerasRunner for .keras."""
+    suffix = Path(model_path).suffix.lower()
+    if suffix == ".tflite":
+        return LandmarkRuntime(model_path, model_card, num_threads, decoder)
+    if suffix == ".keras":
+        return KerasRunner(model_path, model_card, decoder)
+    raise ValueError(f"{model_path}: expected a .tflite or .keras model")
+
+
+def with_threshold(cfg: DecoderConfig, score_threshold: float | None) -> DecoderConfig:
+    return cfg if score_threshold is None else dataclasses.replace(cfg, score_threshold=score_threshold)

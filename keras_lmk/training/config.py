@@ -1,0 +1,157 @@
+"""Run configuration: frozen nested dataclasses, named presets, YAML files and ``--set`` overrides.
+
+    cfg = resolve_config(preset="debug", config_file=None, overrides=["train.epochs=2"])
+
+Each module owns its own section's dataclass (``ModelConfig`` in model.py, ``LossConfig`` in losses.py, ...);
+this module only composes them and names the presets.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from keras_lmk.detector.decode import DecoderConfig
+from keras_lmk.detector.grid import GridSpec
+from keras_lmk.detector.losses import LossConfig
+from keras_lmk.detector.model import ModelConfig
+from keras_lmk.training.config_io import ConfigError, apply_overrides, load_yaml_config, replace_nested
+from keras_lmk.training.pipeline import PipelineConfig
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    # one source or several joined by "+": synthetic, gtsdb, markings, lights, coco; "real" = the three real
+    # sets (see keras_lmk/data/sources.py for their fixed validation splits)
+    source: str = "synthetic"
+    taxonomy: str = "korea"
+    # built-in synthetic drive (generated once into the user cache, then reused)
+    synthetic_frames: int = 1200
+    synthetic_seed: int = 0
+    synthetic_width: int = 640
+    synthetic_height: int = 360
+    # real data folders; "" = the shared data folder ($KERAS_LMK_DATA, else ../shared/data) + the set's name
+    gtsdb_dir: str = ""
+    gtsdb_mapping: str = "gtsdb_to_korea"
+    markings_dir: str = ""
+    lights_dir: str = ""
+    lights_mapping: str = "traffic_light_kr_to_korea"
+    balance: bool = False  # repeat smaller sources' training images so each source weighs the same
+    coco_json: str = ""
+    coco_images: str = ""
+    val_coco_json: str = ""  # explicit validation set; otherwise a split of the training data
+    val_fraction: float = 0.15
+    split_seed: int = 0
+    skip_bad: bool = False
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 24
+    steps_per_epoch: int | None = None  # None: one pass over the training split
+    validation_steps: int | None = None
+    learning_rate: float = 3e-3
+    weight_decay: float = 1e-4
+    warmup_epochs: float = 1.0
+    clipnorm: float = 5.0
+    seed: int = 0
+    mixed_precision: bool = False  # mixed_float16 on GPU
+    jit_compile: bool = False  # XLA
+    distribute: Literal["auto", "none", "mirrored", "multiworker"] = "auto"
+    trajectory_every: int = 5  # steps between (L_cls, L_loc) samples for the FIG. 11 plot
+    tensorboard: bool = True
+    verbose: int = 1
+    # after training, evaluate on the held-out split (RUN/eval/) and set the model card's decoder threshold to
+    # the score of best pooled F1 there; off: the card keeps decoder.score_threshold as configured
+    calibrate_threshold: bool = True
+    ema_momentum: float = 0.0  # > 0: keep an exponential moving average of the weights and ship it
+
+
+@dataclass(frozen=True)
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    grid: GridSpec = field(default_factory=GridSpec)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    decoder: DecoderConfig = field(default_factory=DecoderConfig)
+
+
+PRESETS: dict[str, dict] = {
+    # the default: the built-in synthetic drives
+    "synthetic": {},
+    "gtsdb": {"data": {"source": "gtsdb"}, "train": {"epochs": 40}},
+    "synthetic+gtsdb": {"data": {"source": "synthetic+gtsdb"}},
+    # the shipped model: the three real sets and the synthetic drives, balanced, at 1280x768 with partial
+    # labels ignored where a source does not annotate a class; trained on 512x320 crops at full-frame scale
+    # (docs/real_data.md has the recipe and what each lever gave)
+    "real": {
+        "data": {"source": "real+synthetic", "balance": True, "synthetic_frames": 600},
+        "grid": {"input_height": 768, "input_width": 1280},
+        "pipeline": {
+            "batch_size": 16,
+            "train_crop": (512, 320),
+            "crop_focus": 0.7,
+            "augment": {"zoom_min": 0.7, "zoom_max": 1.4, "translate": 0.05, "ignore_cut": True},
+        },
+        "train": {"epochs": 30, "learning_rate": 3e-3, "ema_momentum": 0.999, "warmup_epochs": 1.0},
+    },
+    # seconds on a laptop: wiring checks, CI
+    "debug": {
+        "data": {
+            "synthetic_frames": 24,
+            "synthetic_width": 256,
+            "synthetic_height": 144,
+            "val_fraction": 0.25,
+        },
+        "grid": {"input_height": 96, "input_width": 160},
+        "pipeline": {"batch_size": 4, "shuffle_buffer": 16},
+        "train": {"epochs": 2, "steps_per_epoch": 3, "validation_steps": 1, "tensorboard": False},
+    },
+}
+
+
+def resolve_config(preset: str = "synthetic", config_file: str | None = None, overrides=()) -> Config:
+    """Preset, then YAML file, then ``--set`` overrides (later wins)."""
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown preset {preset!r}; known: {', '.join(PRESETS)}")
+    cfg = replace_nested(Config(), PRESETS[preset])
+    if config_file:
+        cfg = load_yaml_config(cfg, config_file)
+    cfg = apply_overrides(cfg, list(overrides))
+    return cfg
+
+
+# what a checkpoint's weights and outputs were built for: a resumed run may not change these
+NETWORK_KEYS = ("grid", "model", "data.taxonomy")
+
+
+def resume_config(saved_yaml: str | Path, config_file: str | None = None, overrides=()) -> Config:
+    """The config of a resumed run: the run's own resolved ``config.yaml``, then ``config_file`` and
+    ``overrides`` on top (to extend epochs, say). Changing the network (``NETWORK_KEYS``) is a ConfigError."""
+    saved = load_yaml_config(Config(), saved_yaml)
+    cfg = load_yaml_config(saved, config_file) if config_file else saved
+    cfg = apply_overrides(cfg, list(overrides))
+    changed = []
+    for key in NETWORK_KEYS:
+        section, _, name = key.partition(".")
+        old, new = getattr(saved, section), getattr(cfg, section)
+        if name:
+            old, new = {name: getattr(old, name)}, {name: getattr(new, name)}
+        else:
+            old, new = dataclasses.asdict(old), dataclasses.asdict(new)
+        changed += [f"{section}.{k}: {old[k]!r} -> {new[k]!r}" for k in old if old[k] != new[k]]
+    if changed:
+        raise ConfigError(
+            f"{saved_yaml}: --resume cannot change the network the checkpoint was built for "
+            f"({'; '.join(changed)}); start a new --run-dir instead"
+        )
+    return cfg
+
+
+def with_num_classes(cfg: Config, num_classes: int) -> Config:
+    """The grid's class count always follows the taxonomy."""
+    return dataclasses.replace(cfg, grid=dataclasses.replace(cfg.grid, num_classes=num_classes))

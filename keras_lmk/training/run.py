@@ -1,0 +1,249 @@
+"""Train a landmark detector.
+
+    python -m keras_lmk.train                                  # built-in synthetic drives, default config
+    python -m keras_lmk.train --preset debug --run-dir /tmp/r  # seconds: wiring check
+    python -m keras_lmk.train --preset synthetic+gtsdb --set train.epochs=30 --set loss.variant=eq5
+    python -m keras_lmk.train --config my.yaml --run-dir runs/x --resume
+
+Steps: 1 config, 2 data, 3 model, 4 compile, 5 fit, 6 save. The run directory gets model.keras,
+checkpoints/{best,last}.keras (+ last_state.npz for --resume), config.yaml, model_card.json, val.json (the
+held-out split, COCO), history.csv, trajectory.csv, loss_trajectory.png and TensorBoard logs (tb/).
+
+Several GPUs: MirroredStrategy is used automatically (``train.distribute=auto``). Several machines: set
+TF_CONFIG on every worker (see the README) and pass ``--set train.distribute=multiworker``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import yaml
+
+from keras_lmk.atomic import atomic_write_text, check_writable_dir, remove_stale_temporaries
+from keras_lmk.training.config import Config, with_num_classes
+from keras_lmk.training.config_io import to_dict
+
+
+def pick_strategy(mode: str):
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if mode == "multiworker" or (mode == "auto" and "TF_CONFIG" in os.environ):
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if mode == "mirrored" or (mode == "auto" and len(gpus) > 1):
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def model_card(cfg: Config, taxonomy) -> dict:
+    """Everything a decoder needs besides the weights (also shipped beside .tflite files)."""
+    return {
+        "format": "keras_lmk.model_card/1",
+        "input": {
+            "name": "image",
+            "height": cfg.grid.input_height,
+            "width": cfg.grid.input_width,
+            "channels": 3,
+            "color": "RGB",
+            "range": [0, 255],
+            "normalisation": "inside the model: x / 127.5 - 1",
+            "resize": "letterbox: scale = min(W/w, H/h), centred, pad value 114",
+        },
+        "grid": cfg.grid.to_json(),
+        "taxonomy": taxonomy.to_json(),
+        "decoder": dataclasses.asdict(cfg.decoder),
+        "outputs": [
+            {
+                "name": "class_logits",
+                "shape": [1, cfg.grid.num_cells, cfg.grid.num_anchors, cfg.grid.num_classes],
+                "meaning": "per cell and anchor, logits over classes (0 = background)",
+            },
+            {
+                "name": "points",
+                "shape": [1, cfg.grid.num_cells, cfg.grid.num_anchors, 2],
+                "meaning": "reference point in cell units: pixel = (cell_origin + value * stride)",
+            },
+        ],
+    }
+
+
+def run(cfg: Config, run_dir: Path, resume: bool = False) -> dict:
+    import keras
+
+    from keras_lmk.data.coco import write_coco
+    from keras_lmk.data.sources import load_training_records
+    from keras_lmk.data.taxonomy import load_taxonomy
+    from keras_lmk.detector.model import build_model, with_input_size
+    from keras_lmk.evaluation.plots import plot_loss_trajectories, read_trajectory
+    from keras_lmk.training.pipeline import make_dataset
+    from keras_lmk.training.trainer import (
+        LandmarkTrainer,
+        NonFiniteGuard,
+        NonFiniteLossError,
+        RunCheckpoint,
+        TrajectoryLogger,
+        restore_optimizer_state,
+        save_keras_atomic,
+        write_json,
+    )
+
+    # ---- 1. config -------------------------------------------------------------------------------------
+    run_dir = check_writable_dir(run_dir)  # fail before long work starts
+    for d in (run_dir, run_dir / "checkpoints"):  # half-written files of a killed run: never read, now gone
+        for stale in remove_stale_temporaries(d):
+            print(f"      removed {stale} (temporary of an interrupted write)")
+    taxonomy = load_taxonomy(cfg.data.taxonomy)
+    cfg = with_num_classes(cfg, taxonomy.num_classes)
+    keras.utils.set_random_seed(cfg.train.seed)
+    atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    write_json(run_dir / "model_card.json", model_card(cfg, taxonomy))
+    if cfg.train.mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    strategy = pick_strategy(cfg.train.distribute)
+    print(f"[1/6] config: preset resolved, run dir {run_dir}, {strategy.num_replicas_in_sync} replica(s)")
+
+    # ---- 2. data ---------------------------------------------------------------------------------------
+    train_records, val_records = load_training_records(cfg.data, taxonomy)
+    n_lmk = sum(r.num_landmarks for r in train_records)
+    print(f"[2/6] data: {len(train_records)} train images ({n_lmk} landmarks), {len(val_records)} val images")
+    if val_records:  # the held-out split, for `python -m keras_lmk.evaluate --data RUN/val.json`
+        write_coco(val_records, taxonomy, run_dir / "val.json")
+    global_batch = cfg.pipeline.batch_size * strategy.num_replicas_in_sync
+    pipe_cfg = dataclasses.replace(cfg.pipeline, batch_size=global_batch)
+    train_ds = make_dataset(
+        train_records, cfg.grid, pipe_cfg, taxonomy=taxonomy, training=True, seed=cfg.train.seed
+    )
+    val_ds = (
+        make_dataset(val_records, cfg.grid, pipe_cfg, taxonomy=taxonomy, training=False, seed=0)
+        if val_records
+        else None
+    )
+    steps = cfg.train.steps_per_epoch or max(1, len(train_records) // global_batch)
+    train_ds = train_ds.repeat()
+
+    # ---- 3. model --------------------------------------------------------------------------------------
+    ckpt_dir = run_dir / "checkpoints"
+    history: list[dict] = []
+    traj_rows: list = []
+    initial_epoch, best = 0, math.inf
+    with strategy.scope():
+        if resume and (ckpt_dir / "last.keras").exists():
+            net = keras.saving.load_model(ckpt_dir / "last.keras", safe_mode=True)
+        else:
+            if resume:
+                print(f"      --resume: no checkpoint in {ckpt_dir}, starting fresh")
+                resume = False
+            net = build_model(cfg.pipeline.train_spec(cfg.grid), cfg.model)
+        crop = cfg.pipeline.train_crop
+        where = f", trained on {crop[0]}x{crop[1]} crops of the {cfg.grid.input_width}x" if crop else ""
+        where += f"{cfg.grid.input_height} input" if crop else ""
+        print(f"[3/6] model: {net.count_params():,} parameters{where}")
+
+        # ---- 4. compile ----------------------------------------------------------------------------------
+        total_steps = steps * cfg.train.epochs
+        warmup = int(cfg.train.warmup_epochs * steps)
+        schedule = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=cfg.train.learning_rate * 0.05,
+            decay_steps=max(1, total_steps - warmup),
+            warmup_target=cfg.train.learning_rate,
+            warmup_steps=warmup,
+            alpha=0.02,
+        )
+        ema = cfg.train.ema_momentum > 0  # the final weights are the moving average (Keras swaps them in)
+        optimizer = keras.optimizers.AdamW(
+            schedule,
+            weight_decay=cfg.train.weight_decay,
+            clipnorm=cfg.train.clipnorm,
+            use_ema=ema,
+            ema_momentum=cfg.train.ema_momentum if ema else 0.99,
+        )
+        trainer = LandmarkTrainer(net, cfg.loss)
+        trainer.compile(optimizer=optimizer, jit_compile=cfg.train.jit_compile)
+        if resume:
+            state = restore_optimizer_state(optimizer, net, ckpt_dir / "last_state.npz")
+            initial_epoch, best, history = state["epoch"], state["best"], state["history"]
+            traj_path = run_dir / "trajectory.csv"
+            if traj_path.exists():
+                traj_rows = [tuple(r) for r in read_trajectory(traj_path) if r[0] <= initial_epoch * steps]
+            print(f"      resumed after epoch {initial_epoch} (best val loss {best:.4g})")
+    print(f"[4/6] compile: AdamW lr {cfg.train.learning_rate}, loss {cfg.loss}")
+
+    # ---- 5. fit ----------------------------------------------------------------------------------------
+    guard = NonFiniteGuard()
+    callbacks = [
+        guard,
+        RunCheckpoint(run_dir, net, history, best),
+        TrajectoryLogger(run_dir / "trajectory.csv", cfg.train.trajectory_every, traj_rows),
+    ]
+    if cfg.train.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "tb"), update_freq="epoch"))
+    t0 = time.time()
+    if initial_epoch < cfg.train.epochs:
+        print(f"[5/6] fit: epochs {initial_epoch + 1}..{cfg.train.epochs}, {steps} steps each")
+        trainer.fit(
+            train_ds,
+            epochs=cfg.train.epochs,
+            initial_epoch=initial_epoch,
+            steps_per_epoch=steps,
+            validation_data=val_ds,
+            shuffle=False,  # the tf.data pipeline shuffles
+            validation_steps=cfg.train.validation_steps,
+            callbacks=callbacks,
+            verbose=cfg.train.verbose,
+        )
+    fit_s = time.time() - t0
+    if guard.message:
+        raise NonFiniteLossError(guard.message)
+
+    # ---- 6. save ---------------------------------------------------------------------------------------
+    save_keras_atomic(with_input_size(net, cfg.grid, cfg.model), run_dir / "model.keras")
+    if (run_dir / "trajectory.csv").exists():
+        plot_loss_trajectories(
+            {cfg.loss.variant: read_trajectory(run_dir / "trajectory.csv")},
+            run_dir / "loss_trajectory.png",
+            title=str(run_dir),
+        )
+    operating_point = None
+    if cfg.train.calibrate_threshold and val_records:
+        operating_point = calibrate_operating_point(run_dir)
+    summary = {
+        "run_dir": str(run_dir),
+        "epochs": cfg.train.epochs,
+        "fit_seconds": round(fit_s, 1),
+        "train_images": len(train_records),
+        "val_images": len(val_records),
+        "final": history[-1] if history else {},
+        "operating_point": operating_point,
+    }
+    write_json(run_dir / "summary.json", summary)
+    print(f"[6/6] saved {run_dir / 'model.keras'} ({fit_s:.0f} s of training)")
+    if operating_point:
+        print(
+            f"      held-out split: mAP {operating_point['mAP']:.3f}, best F1 {operating_point['f1']:.3f} "
+            f"(P {operating_point['precision']:.3f}, R {operating_point['recall']:.3f}) at score threshold "
+            f"{operating_point['threshold']:g}, now the model card's; details in {run_dir / 'eval'}"
+        )
+    return summary
+
+
+def calibrate_operating_point(run_dir: Path) -> dict | None:
+    """Evaluate RUN/model.keras on RUN/val.json into RUN/eval/ and set the model card's decoder threshold to
+    the score of best pooled F1 there. Returns that point (threshold, f1, precision, recall, mAP) or None
+    when the split has no ground truth or the model predicts nothing."""
+    from keras_lmk.evaluation import evaluate
+    from keras_lmk.training.trainer import write_json
+
+    metrics = evaluate.run(run_dir / "model.keras", run_dir / "val.json", run_dir / "eval", progress=False)
+    best = metrics["best_f1"]
+    if best is None:
+        return None
+    card_path = run_dir / "model_card.json"
+    card = json.loads(card_path.read_text())
+    card["decoder"]["score_threshold"] = best["threshold"]
+    write_json(card_path, card)
+    return {**best, "mAP": metrics["tolerances"][metrics["primary_tolerance"]]["mAP"]}
