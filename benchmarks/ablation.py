@@ -78,10 +78,9 @@ def write_val_json(cfg, out: Path) -> Path:
 
 
 def run_one(overrides: list[str], run_dir: Path, val_json: Path) -> dict:
-    from keras_lmk.training.run import run
-
     from keras_lmk.evaluation import evaluate
     from keras_lmk.training.config import resolve_config
+    from keras_lmk.training.run import run
 
     if not (run_dir / "summary.json").exists():
         run(resolve_config("synthetic", None, overrides), run_dir)

@@ -6,7 +6,8 @@
 
 For each drive seed a 300-frame 640x360 drive is generated once into ``--work`` (``keras_lmk.synth``). Each
 model runs once per drive (its model card's threshold unless ``--threshold``); its detections are then fed
-to ``keras_lmk.localization.localize.localize`` with both estimators (tight: the default; loose: a PnP fix per frame) and
+to ``keras_lmk.localization.localize.localize`` with both estimators (tight: the default; loose: a PnP fix
+per frame) and
 every simulated GPS prior (``--prior-seeds``: 2 m / 2 deg drifting noise, as the CLI's defaults). Reference
 rows: the noisy prior alone and oracle detections (projected ground truth, 1 px noise, 10 % misses, 0.25
 false per frame). Prints one row per (detections, estimator): per drive the median position (m) and heading

@@ -11,7 +11,8 @@ exported to float TFLite with its model card, then for each length N:
 - evaluate: a COCO file of N images (the drive's annotated frames repeated under new ids) through
   ``keras_lmk.evaluation.evaluate.run``;
 - evaluate-video: the same N-frame video with that COCO file as its per-frame ground truth (image k is
-  frame k) through ``keras_lmk.evaluation.evaluate.run(..., video=...)``: end-to-end evaluation of a recorded drive.
+  frame k) through ``keras_lmk.evaluation.evaluate.run(..., video=...)``: end-to-end evaluation of a recorded
+  drive.
 
 Every (mode, N) runs in a fresh subprocess, which reports its peak RSS (``resource.getrusage``) and the peak
 of Python-tracked allocations during the run (``tracemalloc``, numpy included), plus its RSS before and

@@ -6,7 +6,8 @@
 
 Splits (fixed before tuning, keras_lmk/data/sources.py): GTSDB images 00500-00599, road-marking frames
 1001-1100, the last 15 % of the traffic-light photos (all three copies of a photo on one side). Per source it
-runs ``keras_lmk.evaluation.evaluate`` (metrics.json, per-frame CSV and plots under --out/<source>/) and prints:
+runs ``keras_lmk.evaluation.evaluate`` (metrics.json, per-frame CSV and plots under --out/<source>/) and
+prints:
 
 - gtsdb: point-mAP at the adaptive tolerance max(4 px, 0.5 sqrt(area)) (bar >= 0.85), mAP at 4 px;
 - markings: share of labelled markings found within 10 px at the operating threshold (bar >= 80 %) and the
@@ -113,7 +114,8 @@ def main(argv=None) -> int:
             row["bar_met"] = ap_sig >= BARS["lights"]
         rows[source] = row
         print(
-            f"{source:9s} {row.get('bar', '')}; {row['false_detections_per_frame']:.2f} false detections/frame "
+            f"{source:9s} {row.get('bar', '')}; "
+            f"{row['false_detections_per_frame']:.2f} false detections/frame "
             f"at {row['operating_threshold']:g}; {row['frames']} frames, {row['frames_per_s']:.1f} frames/s",
             flush=True,
         )
@@ -124,7 +126,8 @@ def main(argv=None) -> int:
     lines = [
         f"# {args.name}: {model.name} on the fixed real validation splits",
         "",
-        "| source | frames | bar | met | false det./frame | mAP adaptive | mAP 4 px | mAP 2 px | median err px |",
+        "| source | frames | bar | met | false det./frame | mAP adaptive | mAP 4 px | mAP 2 px "
+        "| median err px |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for source, r in rows.items():

@@ -15,13 +15,15 @@ With ``--model`` the solver uses :data:`DETECTOR_SOLVER` (thresholds for a detec
 and the detection scores (duplicate suppression, score-aware association); the oracle keeps SolverConfig's
 defaults. ``--reproj-px``, ``--gate-px``, ``--dedup-px`` and ``--score-threshold`` override them.
 
-Per frame, ``--estimator tight`` (default, keras_lmk/localization/tight_filter.py): predict the constant-velocity filter
+Per frame, ``--estimator tight`` (default, keras_lmk/localization/tight_filter.py): predict the
+constant-velocity filter
 (non-holonomic sideslip constraint), associate detections to the map landmarks in view by class and
 Mahalanobis distance, 2-point RANSAC, iterated EKF update on the consistent pairs. ``--estimator loose``
-(keras_lmk/localization/pose_solver.py): the same association by a pixel gate, a PnP fix (RANSAC + LM; planar x, y, yaw
+(keras_lmk/localization/pose_solver.py): the same association by a pixel gate, a PnP fix (RANSAC + LM; planar
+x, y, yaw
 with 3 inliers) that updates the filter. Either way the prior then updates it weakly. Writes into OUTDIR:
 
-    trajectory.csv   frame, x, y, z (m), yaw, pitch, roll (rad, keras_lmk/geometry/camera.py), n_matches, n_inliers,
+    trajectory.csv   frame, x, y, z (m), yaw, pitch, roll (rad, geometry/camera.py), n_matches, n_inliers,
                      status (tight | none | pnp | planar | reset | rejected | prior)
     errors.csv       per frame, when poses.json is there: estimate and prior horizontal / along / cross /
                      height error (m) and heading error (deg)

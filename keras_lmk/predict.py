@@ -3,7 +3,8 @@
     python -m keras_lmk.predict --model run/model.tflite --input drive.mp4 --out preds.json \
         [--render preds.mp4 | --render rendered/] [--score-threshold 0.4] [--threads 2]
 
-The model card (grid, taxonomy, decoder settings) is read from beside the model (see keras_lmk.inference.runtime).
+The model card (grid, taxonomy, decoder settings) is read from beside the model (see
+keras_lmk.inference.runtime).
 Output: a JSON list, one entry per landmark::
 
     {"image_id": 3, "file_name": "sub/0003.jpg", "category_id": 2, "category": "regulatory",

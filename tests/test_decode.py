@@ -177,7 +177,8 @@ def test_decoder_config_round_trip_and_validation():
 def test_inference_modules_do_not_import_tensorflow():
     code = (
         "import sys\n"
-        "import keras_lmk.detector.decode, keras_lmk.inference.runtime, keras_lmk.data.frames, keras_lmk.evaluation.metrics, keras_lmk.inference.render\n"
+        "import keras_lmk.detector.decode, keras_lmk.inference.runtime, keras_lmk.data.frames\n"
+        "import keras_lmk.evaluation.metrics, keras_lmk.inference.render\n"
         "bad = [m for m in ('tensorflow', 'keras') if m in sys.modules]\n"
         "assert not bad, bad\n"
     )

@@ -2,7 +2,8 @@
 the target encoder and the decoder never produce non-finite or out-of-range values.
 
 Parsers: COCO / GTSDB / YOLO -> ``keras_lmk.data.validation.DataError``; camera / poses / map ->
-``keras_lmk.geometry.camera.GeometryError``. Inputs are valid files mutated at the JSON-value level (replace or
+``keras_lmk.geometry.camera.GeometryError``. Inputs are valid files mutated at the JSON-value level (replace
+or
 delete a value anywhere, with NaN/inf, huge ints, strings, lists, null) or at the byte level (flip, insert,
 truncate).
 """

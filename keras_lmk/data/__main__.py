@@ -9,7 +9,8 @@
 
 Bad input stops the command with ``FILE:LINE: problem`` (exit status 2) unless ``--skip-bad``: then the images
 with problems are left out and a report of what was skipped is printed. The library functions are in
-keras_lmk.data.coco, keras_lmk.data.gtsdb and keras_lmk.data.yolo; this module adds the split and the statistics.
+keras_lmk.data.coco, keras_lmk.data.gtsdb and keras_lmk.data.yolo; this module adds the split and the
+statistics.
 """
 
 from __future__ import annotations

@@ -121,7 +121,8 @@ def load_coco(
     image_path = abspath(image_dir or the JSON's folder, file_name); the file must exist. ``check_images``
     also decodes every image and checks its size against width/height (slow). Problems raise DataError
     (``FILE:annotation N: problem``) unless ``skip_bad``: then the whole image is left out and the problem is
-    added to ``report``. For long files iterate :class:`keras_lmk.data.coco_reader.CocoReader` instead: the same
+    added to ``report``. For long files iterate :class:`keras_lmk.data.coco_reader.CocoReader` instead: the
+    same
     records, one at a time, in a few bytes per landmark.
     """
     reader = CocoReader(

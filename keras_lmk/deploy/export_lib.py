@@ -4,10 +4,12 @@
     check_builtin_only(tflite)                     # raises ExportError on Flex/custom ops
     card = export_card(base_card, tflite, "int8")  # base card + per-tensor quantization from the interpreter
 
-The CLI is :mod:`keras_lmk.deploy.export`; QAT lives in :mod:`keras_lmk.deploy.qat`. Conversion goes through a SavedModel
+The CLI is :mod:`keras_lmk.deploy.export`; QAT lives in :mod:`keras_lmk.deploy.qat`. Conversion goes through
+a SavedModel
 whose single ``serving_default`` signature takes ``image`` float32 [1, H, W, 3] (RGB 0..255, NHWC, fixed
 shape) and returns the dict ``{"class_logits", "points"}``: the signature output names are what
-:class:`keras_lmk.inference.runtime.LandmarkRuntime` looks the outputs up by. Only TFLite builtin ops are allowed.
+:class:`keras_lmk.inference.runtime.LandmarkRuntime` looks the outputs up by. Only TFLite builtin ops are
+allowed.
 
 Integer models (``int8``, ``qat``): input uint8 RGB 0..255 with scale 1, zero point 0 (the calibration images
 carry one 0 and one 255 pixel so the calibrated input range is exactly [0, 255]); outputs int8, dequantised
@@ -42,7 +44,8 @@ class ExportError(RuntimeError):
 def calibration_images(records: Sequence, spec: GridSpec, steps: int, seed: int = 0) -> list[np.ndarray]:
     """``steps`` letterboxed images float32 [1, H, W, 3] (RGB 0..255) from ``records``' image files.
 
-    Same preprocessing as inference (:func:`keras_lmk.detector.letterbox.letterbox_image`); records are drawn in a
+    Same preprocessing as inference (:func:`keras_lmk.detector.letterbox.letterbox_image`); records are drawn
+    in a
     seeded random order (cycled when there are fewer than ``steps``). Pixel (0, 0) is set to 0 and the last
     pixel to 255 so the calibrated input range is exactly [0, 255] (uint8 input scale 1, zero point 0).
     """
@@ -157,7 +160,7 @@ def convert_saved_model(
 def convert_keras(
     model, spec: GridSpec, quant: str, representative: Iterable[np.ndarray] | None = None
 ) -> bytes:
-    """Keras 3 model -> TFLite bytes (``fp32``, ``fp16``, ``dynamic`` or ``int8``; QAT: keras_lmk.deploy.qat)."""
+    """Keras 3 model -> TFLite bytes (``fp32``, ``fp16``, ``dynamic`` or ``int8``; QAT: deploy/qat.py)."""
     if quant == "qat":
         raise ValueError("qat is exported by keras_lmk.deploy.qat.qat_export (it fine-tunes a tf_keras twin)")
     with tempfile.TemporaryDirectory(prefix="lmk_export_") as tmp:
@@ -323,7 +326,8 @@ def export_variants(
     """Write ``<name>_<quant>.tflite`` + ``<name>_<quant>.json`` per variant and export_report.{json,md}.
 
     calib_data: run directory (config.yaml) or COCO JSON; default: the model's run directory.
-    eval_data: COCO JSON or synthetic drive directory for :func:`keras_lmk.evaluation.evaluate.run` (optional).
+    eval_data: COCO JSON or synthetic drive directory for :func:`keras_lmk.evaluation.evaluate.run`
+    (optional).
     Returns the report dict ({"rows": [...], ...}).
     """
     import json

@@ -15,7 +15,8 @@ model raises ``ValueError`` (tested). So QAT works on a *twin*:
 3. :func:`calibrate_ranges` initialises every activation range from real images before fine-tuning (tfmot
    starts them at [-6, 6] and moves them by an EMA with decay 0.999, far too slow for a short fine-tune), and
    pins the input range to [0, 255] so the int8 model takes raw uint8 pixels with scale 1, zero point 0.
-4. :func:`finetune` runs a few steps with the training loss (:func:`keras_lmk.detector.losses.batch_loss`, written
+4. :func:`finetune` runs a few steps with the training loss (:func:`keras_lmk.detector.losses.batch_loss`,
+written
    with keras.ops, applied to tf tensors in a custom tf.function step).
 5. :func:`qat_export` saves a SavedModel whose signature returns ``{"class_logits", "points"}`` and converts
    it with :func:`keras_lmk.deploy.export_lib.convert_saved_model` (int8 builtins, uint8 in, int8 out).
@@ -40,7 +41,7 @@ qk = tfmot.quantization.keras
 
 
 class TwinAnchorOffsets(tf_keras.layers.Layer):
-    """tf_keras twin of :class:`keras_lmk.detector.layers.AnchorOffsets`: points = offsets + anchors ([A, 2] const)."""
+    """tf_keras twin of :class:`keras_lmk.detector.layers.AnchorOffsets`: points = offsets + anchors."""
 
     def __init__(self, anchors, **kwargs):
         super().__init__(**kwargs)

@@ -12,7 +12,8 @@ class AnchorOffsets(keras.layers.Layer):
     """Adds the fixed anchor positions to predicted offsets: ``points = anchors + offsets``.
 
     Input: offsets float [B, S, A, 2], cell units relative to each anchor (x right, y down).
-    Output: points float [B, S, A, 2], cell units relative to the cell origin (see ``keras_lmk/detector/grid.py``).
+    Output: points float [B, S, A, 2], cell units relative to the cell origin (see
+    ``keras_lmk/detector/grid.py``).
     ``anchors`` is the spec's ``anchor_array()`` ([A, 2]); it is a constant, not a weight, so it lowers to a
     single broadcast ADD in TFLite.
     """

@@ -1,7 +1,8 @@
 """Class-dependent landmark losses (the method's Eq. 1 and the Eq. 5-7 variants), written with ``keras.ops``.
 
 Shapes: B images, S cells, A anchors per cell, M classes including background 0. Points are in cell units
-(see :mod:`keras_lmk.detector.grid`): the head's ``points`` output is anchor + offset, compared with ``gt_point``.
+(see :mod:`keras_lmk.detector.grid`): the head's ``points`` output is anchor + offset, compared with
+``gt_point``.
 
 Per image, with P = softmax(class_logits), P^C[s, a] = P[s, a, gt_class[s]] and
 confidence[s, a] = 1 - P[s, a, 0]; d[s, a] = sum_{x, y} smoothL1(gt_point[s] - point_pred[s, a]); sums over
@@ -31,7 +32,8 @@ counts whatever its ``cls_mask``.
 Class first, then localisation (the method's claim 11): with ``loc_gate`` = 0 the loss is the class term
 alone and ``conf_threshold`` is not applied (a fresh model's confidence is ~0.01, so a threshold would
 gate out every landmark anchor and nothing would be learnt); with 1 it is the full objective.
-:class:`keras_lmk.training.trainer.LandmarkTrainer` opens the gate once the landmark-cell accuracy of recent batches
+:class:`keras_lmk.training.trainer.LandmarkTrainer` opens the gate once the landmark-cell accuracy of recent
+batches
 reaches ``LossConfig.loc_start_accuracy``.
 """
 

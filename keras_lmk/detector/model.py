@@ -131,7 +131,8 @@ def build_model(spec: GridSpec, cfg: ModelConfig = ModelConfig()) -> keras.Model
     """Functional model ``image`` float32 [B, H_in, W_in, 3] (RGB 0..255) -> dict outputs.
 
     Outputs: ``class_logits`` float32 [B, S, A, M]; ``points`` float32 [B, S, A, 2] in cell units of each
-    cell (``spec.anchor_array()`` + predicted offset; see ``keras_lmk/detector/grid.py``). S is row-major over the
+    cell (``spec.anchor_array()`` + predicted offset; see ``keras_lmk/detector/grid.py``). S is row-major
+    over the
     ``spec.grid_h x spec.grid_w`` grid at ``spec.stride``.
     """
     h, w = spec.input_height, spec.input_width

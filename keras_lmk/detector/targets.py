@@ -1,7 +1,8 @@
 """Grid/anchor target encoding: landmarks of one image -> per-cell training targets (numpy, pure).
 
 Inputs are in model-input pixels (after letterboxing), x right, y down; boxes are ``[x0, y0, x1, y1]``.
-Outputs follow :mod:`keras_lmk.detector.grid`: S = grid_h * grid_w cells, row-major, and points in *cell units*
+Outputs follow :mod:`keras_lmk.detector.grid`: S = grid_h * grid_w cells, row-major, and points in *cell
+units*
 ``(p - cell_origin[s]) / stride``::
 
     spec = GridSpec(input_height=320, input_width=512, stride=8)
@@ -104,7 +105,8 @@ def encode_targets(
         outside the input or with zero width/height is ignored.
       points: float [N, 2] reference points (x, y), model-input pixels; may lie outside the box or input.
       classes: int [N] landmark class ids in 1..M-1, or 0 for an *ignore region*: a landmark cut by the
-        image edge (see ``keras_lmk.training.augment.clip_and_drop``) whose cells are neither landmark nor background.
+        image edge (see ``keras_lmk.training.augment.clip_and_drop``) whose cells are neither landmark nor
+        background.
       background_ratio: background cells to sample per landmark cell: ``round(ratio * n_landmark_cells)``
         (Python ``round``), at least ``min_background``, at most all non-landmark cells. ``None`` or a
         negative value selects every background cell (the unbalanced ablation).

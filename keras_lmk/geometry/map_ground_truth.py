@@ -1,7 +1,8 @@
 """3D landmark map and per-frame ground truth by projecting it through the camera.
 
 A map lists landmarks, each with an ``id``, a taxonomy ``class`` name, a 3D reference ``point`` and a planar
-3D ``outline`` (world frame, metres; see keras_lmk/geometry/camera.py). The outline's vertices run counter-clockwise
+3D ``outline`` (world frame, metres; see keras_lmk/geometry/camera.py). The outline's vertices run
+counter-clockwise
 seen from the side the landmark is read from (a sign's face; a road marking seen from above), so its normal
 says which way it faces. ``map.json``::
 

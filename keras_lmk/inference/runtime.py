@@ -9,7 +9,8 @@ The model card (``<model>.json`` or ``model_card.json`` next to the model file; 
     {"grid": GridSpec.to_json(), "taxonomy": Taxonomy.to_json(), "decoder": DecoderConfig.to_json(),
      "input": {...}, "outputs": [{"name": "class_logits", ...}, {"name": "points", ...}]}
 
-Frames are letterboxed with :func:`keras_lmk.detector.letterbox.letterbox_image`, fed as RGB 0..255 (quantised with the
+Frames are letterboxed with :func:`keras_lmk.detector.letterbox.letterbox_image`, fed as RGB 0..255
+(quantised with the
 input tensor's own scale/zero point for integer inputs), and decoded by :mod:`keras_lmk.detector.decode`.
 """
 

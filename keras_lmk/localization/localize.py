@@ -15,13 +15,15 @@ With ``--model`` the solver uses :data:`DETECTOR_SOLVER` (thresholds for a detec
 and the detection scores (duplicate suppression, score-aware association); the oracle keeps SolverConfig's
 defaults. ``--reproj-px``, ``--gate-px``, ``--dedup-px`` and ``--score-threshold`` override them.
 
-Per frame, ``--estimator tight`` (default, keras_lmk/localization/tight_filter.py): predict the constant-velocity filter
+Per frame, ``--estimator tight`` (default, keras_lmk/localization/tight_filter.py): predict the
+constant-velocity filter
 (non-holonomic sideslip constraint), associate detections to the map landmarks in view by class and
 Mahalanobis distance, 2-point RANSAC, iterated EKF update on the consistent pairs. ``--estimator loose``
-(keras_lmk/localization/pose_solver.py): the same association by a pixel gate, a PnP fix (RANSAC + LM; planar x, y, yaw
+(keras_lmk/localization/pose_solver.py): the same association by a pixel gate, a PnP fix (RANSAC + LM; planar
+x, y, yaw
 with 3 inliers) that updates the filter. Either way the prior then updates it weakly. Writes into OUTDIR:
 
-    trajectory.csv   frame, x, y, z (m), yaw, pitch, roll (rad, keras_lmk/geometry/camera.py), n_matches, n_inliers,
+    trajectory.csv   frame, x, y, z (m), yaw, pitch, roll (rad, geometry/camera.py), n_matches, n_inliers,
                      status (tight | none | pnp | planar | reset | rejected | prior)
     errors.csv       per frame, when poses.json is there: estimate and prior horizontal / along / cross /
                      height error (m) and heading error (deg)
@@ -80,7 +82,8 @@ def detector_dedup_px(camera: Camera) -> float:
 
 
 ESTIMATORS = ("tight", "loose")
-# The tightly coupled filter (keras_lmk/localization/tight_filter.py; TightConfig's defaults suit the detector): it allows
+# The tightly coupled filter (keras_lmk/localization/tight_filter.py; TightConfig's defaults suit the
+# detector): it allows
 # 0.1 m/frame^2 speed changes and ~2 deg of sideslip at the synthetic drives' 2.6 m/frame. Chosen on drives of
 # seeds 8 and 9, checked on 7, 10 and 11 (README, issue 8).
 TIGHT_FILTER = {"accel_m": 0.1, "sideslip_m": 0.1}
@@ -115,9 +118,9 @@ def oracle_detections(
     lmap: LandmarkMap, camera: Camera, pose: Pose, taxonomy: Taxonomy, rng: np.random.Generator, *,
     noise_px: float = 1.0, miss: float = 0.1, false_rate: float = 0.25,
 ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """Detections a perfect-but-noisy detector would give: ground-truth reference points (keras_lmk.geometry.map_ground_truth)
-    with Gaussian pixel noise, each missed with probability ``miss``, plus Poisson(``false_rate``) false ones
-    of a random class anywhere in the image. Returns (points float [D, 2] px, classes int [D])."""
+    """Detections a perfect-but-noisy detector would give: ground-truth reference points
+    (geometry/map_ground_truth.py) with Gaussian pixel noise, each missed with probability ``miss``, plus
+    Poisson(``false_rate``) false ones of a random class anywhere in the image. Returns (points float [D, 2] px, classes int [D])."""
     gt = frame_ground_truth(lmap, camera, pose, taxonomy=taxonomy)
     keep = rng.random(gt.num_landmarks) >= miss
     pts = gt.points[keep].astype(np.float64) + rng.normal(scale=noise_px, size=(int(keep.sum()), 2))
@@ -173,7 +176,8 @@ def localize(
     then updates it too, weakly. Returns one row per frame: TRAJECTORY_FIELDS plus ``pose`` (estimate),
     ``vision`` (the accepted fix or None) and ``solve_ms``.
 
-    ``estimator="tight"`` replaces the per-frame fix by :func:`keras_lmk.localization.tight_filter.tight_update` (the
+    ``estimator="tight"`` replaces the per-frame fix by
+    :func:`keras_lmk.localization.tight_filter.tight_update` (the
     detections update the filter directly; status ``tight``, ``vision`` is the updated pose); after
     REACQUIRE_AFTER frames without an update a PnP fix from the prior (>= RESET_MIN_INLIERS inliers) updates
     or restarts the filter (status ``pnp`` / ``reset``). ``filt_cfg.sideslip_m`` applies in both.

@@ -15,7 +15,8 @@ One frame, given a predicted pose and its uncertainty (see :func:`solve_frame`):
    the first pass only needs a handful of right pairs, the second picks up the rest.
 
 Across frames :class:`PoseFilter` (constant-velocity Kalman filter on x, y, z, yaw) fuses the vision pose
-with the coarse prior. Frames: see keras_lmk/geometry/camera.py (world x east, y north, z up; yaw counter-clockwise
+with the coarse prior. Frames: see keras_lmk/geometry/camera.py (world x east, y north, z up; yaw
+counter-clockwise
 from east; pixels x right, y down).
 """
 
@@ -78,7 +79,7 @@ class FrameSolution(NamedTuple):
 
 
 def pose_from_rotation(r_wv: np.ndarray, position) -> Pose:
-    """Pose of ``R_wv = Rz(yaw) @ Ry(pitch) @ Rx(roll)`` (see keras_lmk/geometry/camera.py) and a position [3]."""
+    """Pose of ``R_wv = Rz(yaw) @ Ry(pitch) @ Rx(roll)`` (see geometry/camera.py) and a position [3]."""
     pitch = math.asin(float(np.clip(-r_wv[2, 0], -1.0, 1.0)))
     roll = math.atan2(r_wv[2, 1], r_wv[2, 2])
     yaw = math.atan2(r_wv[1, 0], r_wv[0, 0])

@@ -1,6 +1,7 @@
 """Tightly coupled localization: detected reference points update the pose filter directly (pure numpy/SciPy).
 
-The loosely coupled pipeline (keras_lmk/localization/pose_solver.py) needs a whole PnP fix (>= 6 inliers with a real
+The loosely coupled pipeline (keras_lmk/localization/pose_solver.py) needs a whole PnP fix (>= 6 inliers with
+a real
 detector) before a frame counts; with a detector's 5 px point noise a fix from 6-7 points is barely
 over-determined (6 unknowns) and off by ~0.5-1 m. Here every associated detection is a 2D measurement of the
 10-dimensional state ``[x, y, z, yaw, vx, vy, vz, vyaw, pitch, roll]`` (the :class:`PoseFilter` state plus

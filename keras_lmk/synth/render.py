@@ -3,7 +3,7 @@
 Order: sky and far ground (split at the projected horizon), road bands and lane lines (one ``cv2.fillPoly``
 per band), painted markings, then standing objects far to near by group with their decal layers. Polygons
 crossing the near plane are clipped in the camera frame first. Vertices go through the camera model of
-keras_lmk.geometry.camera (distortion moves vertices; edges stay straight). Lighting is per polygon (sun shade,
+geometry/camera.py (distortion moves vertices; edges stay straight). Lighting is per polygon (sun shade,
 daylight, headlights at night, emissive lamps, retro-reflective signs); weather and sensor effects are
 image-space.
 """

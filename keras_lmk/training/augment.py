@@ -79,7 +79,8 @@ def letterbox_params(height, width, input_width: int, input_height: int):
 def letterbox(example: dict, input_width: int, input_height: int) -> dict:
     """Resize + centre-pad ``image`` to [input_height, input_width, 3] uint8; map boxes and points.
 
-    Same mapping as ``keras_lmk.detector.letterbox``: ``input_px = original_px * scale + (pad_x, pad_y)``; area
+    Same mapping as ``keras_lmk.detector.letterbox``: ``input_px = original_px * scale + (pad_x, pad_y)``;
+    area
     resampling when shrinking (OpenCV's INTER_AREA), bilinear when enlarging. Adds ``"letterbox"``: float32
     [3] (scale, pad_x, pad_y) so predictions can be mapped back.
     """

@@ -189,7 +189,8 @@ def make_dataset(
 ) -> tf.data.Dataset:
     """One epoch of ``(image float32 [B, H, W, 3] 0..255, {"gt_class", "gt_point", "cls_mask"})``.
 
-    records: ImageRecords, or a dataset of source dicts (``records_dataset`` or the same dicts from elsewhere).
+    records: ImageRecords, or a dataset of source dicts (``records_dataset`` or the same dicts from
+    elsewhere).
     training: shuffle, augment and drop the last partial batch (when there is at least one full batch).
     With ``cfg.train_crop`` both training and evaluation examples are crops (evaluation: fixed per index), and
     targets are encoded on ``cfg.train_spec(spec)``.
