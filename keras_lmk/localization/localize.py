@@ -120,7 +120,8 @@ def oracle_detections(
 ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """Detections a perfect-but-noisy detector would give: ground-truth reference points
     (geometry/map_ground_truth.py) with Gaussian pixel noise, each missed with probability ``miss``, plus
-    Poisson(``false_rate``) false ones of a random class anywhere in the image. Returns (points float [D, 2] px, classes int [D])."""
+    Poisson(``false_rate``) false ones of a random class anywhere in the image. Returns (points float
+    [D, 2] px, classes int [D])."""
     gt = frame_ground_truth(lmap, camera, pose, taxonomy=taxonomy)
     keep = rng.random(gt.num_landmarks) >= miss
     pts = gt.points[keep].astype(np.float64) + rng.normal(scale=noise_px, size=(int(keep.sum()), 2))
