@@ -16,9 +16,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from keras_lmk.cli import command
 from keras_lmk.deploy.demo_kit import build, check
 
 
+@command
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m keras_lmk.demo_assets", description=__doc__.split("\n")[0])
     p.add_argument("--run", help="run directory (model.keras, model_card.json, config.yaml)")
@@ -33,11 +35,7 @@ def main(argv=None) -> int:
         return 1 if problems else 0
     if not args.run:
         p.error("--run is required (or --check DIR)")
-    try:
-        build(args.run, args.out, samples=args.samples, calib_steps=args.calib_steps)
-    except (OSError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    build(args.run, args.out, samples=args.samples, calib_steps=args.calib_steps)
     return 0
 
 

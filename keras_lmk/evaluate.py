@@ -27,11 +27,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+from keras_lmk.cli import command
 from keras_lmk.evaluation.evaluate import run
 from keras_lmk.evaluation.metrics import DEFAULT_TOLERANCES, tolerance_by_name
-from keras_lmk.inference.runtime import ModelCardError
 
 
+@command
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m keras_lmk.evaluate", description=__doc__.splitlines()[0])
     ap.add_argument("--model", required=True, help="model.keras or model.tflite (model card beside it)")
@@ -49,24 +50,20 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
-    try:
-        primary = tolerance_by_name(args.primary_tolerance)
-        tolerances = (primary, *[t for t in DEFAULT_TOLERANCES if t.name != primary.name])
-        s = run(
-            args.model,
-            args.data,
-            args.out,
-            images=args.images,
-            video=args.video,
-            score_threshold=args.score_threshold,
-            curve_threshold=args.curve_threshold,
-            threads=args.threads,
-            progress=not args.no_progress,
-            tolerances=tolerances,
-        )
-    except (ModelCardError, FileNotFoundError, OSError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    primary = tolerance_by_name(args.primary_tolerance)
+    tolerances = (primary, *[t for t in DEFAULT_TOLERANCES if t.name != primary.name])
+    s = run(
+        args.model,
+        args.data,
+        args.out,
+        images=args.images,
+        video=args.video,
+        score_threshold=args.score_threshold,
+        curve_threshold=args.curve_threshold,
+        threads=args.threads,
+        progress=not args.no_progress,
+        tolerances=tolerances,
+    )
     t = s["tolerances"][s["primary_tolerance"]]
     pe = s["point_error_px"]
     print(

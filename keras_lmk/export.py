@@ -12,9 +12,9 @@ from the interpreter) per variant, and ``export_report.json`` / ``export_report.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
+from keras_lmk.cli import command
 from keras_lmk.deploy.export_lib import QUANT_MODES
 
 
@@ -42,32 +42,26 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+@command
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from keras_lmk.deploy.export_lib import ExportError, export_variants
-    from keras_lmk.inference.runtime import ModelCardError
+    from keras_lmk.deploy.export_lib import export_variants
 
-    try:
-        export_variants(
-            args.model,
-            args.out,
-            args.quant,
-            calib_data=args.calib_data,
-            calib_images=args.calib_images,
-            calib_steps=args.calib_steps,
-            eval_data=args.eval_data,
-            eval_images=args.eval_images,
-            latency_runs=args.latency_runs,
-            qat_steps=args.qat_steps,
-            qat_batch_size=args.qat_batch_size,
-            qat_learning_rate=args.qat_lr,
-            name=args.name,
-        )
-    except (ExportError, ModelCardError, OSError, ValueError) as e:
-        if os.environ.get("KERAS_LMK_DEBUG"):
-            raise
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    export_variants(
+        args.model,
+        args.out,
+        args.quant,
+        calib_data=args.calib_data,
+        calib_images=args.calib_images,
+        calib_steps=args.calib_steps,
+        eval_data=args.eval_data,
+        eval_images=args.eval_images,
+        latency_runs=args.latency_runs,
+        qat_steps=args.qat_steps,
+        qat_batch_size=args.qat_batch_size,
+        qat_learning_rate=args.qat_lr,
+        name=args.name,
+    )
     return 0
 
 

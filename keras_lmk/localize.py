@@ -37,11 +37,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from keras_lmk.geometry.camera import GeometryError
+from keras_lmk.cli import command
 from keras_lmk.localization.localize import DETECTOR_DEDUP_PX, DETECTOR_SOLVER, ESTIMATORS, run
 from keras_lmk.localization.pose_solver import SolverConfig
 
 
+@command
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m keras_lmk.localize", description=__doc__.splitlines()[0])
     ap.add_argument("--drive", required=True, help="folder with camera.json, map.json, images/ or a video")
@@ -105,11 +106,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.prior_noise_m <= 0 or args.prior_noise_deg <= 0:
         ap.error("--prior-noise-m and --prior-noise-deg must be positive")
-    try:
-        s = run(args)
-    except (GeometryError, FileNotFoundError, OSError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    s = run(args)
     msg = f"{s['frames']} frames, status {s['status_counts']}"
     if "estimate" in s:
         est, pri = s["estimate"], s["prior"]

@@ -20,11 +20,11 @@ import argparse
 import sys
 import warnings
 
-from keras_lmk.data.frames import FrameSourceError
+from keras_lmk.cli import command
 from keras_lmk.inference.predict import run
-from keras_lmk.inference.runtime import ModelCardError
 
 
+@command
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m keras_lmk.predict", description=__doc__.splitlines()[0])
     ap.add_argument("--model", required=True, help="model.keras or model.tflite (model card beside it)")
@@ -35,21 +35,17 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2, help="TFLite interpreter threads")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("always")
-            summary = run(
-                args.model,
-                args.input,
-                args.out,
-                render=args.render,
-                score_threshold=args.score_threshold,
-                threads=args.threads,
-                progress=not args.no_progress,
-            )
-    except (FrameSourceError, ModelCardError, FileNotFoundError, OSError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        summary = run(
+            args.model,
+            args.input,
+            args.out,
+            render=args.render,
+            score_threshold=args.score_threshold,
+            threads=args.threads,
+            progress=not args.no_progress,
+        )
     print(
         f"{summary['frames']} frames ({summary['skipped']} skipped), {summary['detections']} landmarks, "
         f"{summary['model_fps']:.1f} frames/s (model+decode) -> {summary['out']}"

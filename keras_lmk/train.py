@@ -16,12 +16,11 @@ TF_CONFIG on every worker (see the README) and pass ``--set train.distribute=mul
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
+from keras_lmk.cli import command
 from keras_lmk.training.config import PRESETS, resolve_config, resume_config
-from keras_lmk.training.config_io import ConfigError
 from keras_lmk.training.run import run
 
 
@@ -46,29 +45,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+@command
 def main(argv=None) -> int:
-    os.environ.setdefault(
-        "TF_CPP_MIN_LOG_LEVEL", "2"
-    )  # keep TensorFlow's C++ start-up chatter out of the log
     args = parse_args(argv)
     run_dir = Path(args.run_dir or f"runs/{args.preset}")
     saved = run_dir / "config.yaml"
-    try:
-        if args.resume and saved.is_file():  # the run's own config, not whatever preset is named now
-            cfg = resume_config(saved, args.config, args.overrides)
-            print(f"      --resume: config from {saved} (--preset ignored), --config/--set on top")
-        else:
-            cfg = resolve_config(args.preset, args.config, args.overrides)
-    except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    try:
-        run(cfg, run_dir, resume=args.resume)
-    except (OSError, ValueError, RuntimeError) as e:
-        if os.environ.get("KERAS_LMK_DEBUG"):
-            raise
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    if args.resume and saved.is_file():  # the run's own config, not whatever preset is named now
+        cfg = resume_config(saved, args.config, args.overrides)
+        print(f"      --resume: config from {saved} (--preset ignored), --config/--set on top")
+    else:
+        cfg = resolve_config(args.preset, args.config, args.overrides)
+    run(cfg, run_dir, resume=args.resume)
     return 0
 
 

@@ -11,7 +11,8 @@ import yaml
 from inference_helpers import TINY_SPEC, TINY_TAXONOMY, tiny_keras_model
 from test_export import planted_images
 
-from keras_lmk.deploy import demo_kit as demo_assets
+from keras_lmk.demo_assets import main as demo_assets_main
+from keras_lmk.deploy import demo_kit
 from keras_lmk.detector.decode import DecoderConfig
 
 ASSETS = Path(__file__).resolve().parents[1] / "android_demo_assets"
@@ -22,7 +23,7 @@ ASSETS = Path(__file__).resolve().parents[1] / "android_demo_assets"
     reason="android_demo_assets/*.tflite not generated yet (python -m keras_lmk.demo_assets)",
 )
 def test_committed_assets_reproduce_goldens():
-    assert demo_assets.check(ASSETS) == []
+    assert demo_kit.check(ASSETS) == []
 
 
 def tiny_run_dir(d: Path) -> Path:
@@ -59,7 +60,7 @@ def test_demo_assets_build_and_check(tmp_path):
     run = tiny_run_dir(tmp_path / "run")
     out = tmp_path / "kit"
     assert (
-        demo_assets.main(["--run", str(run), "--out", str(out), "--samples", "2", "--calib-steps", "4"]) == 0
+        demo_assets_main(["--run", str(run), "--out", str(out), "--samples", "2", "--calib-steps", "4"]) == 0
     )
     assert (out / "labels.txt").read_text().split() == TINY_TAXONOMY.names
     card = json.loads((out / "model_int8.json").read_text())
@@ -74,10 +75,10 @@ def test_demo_assets_build_and_check(tmp_path):
     ]
     samples = sorted((out / "samples").glob("*.expected.json"))
     assert len(samples) == 2 and len(list((out / "golden").glob("*.npy"))) == 3
-    assert demo_assets.check(out) == []
+    assert demo_kit.check(out) == []
     # the check notices a changed golden tensor
     g = next((out / "golden").glob("*_points.npy"))
     raw = np.load(g)
     raw.flat[0] = np.int8(raw.flat[0] + 5 if raw.flat[0] < 100 else raw.flat[0] - 5)
     np.save(g, raw)
-    assert any("raw points" in p for p in demo_assets.check(out))
+    assert any("raw points" in p for p in demo_kit.check(out))

@@ -21,10 +21,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from keras_lmk.atomic import check_writable_dir
+from keras_lmk.cli import command
 from keras_lmk.data.coco import load_coco, write_coco
 from keras_lmk.data.splits import split_records
 from keras_lmk.data.stats import dataset_stats
-from keras_lmk.data.taxonomy import Taxonomy, TaxonomyError, load_taxonomy
+from keras_lmk.data.taxonomy import Taxonomy, load_taxonomy
 from keras_lmk.data.validation import DataError, LoadReport
 
 
@@ -135,14 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@command
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     report = LoadReport()
-    try:
-        rc = args.run(args, load_taxonomy(args.taxonomy), report)
-    except (DataError, TaxonomyError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    rc = args.run(args, load_taxonomy(args.taxonomy), report)
     if report.count:
         print(report.summary())
     return rc

@@ -34,7 +34,7 @@ INTEGER_MODES = ("int8", "qat")
 SIGNATURE = "serving_default"
 
 
-class ExportError(RuntimeError):
+class ExportError(ValueError):
     """Conversion produced something a device cannot run as intended (non-builtin ops, missing outputs)."""
 
 

@@ -7,9 +7,11 @@ import argparse
 import sys
 
 from keras_lmk.atomic import check_writable_dir
+from keras_lmk.cli import command
 from keras_lmk.synth.drive import generate_drive
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m keras_lmk.synth", description=__doc__)
     p.add_argument("--out", required=True, help="output folder (images/, map.json, annotations.json, ...)")
@@ -20,14 +22,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--clean", action="store_true", help="noon, no rain/blur/noise, JPEG quality 100")
     p.add_argument("--video", action="store_true", help="frames as one MJPG video drive.avi, not images/")
     a = p.parse_args(argv)
-    try:
-        check_writable_dir(a.out)  # fail before rendering anything
-        out = generate_drive(
-            a.out, a.frames, a.seed, a.width, a.height, clean=a.clean, progress=True, video=a.video
-        )
-    except (OSError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    check_writable_dir(a.out)  # fail before rendering anything
+    out = generate_drive(
+        a.out, a.frames, a.seed, a.width, a.height, clean=a.clean, progress=True, video=a.video
+    )
     print(f"wrote {a.frames} frames to {out}")
     return 0
 
