@@ -57,10 +57,10 @@ def setup(work: Path) -> dict:
         import tensorflow as tf
 
         from keras_lmk.data.taxonomy import load_taxonomy
+        from keras_lmk.detector.card import model_card
         from keras_lmk.detector.decode import DecoderConfig
         from keras_lmk.detector.grid import GridSpec
         from keras_lmk.detector.model import ModelConfig, build_model
-        from keras_lmk.inference.runtime import make_model_card
 
         tax = load_taxonomy()
         spec = GridSpec(input_height=96, input_width=160, num_classes=tax.num_classes)
@@ -73,7 +73,7 @@ def setup(work: Path) -> dict:
                 layer.bias.assign(b.reshape(-1))
         with contextlib.redirect_stdout(io.StringIO()):  # the converter prints its whole SavedModel signature
             model.write_bytes(tf.lite.TFLiteConverter.from_keras_model(net).convert())
-        card = make_model_card(spec, tax, DecoderConfig(score_threshold=0.3))
+        card = model_card(spec, tax, DecoderConfig(score_threshold=0.3))
         model.with_suffix(".json").write_text(json.dumps(card))
     return {"drive": drive, "model": model}
 

@@ -41,8 +41,8 @@ def _fp_per_frame(s: dict, tol: str) -> float:
 def evaluate_source(model: Path, source: str, out: Path, score_threshold, tolerances) -> dict:
     from keras_lmk.data.coco import write_coco
     from keras_lmk.data.sources import LOADERS
+    from keras_lmk.detector.card import load_model_card
     from keras_lmk.evaluation.evaluate import run
-    from keras_lmk.inference.runtime import load_model_card
     from keras_lmk.training.config import DataConfig
 
     taxonomy = load_model_card(model).taxonomy
@@ -60,7 +60,7 @@ def evaluate_source(model: Path, source: str, out: Path, score_threshold, tolera
 
 
 def main(argv=None) -> int:
-    from keras_lmk.evaluation.metrics import DEFAULT_TOLERANCES, tolerance_by_name
+    from keras_lmk.evaluation.matching import DEFAULT_TOLERANCES, tolerance_by_name
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=str(REPO / "android_demo_assets" / "model_int8.tflite"))

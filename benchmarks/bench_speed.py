@@ -62,12 +62,8 @@ def main(argv=None) -> int:
 
     from keras_lmk.data.coco import load_coco
     from keras_lmk.data.taxonomy import load_taxonomy
-    from keras_lmk.deploy.export_lib import (
-        calibration_images,
-        check_builtin_only,
-        convert_keras,
-        measure_latency,
-    )
+    from keras_lmk.deploy.convert import calibration_images, convert_keras
+    from keras_lmk.deploy.inspect import check_builtin_only, measure_latency
     from keras_lmk.detector.grid import GridSpec
     from keras_lmk.detector.model import ModelConfig, build_model, count_macs, load_model
     from keras_lmk.synth import default_synthetic_set

@@ -29,7 +29,7 @@ import sys
 
 from keras_lmk.cli import command
 from keras_lmk.evaluation.evaluate import run
-from keras_lmk.evaluation.metrics import DEFAULT_TOLERANCES, tolerance_by_name
+from keras_lmk.evaluation.matching import DEFAULT_TOLERANCES, tolerance_by_name
 
 
 @command

@@ -15,7 +15,7 @@ import argparse
 import sys
 
 from keras_lmk.cli import command
-from keras_lmk.deploy.export_lib import QUANT_MODES
+from keras_lmk.deploy.convert import QUANT_MODES
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from keras_lmk.data.taxonomy import parse_taxonomy
+from keras_lmk.detector.card import model_card
 from keras_lmk.detector.grid import GridSpec
-from keras_lmk.inference.runtime import make_model_card
 
 TINY_SPEC = GridSpec(
     input_height=64, input_width=64, stride=8, anchors=((0.5, 0.5), (0.25, 0.75)), num_classes=3
@@ -66,7 +66,7 @@ def save_tiny_keras(run_dir: Path, spec: GridSpec = TINY_SPEC, decoder=None) -> 
     model = tiny_keras_model(spec)
     path = run_dir / "model.keras"
     model.save(path)
-    card = make_model_card(spec, TINY_TAXONOMY, decoder or DecoderConfig(score_threshold=0.3))
+    card = model_card(spec, TINY_TAXONOMY, decoder or DecoderConfig(score_threshold=0.3))
     (run_dir / "model_card.json").write_text(json.dumps(card))
     return path
 

@@ -29,9 +29,9 @@ def test_committed_assets_reproduce_goldens():
 def tiny_run_dir(d: Path) -> Path:
     """model.keras + model_card.json + config.yaml (COCO source of planted squares), no training."""
     from keras_lmk.data.coco import write_coco
+    from keras_lmk.detector.card import model_card
     from keras_lmk.training.config import resolve_config
     from keras_lmk.training.config_io import to_dict
-    from keras_lmk.training.run import model_card
 
     recs = planted_images(d / "data", n=6)
     write_coco(recs, TINY_TAXONOMY, d / "data" / "annotations.json", image_root=d / "data")
@@ -51,7 +51,7 @@ def tiny_run_dir(d: Path) -> Path:
         ),
     )
     (d / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
-    (d / "model_card.json").write_text(json.dumps(model_card(cfg, TINY_TAXONOMY)))
+    (d / "model_card.json").write_text(json.dumps(model_card(cfg.grid, TINY_TAXONOMY, cfg.decoder)))
     tiny_keras_model().save(d / "model.keras")
     return d
 

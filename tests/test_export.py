@@ -10,17 +10,11 @@ import pytest
 from inference_helpers import TINY_SPEC, TINY_TAXONOMY, tiny_keras_model
 
 from keras_lmk.data.records import ImageRecord
-from keras_lmk.deploy.export_lib import (
-    ExportError,
-    calibration_images,
-    check_builtin_only,
-    convert_saved_model,
-    io_details,
-    op_names,
-    raw_outputs,
-)
+from keras_lmk.deploy.convert import ExportError, calibration_images, convert_saved_model
+from keras_lmk.deploy.inspect import check_builtin_only, io_details, op_names, raw_outputs
+from keras_lmk.detector.card import model_card
 from keras_lmk.detector.decode import DecoderConfig
-from keras_lmk.inference.runtime import KerasRunner, LandmarkRuntime, make_model_card
+from keras_lmk.inference.runtime import KerasRunner, LandmarkRuntime
 
 ALLOWED_OPS = {
     "ADD",
@@ -78,7 +72,7 @@ def trained_tiny_run(run_dir: Path, steps: int = 40) -> tuple[Path, list[ImageRe
     trainer.compile(optimizer=keras.optimizers.Adam(5e-3))
     trainer.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0)
     model.save(run_dir / "model.keras")
-    card = make_model_card(TINY_SPEC, TINY_TAXONOMY, DecoderConfig(score_threshold=0.3))
+    card = model_card(TINY_SPEC, TINY_TAXONOMY, DecoderConfig(score_threshold=0.3))
     (run_dir / "model_card.json").write_text(json.dumps(card))
     return run_dir, recs
 
@@ -396,7 +390,7 @@ def test_unknown_quant_is_an_error(tmp_path):
     with pytest.raises(SystemExit):
         main(["--model", "x.keras", "--out", str(tmp_path), "--quant", "int4"])
     model = tiny_keras_model()
-    from keras_lmk.deploy.export_lib import convert_keras
+    from keras_lmk.deploy.convert import convert_keras
 
     with pytest.raises(ValueError, match="calibration"):
         convert_keras(model, TINY_SPEC, "int8", None)

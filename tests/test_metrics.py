@@ -5,13 +5,8 @@ import numpy as np
 import pytest
 
 from keras_lmk.data.taxonomy import parse_taxonomy
-from keras_lmk.evaluation.metrics import (
-    PointEvaluator,
-    Tolerance,
-    average_precision,
-    match_greedy,
-    oks_sigma_for,
-)
+from keras_lmk.evaluation.matching import Tolerance, average_precision, match_greedy, oks_sigma_for
+from keras_lmk.evaluation.metrics import PointEvaluator
 
 TAX = parse_taxonomy(
     {

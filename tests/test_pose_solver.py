@@ -8,12 +8,10 @@ import numpy as np
 import pytest
 
 from keras_lmk.geometry.camera import Camera, Mount, Pose
+from keras_lmk.localization.pose_filter import FilterConfig, PoseFilter, diag_cov
 from keras_lmk.localization.pose_solver import (
-    FilterConfig,
-    PoseFilter,
     SolverConfig,
     associate,
-    diag_cov,
     pose_covariance,
     pose_error,
     pose_from_rotation,

@@ -9,9 +9,11 @@ from inference_helpers import TINY_SPEC, TINY_TAXONOMY, tiny_keras_model
 from test_export import ALLOWED_OPS, planted_images
 
 from keras_lmk.deploy import qat
-from keras_lmk.deploy.export_lib import export_card, io_details, op_names
+from keras_lmk.deploy.export_lib import export_card
+from keras_lmk.deploy.inspect import io_details, op_names
+from keras_lmk.detector.card import model_card
 from keras_lmk.detector.decode import DecoderConfig
-from keras_lmk.inference.runtime import LandmarkRuntime, make_model_card
+from keras_lmk.inference.runtime import LandmarkRuntime
 
 
 def test_quantize_model_rejects_keras3_models():
@@ -53,7 +55,7 @@ def qat_model(tmp_path_factory):
     path = d / "model_qat.tflite"
     path.write_bytes(tflite)
     card = export_card(
-        make_model_card(TINY_SPEC, TINY_TAXONOMY, DecoderConfig(score_threshold=0.3)), tflite, "qat"
+        model_card(TINY_SPEC, TINY_TAXONOMY, DecoderConfig(score_threshold=0.3)), tflite, "qat"
     )
     path.with_suffix(".json").write_text(json.dumps(card))
     return path, info, recs

@@ -191,18 +191,19 @@ def test_tflite_signature_mismatch_is_refused(tmp_path):
 
     from inference_helpers import TINY_SPEC, TINY_TAXONOMY, convert_tflite, tiny_keras_model
 
-    from keras_lmk.inference.runtime import LandmarkRuntime, ModelCardError, make_model_card
+    from keras_lmk.detector.card import ModelCardError, model_card
+    from keras_lmk.inference.runtime import LandmarkRuntime
 
     path = convert_tflite(tiny_keras_model(), tmp_path / "model.tflite")
-    LandmarkRuntime(path, make_model_card(TINY_SPEC, TINY_TAXONOMY))  # the matching card works
+    LandmarkRuntime(path, model_card(TINY_SPEC, TINY_TAXONOMY))  # the matching card works
     other_input = dataclasses.replace(TINY_SPEC, input_height=96)
     with pytest.raises(
         ModelCardError, match=r"input shape \[1, 64, 64, 3\] does not match.*\[1, 96, 64, 3\]"
     ):
-        LandmarkRuntime(path, make_model_card(other_input, TINY_TAXONOMY))
+        LandmarkRuntime(path, model_card(other_input, TINY_TAXONOMY))
     one_anchor = dataclasses.replace(TINY_SPEC, anchors=((0.5, 0.5),))
     with pytest.raises(ModelCardError, match="output class_logits has shape .* expects"):
-        LandmarkRuntime(path, make_model_card(one_anchor, TINY_TAXONOMY))
+        LandmarkRuntime(path, model_card(one_anchor, TINY_TAXONOMY))
     (tmp_path / "garbage.tflite").write_bytes(b"TFL3" + bytes(64))
     with pytest.raises(ModelCardError, match="not a loadable TFLite model"):
-        LandmarkRuntime(tmp_path / "garbage.tflite", make_model_card(TINY_SPEC, TINY_TAXONOMY))
+        LandmarkRuntime(tmp_path / "garbage.tflite", model_card(TINY_SPEC, TINY_TAXONOMY))

@@ -4,16 +4,10 @@ import numpy as np
 import pytest
 from inference_helpers import TINY_SPEC, TINY_TAXONOMY, convert_tflite, save_tiny_keras, tiny_keras_model
 
+from keras_lmk.detector.card import ModelCardError, model_card
 from keras_lmk.detector.decode import DecoderConfig
 from keras_lmk.detector.grid import GridSpec
-from keras_lmk.inference.runtime import (
-    KerasRunner,
-    LandmarkRuntime,
-    ModelCardError,
-    make_model_card,
-    open_runner,
-    quantize_input,
-)
+from keras_lmk.inference.runtime import KerasRunner, LandmarkRuntime, open_runner, quantize_input
 
 
 @pytest.fixture(scope="module")
@@ -103,11 +97,11 @@ def test_missing_or_mismatched_card_is_a_clear_error(models, tmp_path):
     with pytest.raises(ModelCardError, match="no model card"):
         LandmarkRuntime(lone)
     other = GridSpec(input_height=64, input_width=128, stride=8, anchors=TINY_SPEC.anchors, num_classes=3)
-    (tmp_path / "lone.json").write_text(json.dumps(make_model_card(other, TINY_TAXONOMY)))
+    (tmp_path / "lone.json").write_text(json.dumps(model_card(other, TINY_TAXONOMY)))
     with pytest.raises(ModelCardError, match="input shape"):
         LandmarkRuntime(lone)
     other = GridSpec(64, 64, 8, ((0.5, 0.5),), 3)  # one anchor: outputs do not match
-    (tmp_path / "lone.json").write_text(json.dumps(make_model_card(other, TINY_TAXONOMY)))
+    (tmp_path / "lone.json").write_text(json.dumps(model_card(other, TINY_TAXONOMY)))
     with pytest.raises(ModelCardError, match="expects"):
         LandmarkRuntime(lone)
     (tmp_path / "lone.json").write_text("{")
@@ -119,7 +113,7 @@ def test_missing_or_mismatched_card_is_a_clear_error(models, tmp_path):
 
 def test_keras_runner_with_in_memory_model_and_card():
     model = tiny_keras_model()
-    kr = KerasRunner("mem.keras", make_model_card(TINY_SPEC, TINY_TAXONOMY), model=model)
+    kr = KerasRunner("mem.keras", model_card(TINY_SPEC, TINY_TAXONOMY), model=model)
     dets = kr.predict_frame(frame(2, 64, 64))
     assert dets.points.shape[1] == 2 and np.isfinite(dets.points).all()
 

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from keras_lmk.geometry.camera import Pose
-from keras_lmk.localization.pose_solver import FilterConfig, PoseFilter, diag_cov, wrap_angle
+from keras_lmk.localization.pose_filter import FilterConfig, PoseFilter, diag_cov
+from keras_lmk.localization.pose_solver import wrap_angle
 from keras_lmk.localization.tight_filter import (
     TightConfig,
     iekf_update,

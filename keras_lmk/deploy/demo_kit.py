@@ -61,16 +61,12 @@ def build(run_dir: str | Path, out: str | Path, *, samples: int = 2, calib_steps
 
     import keras_lmk.detector.layers  # noqa: F401
     from keras_lmk.data.frames import read_image_rgb
-    from keras_lmk.deploy.export_lib import (
-        calibration_images,
-        calibration_records,
-        convert_keras,
-        export_card,
-        raw_outputs,
-        run_config,
-    )
+    from keras_lmk.deploy.convert import calibration_images, calibration_records, convert_keras, run_config
+    from keras_lmk.deploy.export_lib import export_card
+    from keras_lmk.deploy.inspect import raw_outputs
+    from keras_lmk.detector.card import find_model_card, load_model_card
     from keras_lmk.detector.letterbox import letterbox_image
-    from keras_lmk.inference.runtime import LandmarkRuntime, find_model_card, load_model_card
+    from keras_lmk.inference.runtime import LandmarkRuntime
 
     run_dir, out = Path(run_dir), check_writable_dir(out)
     model_path = run_dir / "model.keras"
@@ -132,7 +128,7 @@ def build(run_dir: str | Path, out: str | Path, *, samples: int = 2, calib_steps
 def check(assets: str | Path, point_tol_px: float = 0.5) -> list[str]:
     """Re-run the committed model on the committed samples; return the differences from the goldens."""
     from keras_lmk.data.frames import read_image_rgb
-    from keras_lmk.deploy.export_lib import raw_outputs
+    from keras_lmk.deploy.inspect import raw_outputs
     from keras_lmk.detector.letterbox import letterbox_image
     from keras_lmk.inference.runtime import LandmarkRuntime
 

@@ -18,233 +18,21 @@ by the consumer with the scale/zero point of each output tensor (written into th
 
 from __future__ import annotations
 
-import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from keras_lmk.detector.decode import quantization_of
-from keras_lmk.detector.grid import GridSpec
-from keras_lmk.detector.letterbox import letterbox_image
-
-QUANT_MODES = ("fp32", "fp16", "dynamic", "int8", "qat")
-INTEGER_MODES = ("int8", "qat")
-SIGNATURE = "serving_default"
-
-
-class ExportError(ValueError):
-    """Conversion produced something a device cannot run as intended (non-builtin ops, missing outputs)."""
-
-
-# ------------------------------------------------------------------------------------------- calibration
-
-
-def calibration_images(records: Sequence, spec: GridSpec, steps: int, seed: int = 0) -> list[np.ndarray]:
-    """``steps`` letterboxed images float32 [1, H, W, 3] (RGB 0..255) from ``records``' image files.
-
-    Same preprocessing as inference (:func:`keras_lmk.detector.letterbox.letterbox_image`); records are drawn
-    in a
-    seeded random order (cycled when there are fewer than ``steps``). Pixel (0, 0) is set to 0 and the last
-    pixel to 255 so the calibrated input range is exactly [0, 255] (uint8 input scale 1, zero point 0).
-    """
-    from keras_lmk.data.frames import read_image_rgb
-
-    if not records:
-        raise ValueError("no calibration records")
-    order = np.random.default_rng(seed).permutation(len(records))
-    out: list[np.ndarray] = []
-    for i in range(steps):
-        rec = records[order[i % len(order)]]
-        rgb = read_image_rgb(rec.image_path)
-        if rgb is None:
-            raise ValueError(f"{rec.image_path}: unreadable calibration image")
-        img, _ = letterbox_image(rgb, spec.input_width, spec.input_height)
-        img = img.astype(np.float32)
-        img[0, 0, :] = 0.0
-        img[-1, -1, :] = 255.0
-        out.append(img[None])
-    return out
-
-
-def calibration_records(calib_data: str | Path, taxonomy, images: str | Path | None = None) -> list:
-    """Training records for calibration: a run directory (its config.yaml rebuilds the training split via
-    :func:`keras_lmk.data.sources.load_training_records`) or a COCO keypoint JSON."""
-    calib_data = Path(calib_data)
-    if calib_data.is_dir():
-        from keras_lmk.data.sources import load_training_records
-        from keras_lmk.training.config import Config
-        from keras_lmk.training.config_io import load_yaml_config
-
-        if not (calib_data / "config.yaml").is_file():
-            raise FileNotFoundError(f"{calib_data}: run directory without config.yaml")
-        cfg = load_yaml_config(Config(), calib_data / "config.yaml")
-        train, _ = load_training_records(cfg.data, taxonomy)
-        return train
-    from keras_lmk.data.coco import load_coco
-
-    if not calib_data.is_file():
-        raise FileNotFoundError(f"{calib_data}: no such run directory or COCO JSON")
-    return load_coco(calib_data, taxonomy, images)
-
-
-def run_config(run_dir: str | Path):
-    """The resolved training Config of a run directory (config.yaml)."""
-    from keras_lmk.training.config import Config
-    from keras_lmk.training.config_io import load_yaml_config
-
-    return load_yaml_config(Config(), Path(run_dir) / "config.yaml")
-
-
-# -------------------------------------------------------------------------------------------- conversion
-
-
-def write_saved_model(model, spec: GridSpec, path: str | Path) -> Path:
-    """Keras 3 model -> SavedModel with one fixed-shape ``serving_default`` signature returning the dict."""
-    import keras
-    import tensorflow as tf
-
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-
-    def serve(image):
-        out = model(image, training=False)
-        return dict(out)  # named outputs become the signature's output names
-
-    sig = tf.TensorSpec([1, spec.input_height, spec.input_width, 3], tf.float32, name="image")
-    archive.add_endpoint(SIGNATURE, serve, input_signature=[sig])
-    archive.write_out(str(path), verbose=False)
-    return Path(path)
-
-
-def convert_saved_model(
-    path: str | Path, quant: str, representative: Iterable[np.ndarray] | None = None
-) -> bytes:
-    """SavedModel -> TFLite flatbuffer for one quantization mode (builtin ops only; raises otherwise).
-
-    ``qat``: the SavedModel holds fake-quant ranges; the converter still insists on representative data for
-    full-integer output and uses it only for tensors without a trained range.
-    """
-    import tensorflow as tf
-
-    if quant not in QUANT_MODES:
-        raise ValueError(f"unknown quantization {quant!r}; expected one of {QUANT_MODES}")
-    conv = tf.lite.TFLiteConverter.from_saved_model(str(path), signature_keys=[SIGNATURE])
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    if quant == "fp16":
-        conv.optimizations = [tf.lite.Optimize.DEFAULT]
-        conv.target_spec.supported_types = [tf.float16]
-    elif quant == "dynamic":
-        conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    elif quant in INTEGER_MODES:
-        conv.optimizations = [tf.lite.Optimize.DEFAULT]
-        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        conv.inference_input_type = tf.uint8
-        conv.inference_output_type = tf.int8
-        if representative is not None or quant == "int8":
-            if representative is None:
-                raise ValueError("int8 post-training quantization needs calibration images")
-            images = list(representative)
-            if not images:
-                raise ValueError("int8 post-training quantization needs at least one calibration image")
-            conv.representative_dataset = lambda: ({"image": x} for x in images)
-    try:
-        tflite = conv.convert()
-    except Exception as e:  # ConverterError: the message lists the offending ops
-        raise ExportError(f"{quant}: conversion with TFLite builtin ops only failed: {e}") from e
-    check_builtin_only(tflite)
-    return tflite
-
-
-def convert_keras(
-    model, spec: GridSpec, quant: str, representative: Iterable[np.ndarray] | None = None
-) -> bytes:
-    """Keras 3 model -> TFLite bytes (``fp32``, ``fp16``, ``dynamic`` or ``int8``; QAT: deploy/qat.py)."""
-    if quant == "qat":
-        raise ValueError("qat is exported by keras_lmk.deploy.qat.qat_export (it fine-tunes a tf_keras twin)")
-    with tempfile.TemporaryDirectory(prefix="lmk_export_") as tmp:
-        write_saved_model(model, spec, Path(tmp) / "saved_model")
-        return convert_saved_model(Path(tmp) / "saved_model", quant, representative)
-
-
-# ------------------------------------------------------------------------------------------- inspection
-
-
-def op_names(tflite: bytes) -> list[str]:
-    """Operator codes of a flatbuffer (sorted, unique): builtin names, ``CUSTOM:<name>`` otherwise."""
-    from ai_edge_litert import schema_py_generated as schema
-
-    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
-    model = schema.Model.GetRootAs(tflite, 0)
-    out = set()
-    for i in range(model.OperatorCodesLength()):
-        oc = model.OperatorCodes(i)
-        code = max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode())
-        if code == schema.BuiltinOperator.CUSTOM:
-            out.add(f"CUSTOM:{(oc.CustomCode() or b'?').decode()}")
-        else:
-            out.add(names.get(code, f"UNKNOWN:{code}"))
-    return sorted(out)
-
-
-def check_builtin_only(tflite: bytes) -> list[str]:
-    """Raise ExportError when the flatbuffer holds custom (incl. Flex) ops; return the op names."""
-    ops = op_names(tflite)
-    bad = [o for o in ops if o.startswith(("CUSTOM:", "UNKNOWN:"))]
-    if bad:
-        raise ExportError(
-            f"model uses non-builtin ops {bad}; devices without Flex/custom kernels cannot run it"
-        )
-    return ops
-
-
-def _interpreter(tflite: bytes | str | Path, threads: int = 1):
-    from ai_edge_litert.interpreter import Interpreter
-
-    if isinstance(tflite, bytes):
-        it = Interpreter(model_content=tflite, num_threads=threads)
-    else:
-        it = Interpreter(model_path=str(tflite), num_threads=threads)
-    it.allocate_tensors()
-    return it
-
-
-def tensor_info(detail: dict, name: str | None = None) -> dict:
-    """JSON description of one interpreter tensor: name, shape, dtype and its quantization."""
-    scales, zps, axis = quantization_of(detail)
-    info = {
-        "name": name or detail["name"],
-        "tensor_name": detail["name"],
-        "shape": [int(s) for s in detail["shape"]],
-        "dtype": np.dtype(detail["dtype"]).name,
-    }
-    if scales.size:
-        info["quantization"] = {
-            "scale": [float(s) for s in scales] if scales.size > 1 else float(scales[0]),
-            "zero_point": [int(z) for z in zps] if zps.size > 1 else int(zps[0]),
-            "quantized_dimension": axis,
-            "dequantize": "real = (q - zero_point) * scale",
-        }
-    else:
-        info["quantization"] = None
-    return info
-
-
-def io_details(tflite: bytes | str | Path) -> dict:
-    """{"input": tensor_info, "outputs": {"class_logits": tensor_info, "points": tensor_info}} by signature
-    name (read from the interpreter)."""
-    it = _interpreter(tflite)
-    by_index = {d["index"]: d for d in it.get_input_details() + it.get_output_details()}
-    sig = it._get_full_signature_list().get(SIGNATURE)  # noqa: SLF001 (no public signature->index map)
-    if sig is None:
-        raise ExportError(f"no {SIGNATURE!r} signature in the model")
-    outs = {name: tensor_info(by_index[idx], name) for name, idx in sig["outputs"].items()}
-    missing = {"class_logits", "points"} - set(outs)
-    if missing:
-        raise ExportError(f"signature outputs {sorted(outs)} lack {sorted(missing)}")
-    ((in_name, in_idx),) = sig["inputs"].items()
-    return {"input": tensor_info(by_index[in_idx], in_name), "outputs": outs}
+from keras_lmk.deploy.convert import (
+    INTEGER_MODES,
+    QUANT_MODES,
+    calibration_images,
+    calibration_records,
+    convert_keras,
+    run_config,
+)
+from keras_lmk.deploy.inspect import io_details, measure_latency, op_names
 
 
 def export_card(base_card: dict, tflite: bytes | str | Path, quant: str) -> dict:
@@ -271,39 +59,6 @@ def export_card(base_card: dict, tflite: bytes | str | Path, quant: str) -> dict
 
 
 # ------------------------------------------------------------------------------------------- benchmark
-
-
-def measure_latency(tflite: bytes | str | Path, threads: int, runs: int = 20, warmup: int = 3) -> float:
-    """Median wall time (ms) of one invoke with ``threads`` threads on a fixed random input."""
-    it = _interpreter(tflite, threads)
-    d = it.get_input_details()[0]
-    rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, d["shape"]).astype(d["dtype"])
-    it.set_tensor(d["index"], x)
-    for _ in range(warmup):
-        it.invoke()
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        it.invoke()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times) * 1000)
-
-
-def raw_outputs(tflite: bytes | str | Path, image_in: np.ndarray) -> dict[str, np.ndarray]:
-    """Run one letterboxed image (uint8/float [H, W, 3], 0..255) and return the raw signature outputs
-    (integer for int8 models) by name."""
-    from keras_lmk.inference.runtime import quantize_input
-
-    it = _interpreter(tflite)
-    d = it.get_input_details()[0]
-    it.set_tensor(d["index"], quantize_input(np.asarray(image_in, np.float32)[None], d))
-    it.invoke()
-    sig = it._get_full_signature_list()[SIGNATURE]  # noqa: SLF001
-    return {name: it.get_tensor(idx).copy() for name, idx in sig["outputs"].items()}
-
-
-# ------------------------------------------------------------------------------------------- variants
 
 
 def export_variants(
@@ -336,7 +91,7 @@ def export_variants(
 
     import keras_lmk.detector.layers  # noqa: F401  (custom layers for safe-mode loading)
     from keras_lmk.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, check_writable_dir
-    from keras_lmk.inference.runtime import find_model_card, load_model_card
+    from keras_lmk.detector.card import find_model_card, load_model_card
 
     bad = [q for q in quants if q not in QUANT_MODES]
     if bad or not quants:

@@ -34,7 +34,7 @@ import tensorflow as tf
 import tensorflow_model_optimization as tfmot
 import tf_keras
 
-from keras_lmk.deploy.export_lib import SIGNATURE, convert_saved_model
+from keras_lmk.deploy.convert import SIGNATURE, convert_saved_model
 from keras_lmk.detector.grid import GridSpec
 
 qk = tfmot.quantization.keras
@@ -298,7 +298,7 @@ def qat_export(
     seed: int = 0,
 ) -> tuple[bytes, dict]:
     """Keras 3 model + training records -> (int8 TFLite bytes, info {"losses", "twin_max_abs_diff"})."""
-    from keras_lmk.deploy.export_lib import calibration_images
+    from keras_lmk.deploy.convert import calibration_images
     from keras_lmk.detector.losses import LossConfig
     from keras_lmk.training.pipeline import PipelineConfig, make_dataset
 

@@ -37,7 +37,8 @@ from tqdm import tqdm
 from keras_lmk.atomic import atomic_write, atomic_write_json, check_writable_dir
 from keras_lmk.data.coco_reader import CocoReader
 from keras_lmk.data.frames import FrameSource, FrameSourceError, drive_frames, read_image_rgb
-from keras_lmk.evaluation.metrics import DEFAULT_TOLERANCES, PointEvaluator
+from keras_lmk.evaluation.matching import DEFAULT_TOLERANCES
+from keras_lmk.evaluation.metrics import PointEvaluator
 from keras_lmk.inference.runtime import open_runner, with_threshold
 
 SYNTHETIC_FILES = ("map.json", "camera.json", "poses.json", "annotations.json")

@@ -47,11 +47,9 @@ from keras_lmk.atomic import atomic_write_json, atomic_write_text, check_writabl
 from keras_lmk.data.taxonomy import Taxonomy, load_taxonomy
 from keras_lmk.geometry.camera import Camera, GeometryError, Pose, load_camera, load_poses
 from keras_lmk.geometry.map_ground_truth import LandmarkMap, frame_ground_truth, load_map
+from keras_lmk.localization.pose_filter import FilterConfig, PoseFilter, diag_cov
 from keras_lmk.localization.pose_solver import (
-    FilterConfig,
-    PoseFilter,
     SolverConfig,
-    diag_cov,
     pose_covariance,
     pose_error,
     solve_frame,

@@ -32,7 +32,8 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from keras_lmk.geometry.camera import Camera, Pose
-from keras_lmk.localization.pose_solver import PoseFilter, SolverConfig, predict_landmarks, wrap_angle
+from keras_lmk.localization.pose_filter import PoseFilter
+from keras_lmk.localization.pose_solver import SolverConfig, predict_landmarks, wrap_angle
 
 POSE_INDEX = (0, 1, 2, 3, 8, 9)  # x, y, z, yaw, pitch, roll inside the 10-state
 _FAR = 1e12

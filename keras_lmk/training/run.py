@@ -25,6 +25,7 @@ from pathlib import Path
 import yaml
 
 from keras_lmk.atomic import atomic_write_text, check_writable_dir, remove_stale_temporaries
+from keras_lmk.detector.card import model_card
 from keras_lmk.training.config import Config, with_num_classes
 from keras_lmk.training.config_io import to_dict
 
@@ -38,38 +39,6 @@ def pick_strategy(mode: str):
     if mode == "mirrored" or (mode == "auto" and len(gpus) > 1):
         return tf.distribute.MirroredStrategy()
     return tf.distribute.get_strategy()
-
-
-def model_card(cfg: Config, taxonomy) -> dict:
-    """Everything a decoder needs besides the weights (also shipped beside .tflite files)."""
-    return {
-        "format": "keras_lmk.model_card/1",
-        "input": {
-            "name": "image",
-            "height": cfg.grid.input_height,
-            "width": cfg.grid.input_width,
-            "channels": 3,
-            "color": "RGB",
-            "range": [0, 255],
-            "normalisation": "inside the model: x / 127.5 - 1",
-            "resize": "letterbox: scale = min(W/w, H/h), centred, pad value 114",
-        },
-        "grid": cfg.grid.to_json(),
-        "taxonomy": taxonomy.to_json(),
-        "decoder": dataclasses.asdict(cfg.decoder),
-        "outputs": [
-            {
-                "name": "class_logits",
-                "shape": [1, cfg.grid.num_cells, cfg.grid.num_anchors, cfg.grid.num_classes],
-                "meaning": "per cell and anchor, logits over classes (0 = background)",
-            },
-            {
-                "name": "points",
-                "shape": [1, cfg.grid.num_cells, cfg.grid.num_anchors, 2],
-                "meaning": "reference point in cell units: pixel = (cell_origin + value * stride)",
-            },
-        ],
-    }
 
 
 def run(cfg: Config, run_dir: Path, resume: bool = False) -> dict:
@@ -101,7 +70,7 @@ def run(cfg: Config, run_dir: Path, resume: bool = False) -> dict:
     cfg = with_num_classes(cfg, taxonomy.num_classes)
     keras.utils.set_random_seed(cfg.train.seed)
     atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
-    write_json(run_dir / "model_card.json", model_card(cfg, taxonomy))
+    write_json(run_dir / "model_card.json", model_card(cfg.grid, taxonomy, cfg.decoder))
     if cfg.train.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
     strategy = pick_strategy(cfg.train.distribute)
