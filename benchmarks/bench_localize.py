@@ -36,7 +36,7 @@ def drive_dir(work: Path, seed: int, frames: int) -> Path:
 
 
 def model_dets(model: str, drive: Path, camera, threshold: float | None) -> tuple[list, object]:
-    from keras_lmk.localization.localize import model_detections
+    from keras_lmk.localization.inputs import model_detections
 
     holder: list = []
     dets = list(model_detections(model, drive, camera, holder, threshold))
@@ -44,7 +44,7 @@ def model_dets(model: str, drive: Path, camera, threshold: float | None) -> tupl
 
 
 def score(rows, truth, prior) -> tuple[float, float, int]:
-    from keras_lmk.localization.localize import evaluate
+    from keras_lmk.localization.report import evaluate
 
     _, s = evaluate(rows, truth, prior)
     vision = sum(1 for r in rows if r["vision"] is not None)
@@ -55,13 +55,13 @@ def bench(args) -> dict:
     from keras_lmk.data.taxonomy import load_taxonomy
     from keras_lmk.geometry.camera import load_camera, load_poses
     from keras_lmk.geometry.map_ground_truth import load_map
-    from keras_lmk.localization.localize import (
+    from keras_lmk.localization.inputs import (
         DETECTOR_SOLVER,
         detector_dedup_px,
-        localize,
         make_prior,
         oracle_detections,
     )
+    from keras_lmk.localization.localize import localize
     from keras_lmk.localization.pose_solver import SolverConfig, pose_error
     from keras_lmk.localization.tight_filter import TightConfig
 

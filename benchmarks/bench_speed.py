@@ -66,7 +66,7 @@ def main(argv=None) -> int:
     from keras_lmk.deploy.inspect import check_builtin_only, measure_latency
     from keras_lmk.detector.grid import GridSpec
     from keras_lmk.detector.model import ModelConfig, build_model, count_macs, load_model
-    from keras_lmk.synth import default_synthetic_set
+    from keras_lmk.synth.drive import default_synthetic_set
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import cv2  # noqa: E402
 
-from keras_lmk.synth import generate_drive  # noqa: E402
+from keras_lmk.synth.drive import generate_drive  # noqa: E402
 
 
 def main() -> None:

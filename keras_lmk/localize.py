@@ -38,7 +38,8 @@ import argparse
 import sys
 
 from keras_lmk.cli import command
-from keras_lmk.localization.localize import DETECTOR_DEDUP_PX, DETECTOR_SOLVER, ESTIMATORS, run
+from keras_lmk.localization.inputs import DETECTOR_DEDUP_PX, DETECTOR_SOLVER
+from keras_lmk.localization.localize import ESTIMATORS, run
 from keras_lmk.localization.pose_solver import SolverConfig
 
 

@@ -12,15 +12,10 @@ import pytest
 from keras_lmk.data.taxonomy import load_taxonomy
 from keras_lmk.geometry.camera import Camera, Mount, Pose, save_camera, save_poses
 from keras_lmk.geometry.map_ground_truth import LandmarkMap, frame_ground_truth, make_landmark, save_map
-from keras_lmk.localization.localize import (
-    DETECTOR_SOLVER,
-    TRAJECTORY_FIELDS,
-    detector_dedup_px,
-    localize,
-    make_prior,
-    oracle_detections,
-)
+from keras_lmk.localization.inputs import DETECTOR_SOLVER, detector_dedup_px, make_prior, oracle_detections
+from keras_lmk.localization.localize import localize
 from keras_lmk.localization.pose_solver import SolverConfig, pose_error
+from keras_lmk.localization.report import TRAJECTORY_FIELDS
 from keras_lmk.localize import main
 
 TAX = load_taxonomy()
@@ -156,12 +151,13 @@ def test_cli_errors_are_clear(tmp_path, capsys):
 
 def test_cli_oracle_on_a_synthetic_drive(tmp_path, capsys):
     """The synthetic world (curves, lane changes, pitch/roll jitter), geometry only: no rendering."""
-    synth = pytest.importorskip("keras_lmk.synth", reason="keras_lmk.synth (drive generator) not present")
+    from keras_lmk.synth.drive import make_camera
     from keras_lmk.synth.road import drive
+    from keras_lmk.synth.world import build_world
 
     rng = np.random.default_rng([5, 0])
-    cam = synth.make_camera(320, 180, rng)
-    world = synth.build_world(260.0, 5)
+    cam = make_camera(320, 180, rng)
+    world = build_world(260.0, 5)
     poses, _ = drive(world.road, 60, rng, step=2.6)
     d = tmp_path / "drive"
     d.mkdir()

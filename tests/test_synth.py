@@ -10,9 +10,11 @@ import pytest
 from keras_lmk.data.taxonomy import load_taxonomy
 from keras_lmk.geometry.camera import Camera, Mount
 from keras_lmk.geometry.map_ground_truth import frame_ground_truth
-from keras_lmk.synth import Conditions, build_world, default_synthetic_set, generate_drive, render_frame
 from keras_lmk.synth.__main__ import main
+from keras_lmk.synth.drive import default_synthetic_set, generate_drive
+from keras_lmk.synth.render import Conditions, render_frame
 from keras_lmk.synth.road import drive
+from keras_lmk.synth.world import build_world
 
 TAX = load_taxonomy()
 

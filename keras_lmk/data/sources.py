@@ -101,7 +101,7 @@ def _missing(path: Path, what: str, key: str) -> FileNotFoundError:
 def synthetic_split(cfg, taxonomy: Taxonomy):
     from keras_lmk.data.coco import load_coco
     from keras_lmk.data.splits import split_records
-    from keras_lmk.synth import default_synthetic_set
+    from keras_lmk.synth.drive import default_synthetic_set
 
     drive = default_synthetic_set(
         frames=cfg.synthetic_frames,

@@ -35,8 +35,6 @@ with 3 inliers) that updates the filter. Either way the prior then updates it we
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import math
 import time
 from pathlib import Path
@@ -46,39 +44,30 @@ import numpy as np
 from keras_lmk.atomic import atomic_write_json, atomic_write_text, check_writable_dir
 from keras_lmk.data.taxonomy import Taxonomy, load_taxonomy
 from keras_lmk.geometry.camera import Camera, GeometryError, Pose, load_camera, load_poses
-from keras_lmk.geometry.map_ground_truth import LandmarkMap, frame_ground_truth, load_map
+from keras_lmk.geometry.map_ground_truth import LandmarkMap, load_map
+from keras_lmk.localization.inputs import (
+    DETECTOR_DEDUP_PX,
+    DETECTOR_SOLVER,
+    make_prior,
+    model_detections,
+    oracle_detections,
+)
 from keras_lmk.localization.pose_filter import FilterConfig, PoseFilter, diag_cov
 from keras_lmk.localization.pose_solver import (
     SolverConfig,
     pose_covariance,
-    pose_error,
     solve_frame,
     suppress_duplicates,
 )
+from keras_lmk.localization.report import TRAJECTORY_FIELDS, _csv, evaluate, plot_trajectory
 from keras_lmk.localization.tight_filter import TightConfig, tight_update
 
-PRIOR_CORRELATION = 0.95  # frame-to-frame correlation of the simulated prior error (GPS errors drift slowly)
 ATTITUDE_SIGMA_RAD = math.radians(1.0)  # pitch/roll uncertainty once a 6-DoF fix has set them
 RESET_MIN_INLIERS = 6
 RESET_AFTER = 2
 # Solver settings with a real detector (--model). SolverConfig's own defaults suit --oracle-detections (1 px
 # noise); the shipped model's points are off by 5.0 px median, 12.6 px p90 on a 640x360 drive, and it adds
 # same-class duplicates a few pixels from a landmark and paint the map lacks. Measured in README, issue 8.
-DETECTOR_SOLVER = {
-    "reproj_px": 12.0,  # about the p90 point error: RANSAC keeps the right pairs
-    "base_gate_px": 15.0,
-    "min_pnp_inliers": 6,  # 4-5 pair fixes from a noisy detector are wrong more often than right
-    "min_planar_inliers": 5,
-    "score_weight": 0.5,  # association prefers the confident detection among those in a gate
-}
-DETECTOR_DEDUP_PX = 30.0  # per 640 px of image width: same-class detections closer keep the most confident
-
-
-def detector_dedup_px(camera: Camera) -> float:
-    """Default duplicate-suppression radius for --model: DETECTOR_DEDUP_PX scaled to the image width."""
-    return DETECTOR_DEDUP_PX * camera.width / 640.0
-
-
 ESTIMATORS = ("tight", "loose")
 # The tightly coupled filter (keras_lmk/localization/tight_filter.py; TightConfig's defaults suit the
 # detector): it allows
@@ -91,70 +80,6 @@ REACQUIRE_AFTER = 3  # frames without a tight update before a PnP fix from the p
 def default_filter(estimator: str) -> FilterConfig:
     """The filter settings each estimator was tuned with (FilterConfig's own defaults for loose)."""
     return FilterConfig(**(TIGHT_FILTER if estimator == "tight" else {}))
-
-
-TRAJECTORY_FIELDS = ["frame", "x", "y", "z", "yaw", "pitch", "roll", "n_matches", "n_inliers", "status"]
-
-
-def make_prior(poses: list[Pose], noise_m: float, noise_deg: float, seed: int = 0) -> list[Pose]:
-    """GPS/IMU-like prior: each pose plus a stationary AR(1) error (correlation PRIOR_CORRELATION per frame).
-
-    1-sigma ``noise_m`` on x, y and ``noise_deg`` on yaw (GNSS position and heading); a tenth of those on z
-    (height taken from the map's road surface) and on pitch and roll (an IMU's gravity vector)."""
-    rng = np.random.default_rng([seed, 8])
-    sig = np.array([noise_m, noise_m, 0.1 * noise_m] + [math.radians(noise_deg) * f for f in (1.0, 0.1, 0.1)])
-    rho = PRIOR_CORRELATION
-    e = rng.normal(size=6) * sig
-    out = []
-    for p in poses:
-        out.append(Pose(*(np.array([p.x, p.y, p.z, p.yaw, p.pitch, p.roll]) + e)))
-        e = rho * e + math.sqrt(1 - rho**2) * rng.normal(size=6) * sig
-    return out
-
-
-def oracle_detections(
-    lmap: LandmarkMap, camera: Camera, pose: Pose, taxonomy: Taxonomy, rng: np.random.Generator, *,
-    noise_px: float = 1.0, miss: float = 0.1, false_rate: float = 0.25,
-) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """Detections a perfect-but-noisy detector would give: ground-truth reference points
-    (geometry/map_ground_truth.py) with Gaussian pixel noise, each missed with probability ``miss``, plus
-    Poisson(``false_rate``) false ones of a random class anywhere in the image. Returns (points float
-    [D, 2] px, classes int [D])."""
-    gt = frame_ground_truth(lmap, camera, pose, taxonomy=taxonomy)
-    keep = rng.random(gt.num_landmarks) >= miss
-    pts = gt.points[keep].astype(np.float64) + rng.normal(scale=noise_px, size=(int(keep.sum()), 2))
-    n_false = int(rng.poisson(false_rate))
-    fp = rng.uniform([0, 0], [camera.width, camera.height], size=(n_false, 2))
-    fc = rng.integers(1, taxonomy.num_classes, size=n_false)
-    return np.concatenate([pts, fp]), np.concatenate([gt.classes[keep], fc]).astype(np.int64)
-
-
-def model_detections(
-    model: str,
-    drive: Path,
-    camera: Camera,
-    taxonomy_out: list,
-    score_threshold: float | None = None,
-    ignore_classes: tuple[str, ...] = (),
-):
-    """Yield (frame index, points [D, 2], classes [D], scores [D]) from the model on the drive's frames (lazy
-    imports: TensorFlow / LiteRT load only here). ``score_threshold`` overrides the model card's threshold."""
-    from keras_lmk.data.frames import FrameSource, drive_frames
-    from keras_lmk.inference.runtime import open_runner, with_threshold
-
-    runner = open_runner(model)
-    runner.decoder = with_threshold(runner.decoder, score_threshold)
-    ignored = [runner.taxonomy.class_id(name) for name in ignore_classes]
-    taxonomy_out.append(runner.taxonomy)
-    for frame in FrameSource(drive_frames(drive)):
-        h, w = frame.image.shape[:2]
-        if (w, h) != (camera.width, camera.height):
-            raise GeometryError(
-                f"{frame.name}: frame is {w}x{h} but camera.json says {camera.width}x{camera.height}"
-            )
-        dets = runner.predict_frame(frame.image)
-        keep = ~np.isin(dets.classes, ignored)
-        yield frame.index, dets.points[keep], dets.classes[keep], dets.scores[keep]
 
 
 def localize(
@@ -313,124 +238,6 @@ def _localize_tight(
         est = filt.pose
         rows.append(_row(index, est, res.n_matches, n_used, status, est if n_used else None, t0))
     return rows
-
-
-def _stats(values: list[float]) -> dict:
-    if not values:
-        return {"n": 0, "median": None, "p90": None, "max": None}
-    v = np.asarray(values)
-    return {
-        "n": len(v),
-        "median": float(np.median(v)),
-        "p90": float(np.percentile(v, 90)),
-        "max": float(v.max()),
-    }
-
-
-def evaluate(rows: list[dict], truth: list[Pose] | None, prior: list[Pose]) -> tuple[list[dict], dict]:
-    """Per-frame error rows and the summary (errors only when ``truth`` is given)."""
-    status = [r["status"] for r in rows]
-    summary: dict = {
-        "frames": len(rows),
-        "status_counts": {
-            s: status.count(s) for s in ("tight", "pnp", "planar", "reset", "rejected", "none", "prior")
-        },
-        "solve_ms_median": float(np.median([r["solve_ms"] for r in rows])) if rows else None,
-    }
-    if truth is None:
-        return [], summary
-    errs, vis = [], []
-    for r in rows:
-        t = truth[r["frame"]]
-        e, p = pose_error(r["pose"], t), pose_error(prior[r["frame"]], t)
-        errs.append({"frame": r["frame"], **e, **{f"prior_{k}": v for k, v in p.items()}})
-        if r["vision"] is not None:
-            vis.append(pose_error(r["vision"], t))
-    for name, src, pre in (("estimate", errs, ""), ("prior", errs, "prior_"), ("vision_fixes", vis, "")):
-        summary[name] = {
-            "position_m": _stats([e[f"{pre}pos_err_m"] for e in src]),
-            "cross_track_m": _stats([abs(e[f"{pre}cross_err_m"]) for e in src]),
-            "heading_deg": _stats([e[f"{pre}heading_err_deg"] for e in src]),
-        }
-    return errs, summary
-
-
-def _csv(rows: list[dict], fields: list[str]) -> str:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fields, extrasaction="ignore", lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: round(v, 5) if isinstance(v, float) else v for k, v in r.items()})
-    return buf.getvalue()
-
-
-def plot_trajectory(path: Path, lmap: LandmarkMap, taxonomy: Taxonomy, rows, truth, prior) -> None:
-    """Top view (x east, y north) of the map landmarks and the true, prior and estimated trajectories."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    frames = [r["frame"] for r in rows]
-    if truth is None:
-        fig, ax = plt.subplots(figsize=(9, 9))
-    else:  # top view over the error per frame: decimetres do not show at map scale
-        fig, (ax, ax_err) = plt.subplots(2, 1, figsize=(9, 11), gridspec_kw={"height_ratios": [2.2, 1]})
-        _plot_errors(ax_err, rows, truth, prior)
-    for c in taxonomy.classes[1:]:
-        pts = np.array([lm.point for lm in lmap.landmarks if lm.cls == c.name]).reshape(-1, 3)
-        if len(pts):
-            ax.scatter(
-                pts[:, 0],
-                pts[:, 1],
-                s=12,
-                color=np.array(c.color) / 255,
-                edgecolors="0.3",
-                linewidths=0.3,
-                label=c.name,
-                zorder=1,
-            )
-    pr = np.array([[prior[i].x, prior[i].y] for i in frames]).reshape(-1, 2)
-    ax.plot(pr[:, 0], pr[:, 1], ".", color="0.6", ms=3, label="prior", zorder=2)
-    if truth is not None:
-        tr = np.array([[truth[i].x, truth[i].y] for i in frames]).reshape(-1, 2)
-        ax.plot(tr[:, 0], tr[:, 1], "-", color="k", lw=2, label="true", zorder=3)
-    est = np.array([[r["x"], r["y"]] for r in rows]).reshape(-1, 2)
-    ax.plot(est[:, 0], est[:, 1], "-", color="tab:red", lw=1, label="estimate", zorder=4)
-    if len(est):  # frame on the drive, not the whole map
-        lo, hi = est.min(0) - 30, est.max(0) + 30
-        ax.set_xlim(lo[0], hi[0])
-        ax.set_ylim(lo[1], hi[1])
-    ax.set_aspect("equal")
-    ax.set_xlabel("x east (m)")
-    ax.set_ylabel("y north (m)")
-    ax.legend(loc="best", fontsize=8)
-    ax.set_title("map-based localization (top view)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def _plot_errors(ax, rows, truth, prior) -> None:
-    """Horizontal position error (m) of the estimate and the prior per frame; heading error (deg) on a twin
-    axis."""
-    frames = [r["frame"] for r in rows]
-    est = [pose_error(r["pose"], truth[r["frame"]]) for r in rows]
-    pri = [pose_error(prior[i], truth[i]) for i in frames]
-    ax.plot(frames, [e["pos_err_m"] for e in pri], color="0.6", lw=1, label="prior position")
-    ax.plot(frames, [e["pos_err_m"] for e in est], color="tab:red", lw=1.2, label="estimate position")
-    ax.set_xlabel("frame")
-    ax.set_ylabel("position error (m)")
-    ax.set_ylim(bottom=0)
-    tw = ax.twinx()
-    tw.plot(frames, [e["heading_err_deg"] for e in est], color="tab:blue", lw=0.8, alpha=0.7,
-            label="estimate heading")  # fmt: skip
-    tw.set_ylabel("heading error (deg)", color="tab:blue")
-    tw.set_ylim(bottom=0)
-    med = np.median([e["pos_err_m"] for e in est]), np.median([e["heading_err_deg"] for e in est])
-    ax.set_title(f"error per frame (estimate median {med[0]:.2f} m, {med[1]:.2f} deg)")
-    lines = ax.get_legend_handles_labels()[0] + tw.get_legend_handles_labels()[0]
-    ax.legend(lines, [h.get_label() for h in lines], loc="upper right", fontsize=8)
 
 
 def run(args: argparse.Namespace) -> dict:
