@@ -56,13 +56,12 @@ def bench(args) -> dict:
     from keras_lmk.geometry.camera import load_camera, load_poses
     from keras_lmk.geometry.map_ground_truth import load_map
     from keras_lmk.localization.inputs import (
-        DETECTOR_SOLVER,
-        detector_dedup_px,
+        detector_profile,
         make_prior,
         oracle_detections,
     )
     from keras_lmk.localization.localize import localize
-    from keras_lmk.localization.pose_solver import SolverConfig, pose_error
+    from keras_lmk.localization.pose_solver import pose_error
     from keras_lmk.localization.tight_filter import TightConfig
 
     work = Path(args.work)
@@ -85,10 +84,10 @@ def bench(args) -> dict:
             print(
                 f"drive {ds}: {model} on {len(dets)} frames in {time.perf_counter() - t0:.0f} s", flush=True
             )
-            sources.append((model, dets, SolverConfig(**DETECTOR_SOLVER), detector_dedup_px(camera)))
+            sources.append((model, dets, *detector_profile(camera)))
         rng = np.random.default_rng([0, 9])
         oracle = [(i, *oracle_detections(lmap, camera, p, tax, rng)) for i, p in enumerate(truth)]
-        sources.append(("oracle", oracle, SolverConfig(), 0.0))
+        sources.append(("oracle", oracle, *detector_profile(camera, oracle=True)))
         for ps in args.prior_seeds:
             prior = make_prior(truth, 2.0, 2.0, ps)
             perr = [pose_error(p, t) for p, t in zip(prior, truth, strict=True)]

@@ -12,6 +12,7 @@ import numpy as np
 from keras_lmk.data.taxonomy import Taxonomy
 from keras_lmk.geometry.camera import Camera, GeometryError, Pose
 from keras_lmk.geometry.map_ground_truth import LandmarkMap, frame_ground_truth
+from keras_lmk.localization.pose_solver import SolverConfig
 
 PRIOR_CORRELATION = 0.95  # frame-to-frame correlation of the simulated prior error (GPS errors drift slowly)
 DETECTOR_SOLVER = {
@@ -27,6 +28,28 @@ DETECTOR_DEDUP_PX = 30.0  # per 640 px of image width: same-class detections clo
 def detector_dedup_px(camera: Camera) -> float:
     """Default duplicate-suppression radius for --model: DETECTOR_DEDUP_PX scaled to the image width."""
     return DETECTOR_DEDUP_PX * camera.width / 640.0
+
+
+def detector_profile(
+    camera: Camera,
+    *,
+    oracle: bool = False,
+    reproj_px: float | None = None,
+    gate_px: float | None = None,
+    dedup_px: float | None = None,
+) -> tuple[SolverConfig, float]:
+    """(solver settings, duplicate-suppression radius px) for a detector's detections on ``camera``'s images:
+    :data:`DETECTOR_SOLVER` and :func:`detector_dedup_px` (scaled to the image width) for a trained detector,
+    the solver defaults and no suppression for oracle detections; explicit arguments override. The one
+    place the CLI and ``benchmarks/bench_localize.py`` take these from."""
+    profile = {} if oracle else dict(DETECTOR_SOLVER)
+    if reproj_px is not None:
+        profile["reproj_px"] = reproj_px
+    if gate_px is not None:
+        profile["base_gate_px"] = gate_px
+    if dedup_px is None:
+        dedup_px = 0.0 if oracle else detector_dedup_px(camera)
+    return SolverConfig(**profile), float(dedup_px)
 
 
 def make_prior(poses: list[Pose], noise_m: float, noise_deg: float, seed: int = 0) -> list[Pose]:

@@ -46,8 +46,7 @@ from keras_lmk.data.taxonomy import Taxonomy, load_taxonomy
 from keras_lmk.geometry.camera import Camera, GeometryError, Pose, load_camera, load_poses
 from keras_lmk.geometry.map_ground_truth import LandmarkMap, load_map
 from keras_lmk.localization.inputs import (
-    DETECTOR_DEDUP_PX,
-    DETECTOR_SOLVER,
+    detector_profile,
     make_prior,
     model_detections,
     oracle_detections,
@@ -274,19 +273,17 @@ def run(args: argparse.Namespace) -> dict:
             raise FileNotFoundError(f"{drive}: no readable frames")
         taxonomy = holder[0]
         dets = _chain_first(first, gen, args.max_frames)
-    profile = {} if args.oracle_detections else dict(DETECTOR_SOLVER)
-    if args.reproj_px is not None:
-        profile["reproj_px"] = args.reproj_px
-    if args.gate_px is not None:
-        profile["base_gate_px"] = args.gate_px
-    solver = SolverConfig(**profile)
+    solver, dedup = detector_profile(
+        camera,
+        oracle=args.oracle_detections,
+        reproj_px=args.reproj_px,
+        gate_px=args.gate_px,
+        dedup_px=args.dedup_px,
+    )
     tight = (
         TightConfig(pixel_sigma=max(args.oracle_noise_px, 1.0)) if args.oracle_detections else TightConfig()
     )
     filt_cfg = default_filter(args.estimator)
-    dedup = (
-        args.dedup_px if args.dedup_px is not None else (0.0 if args.oracle_detections else DETECTOR_DEDUP_PX)
-    )
     rows = localize(camera, lmap, taxonomy, dets, prior, prior_noise_m=args.prior_noise_m,
                     prior_noise_deg=args.prior_noise_deg, solver=solver, filt_cfg=filt_cfg, dedup_px=dedup,
                     estimator=args.estimator, tight=tight)  # fmt: skip

@@ -1,0 +1,65 @@
+"""Localization inputs: the detector profile (solver thresholds and duplicate radius) for any image width,
+and the CLI using it (it used the raw 640-px radius on every drive)."""
+
+import json
+
+import numpy as np
+
+import keras_lmk.localization.localize as localize_lib
+from keras_lmk.geometry.camera import Camera, save_camera, save_poses
+from keras_lmk.localization.inputs import DETECTOR_SOLVER, detector_profile, make_prior
+from keras_lmk.localization.pose_solver import SolverConfig
+from keras_lmk.localize import main
+
+
+def camera(width: int, height: int) -> Camera:
+    return Camera(fx=width * 0.8, fy=width * 0.8, cx=width / 2, cy=height / 2, width=width, height=height)
+
+
+def test_detector_profile_scales_the_duplicate_radius_with_the_width():
+    solver, dedup = detector_profile(camera(1280, 720))
+    assert dedup == 60.0  # 30 px per 640 px of width
+    assert (
+        solver.reproj_px == DETECTOR_SOLVER["reproj_px"]
+        and solver.base_gate_px == DETECTOR_SOLVER["base_gate_px"]
+    )
+    assert detector_profile(camera(640, 360))[1] == 30.0
+    oracle_solver, oracle_dedup = detector_profile(camera(1280, 720), oracle=True)
+    assert oracle_dedup == 0.0 and oracle_solver == SolverConfig()
+    s, d = detector_profile(camera(1280, 720), reproj_px=3.0, gate_px=7.0, dedup_px=5.0)
+    assert (s.reproj_px, s.base_gate_px, d) == (3.0, 7.0, 5.0)
+
+
+def test_cli_uses_the_width_scaled_radius(tmp_path, monkeypatch):
+    # a 1280-px drive and a stand-in detector: the summary must report 60 px, not the 640-px default 30
+    from keras_lmk.geometry.camera import Pose
+    from keras_lmk.geometry.map_ground_truth import LandmarkMap, save_map
+
+    d = tmp_path / "drive"
+    d.mkdir()
+    cam = camera(1280, 720)
+    poses = [Pose(float(i), 0.0, 1.5, 0.0, 0.0, 0.0) for i in range(3)]
+    save_camera(cam, d / "camera.json")
+    save_poses(poses, d / "poses.json")
+    save_map(LandmarkMap((), "korea"), d / "map.json")
+
+    def fake_detections(model, drive, camera, holder, threshold, ignore=()):
+        from keras_lmk.data.taxonomy import load_taxonomy
+
+        holder.append(load_taxonomy("korea"))
+        for i in range(3):
+            yield i, np.zeros((0, 2)), np.zeros((0,), np.int64), np.zeros((0,))
+
+    monkeypatch.setattr(localize_lib, "model_detections", fake_detections)
+    out = tmp_path / "out"
+    assert main(["--drive", str(d), "--model", "stand-in.tflite", "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["dedup_px"] == 60.0
+
+
+def test_make_prior_is_seeded():
+    from keras_lmk.geometry.camera import Pose
+
+    poses = [Pose(0, 0, 0, 0, 0, 0)] * 3
+    a, b = make_prior(poses, 2.0, 1.0, seed=1), make_prior(poses, 2.0, 1.0, seed=1)
+    assert [p.x for p in a] == [p.x for p in b] and a[0].x != make_prior(poses, 2.0, 1.0, seed=2)[0].x
