@@ -56,7 +56,14 @@ def test_against_cv2_project_points_with_distortion():
     rng = np.random.default_rng(0)
     for dist in [(0, 0, 0, 0, 0), (-0.3, 0.1, 0.001, -0.002, -0.02)]:
         cam = Camera(
-            420.0, 410.0, 322.0, 181.0, 640, 360, dist=dist, mount=Mount(1.8, 0.1, 1.4, 0.01, 0.03, -0.02)
+            420.0,
+            410.0,
+            322.0,
+            181.0,
+            640,
+            360,
+            dist=dist,
+            mount=Mount(x=1.8, y=0.1, z=1.4, roll=0.01, pitch=0.03, yaw=-0.02),
         )
         pose = Pose(120.0, -40.0, 0.1, 0.7, 0.02, -0.015)
         r, t = cam.world_to_camera(pose)
@@ -91,7 +98,7 @@ def test_bad_values():
 
 
 def test_json_round_trip_and_errors(tmp_path):
-    cam = simple(dist=(0.1, 0, 0, 0, 0), mount=Mount(1.0, 0, 1.3, 0, 0.02, 0))
+    cam = simple(dist=(0.1, 0, 0, 0, 0), mount=Mount(x=1.0, z=1.3, pitch=0.02))
     save_camera(cam, tmp_path / "camera.json")
     assert load_camera(tmp_path / "camera.json") == cam
     poses = [Pose(1, 2, 0, 0.1, 0.0, 0.0), Pose(3, 4, 0, 0.2, 0.01, -0.01)]
@@ -107,3 +114,14 @@ def test_json_round_trip_and_errors(tmp_path):
     (tmp_path / "p.json").write_text(json.dumps(data))
     with pytest.raises(GeometryError, match=r"p\.json: frame 1: pose.pitch must be finite"):
         load_poses(tmp_path / "p.json")
+
+
+def test_mount_and_pose_share_the_field_order_and_mount_is_keyword_only():
+    import dataclasses
+
+    from keras_lmk.geometry.camera import Pose
+
+    assert [f.name for f in dataclasses.fields(Mount)] == [f.name for f in dataclasses.fields(Pose)]
+    with pytest.raises(TypeError):
+        Mount(0.0, 0.0, 1.5, 0.1, 0.0, 0.0)  # positional: which angle is which would be a guess
+    assert Mount(yaw=0.1).yaw == 0.1

@@ -6,8 +6,8 @@ Frames (metres, radians, right-handed; see README "Frame conventions"):
 - vehicle: x forward, y left, z up; origin on the ground under the vehicle reference point.
   ``Pose(x, y, z, yaw, pitch, roll)`` places it in the world with ``R_wv = Rz(yaw) @ Ry(pitch) @ Rx(roll)``:
   yaw counter-clockwise from east, positive pitch = nose down, positive roll = right side down.
-- camera (OpenCV optical frame): x right, y down, z forward (optical axis). ``Mount(x, y, z, roll, pitch,
-  yaw)`` is the camera pose in the vehicle frame; with zero angles the camera looks along vehicle x, and the
+- camera (OpenCV optical frame): x right, y down, z forward (optical axis). ``Mount(x=, y=, z=, yaw=, pitch=,
+  roll=)`` is the camera pose in the vehicle frame; with zero angles the camera looks along vehicle x, and the
   angles rotate it with the same Rz @ Ry @ Rx rule as the vehicle (positive mount pitch tilts it down).
 
 A world point maps to the camera by ``p_cam = R @ p_world + t`` (:meth:`Camera.world_to_camera`), then to
@@ -84,16 +84,17 @@ class Pose:
         return np.array([self.x, self.y, self.z])
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Mount:
-    """Camera pose in the vehicle frame: translation (m) and roll, pitch, yaw (rad)."""
+    """Camera pose in the vehicle frame: translation (m) and yaw, pitch, roll (rad), in :class:`Pose`'s
+    order; keyword-only, so a positional roll can never land in yaw."""
 
     x: float = 0.0
     y: float = 0.0
     z: float = 0.0
-    roll: float = 0.0
-    pitch: float = 0.0
     yaw: float = 0.0
+    pitch: float = 0.0
+    roll: float = 0.0
 
     @property
     def rotation(self) -> np.ndarray:
