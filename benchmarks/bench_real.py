@@ -17,7 +17,7 @@ prints:
   source labels (a prediction of a class the source never annotates is neither right nor wrong). Markings
   label one marking per frame, so their count includes real but unlabelled paint.
 
-Writes benchmarks/results/<name>.json and .md (numbers for the README).
+Writes benchmarks/results/<name>.json and .md (numbers for docs/results.md and the README).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@
 
 Writes ``<name>_<quant>.tflite`` and ``<name>_<quant>.json`` (model card with per-tensor quantization read
 from the interpreter) per variant, and ``export_report.json`` / ``export_report.md``. Library:
-:mod:`keras_lmk.deploy.export_lib`; QAT: :mod:`keras_lmk.deploy.qat`; design notes: README "Export to TFLite".
+:mod:`keras_lmk.deploy.export_lib`; QAT: :mod:`keras_lmk.deploy.qat`; design notes: docs/export.md.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ checkpoints/{best,last}.keras (+ last_state.npz for --resume), config.yaml, mode
 held-out split, COCO), history.csv, trajectory.csv, loss_trajectory.png and TensorBoard logs (tb/).
 
 Several GPUs: MirroredStrategy is used automatically (``train.distribute=auto``). Several machines: set
-TF_CONFIG on every worker (see the README) and pass ``--set train.distribute=multiworker``.
+TF_CONFIG on every worker (see docs/training.md) and pass ``--set train.distribute=multiworker``.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@
 
 The real splits are blocks, not random draws: marking frames come from continuous drives and each light photo
 appears three times, so a random split would leak near-duplicates into validation. They were fixed before
-any tuning and are the splits every README number on real data is measured on.
+any tuning and are the splits every number on real data in docs/results.md is measured on.
 
 "Not labelled" (``ImageRecord.unlabelled``) lists the classes a source never annotates although they appear
 in its images: GTSDB's images hold traffic lights and paint, the light photos hold signs. The loss does not

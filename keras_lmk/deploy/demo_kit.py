@@ -25,21 +25,14 @@ from keras_lmk.atomic import atomic_write, atomic_write_json, atomic_write_text,
 MODEL = "model_int8.tflite"
 
 
-def _pick_samples(run_dir: Path, cfg, taxonomy, count: int) -> list:
-    """``count`` validation images with landmarks (the run's split), plus one GTSDB image when available."""
-    from keras_lmk.data.sources import load_training_records
+def _pick_samples(run_dir: Path, cfg, taxonomy, count: int) -> list[tuple[str, object]]:
+    """(source name, record): ``count`` validation images with landmarks from each source of the run
+    (its fixed validation split; keras_lmk/data/sources.py), so the kit shows every kind of input."""
+    from keras_lmk.data.sources import load_source_splits
 
-    _, val = load_training_records(cfg.data, taxonomy)
-    picked = [r for r in val if r.num_landmarks][:count] or val[:count]
-    gt_dir = Path(cfg.data.gtsdb_dir)
-    if (gt_dir / "gt.txt").is_file() and not any("gtsdb" in r.image_path.lower() for r in picked):
-        try:
-            from keras_lmk.data.gtsdb import load_gtsdb
-
-            g = [r for r in load_gtsdb(gt_dir, taxonomy, mapping=cfg.data.gtsdb_mapping) if r.num_landmarks]
-            picked += g[:1]
-        except (OSError, ValueError, KeyError) as e:  # another taxonomy: no GTSDB mapping
-            print(f"note: no GTSDB sample ({e})")
+    picked = []
+    for source, (_, val) in load_source_splits(cfg.data, taxonomy).items():
+        picked += [(source, r) for r in ([r for r in val if r.num_landmarks][:count] or val[:count])]
     return picked
 
 
@@ -92,8 +85,8 @@ def build(run_dir: str | Path, out: str | Path, *, samples: int = 2, calib_steps
             shutil.rmtree(out / sub)
         (out / sub).mkdir()
     rt = LandmarkRuntime(out / MODEL, num_threads=1)
-    for i, rec in enumerate(_pick_samples(run_dir, cfg, taxonomy, samples)):
-        name = f"sample_{i}_{'gtsdb' if 'gtsdb' in rec.image_path.lower() else 'synthetic'}"
+    for i, (source, rec) in enumerate(_pick_samples(run_dir, cfg, taxonomy, samples)):
+        name = f"sample_{i}_{source}"
         rgb = read_image_rgb(rec.image_path)
         if rgb is None:
             raise ValueError(f"{rec.image_path}: unreadable sample image")

@@ -4,7 +4,7 @@
     check_builtin_only(tflite)                     # raises ExportError on Flex/custom ops
     card = export_card(base_card, tflite, "int8")  # base card + per-tensor quantization from the interpreter
 
-The CLI is :mod:`keras_lmk.deploy.export`; QAT lives in :mod:`keras_lmk.deploy.qat`. Conversion goes through
+The CLI is :mod:`keras_lmk.export`; QAT lives in :mod:`keras_lmk.deploy.qat`. Conversion goes through
 a SavedModel
 whose single ``serving_default`` signature takes ``image`` float32 [1, H, W, 3] (RGB 0..255, NHWC, fixed
 shape) and returns the dict ``{"class_logits", "points"}``: the signature output names are what

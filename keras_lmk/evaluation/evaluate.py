@@ -11,7 +11,7 @@ projected from the map and is read from annotations.json; its frames are images/
 the video in it). With ``--video`` the COCO images are frames of that video: image entry k is frame
 ``frame_index`` when it has that field, else frame k (its position in the list). Only frames with an image
 entry are evaluated; corrupt or missing ones are skipped and counted. Metric definitions:
-keras_lmk/evaluation/metrics.py and the README section "Inference and evaluation".
+keras_lmk/evaluation/metrics.py and docs/evaluation.md.
 
 Writes into --out: metrics.json, per_frame.csv, pr_curves.png, point_errors.png, confusion.png.
 Frames are streamed: the ground truth is read by a streaming parser into compact arrays

@@ -1,6 +1,6 @@
 """Pinhole camera (OpenCV distortion model), its mounting on the vehicle, and vehicle poses in the world.
 
-Frames (metres, radians, right-handed; see README "Frame conventions"):
+Frames (metres, radians, right-handed; see docs/data.md):
 
 - world: x east, y north, z up.
 - vehicle: x forward, y left, z up; origin on the ground under the vehicle reference point.

@@ -66,12 +66,12 @@ RESET_MIN_INLIERS = 6
 RESET_AFTER = 2
 # Solver settings with a real detector (--model). SolverConfig's own defaults suit --oracle-detections (1 px
 # noise); the shipped model's points are off by 5.0 px median, 12.6 px p90 on a 640x360 drive, and it adds
-# same-class duplicates a few pixels from a landmark and paint the map lacks. Measured in README, issue 8.
+# same-class duplicates a few pixels from a landmark and paint the map lacks. Measured in docs/results.md, issue 8.
 ESTIMATORS = ("tight", "loose")
 # The tightly coupled filter (keras_lmk/localization/tight_filter.py; TightConfig's defaults suit the
 # detector): it allows
 # 0.1 m/frame^2 speed changes and ~2 deg of sideslip at the synthetic drives' 2.6 m/frame. Chosen on drives of
-# seeds 8 and 9, checked on 7, 10 and 11 (README, issue 8).
+# seeds 8 and 9, checked on 7, 10 and 11 (docs/results.md, issue 8).
 TIGHT_FILTER = {"accel_m": 0.1, "sideslip_m": 0.1}
 REACQUIRE_AFTER = 3  # frames without a tight update before a PnP fix from the prior may restart the filter
 
