@@ -3,7 +3,7 @@ cell
 balancing on/off, all anchors vs top-K; >= 3 seeds each, same data, same steps, one fixed validation split.
 
     python benchmarks/ablation.py --quick --out bench_out/ablation_quick   # minutes on 2 CPU cores
-    python benchmarks/ablation.py --out bench_out/ablation                 # the docs/results.md numbers (~1.5 h)
+    python benchmarks/ablation.py --out bench_out/ablation                 # docs/results.md (~1.5 h)
 
 Prints a table (point-mAP at the adaptive tolerance max(4 px, 0.5*sqrt(area)), median point error, mean +- std
 over seeds) and writes ablation.json, ablation.md and ablation_trajectories.png (seed-0 (L_loc, L_cls)

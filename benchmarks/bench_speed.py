@@ -1,7 +1,7 @@
 """Speed and size of every export variant against the peer SSDLite-MobileNetV2, side by side.
 
     python benchmarks/bench_speed.py --quick                      # untrained weights, minutes on 2 cores
-    python benchmarks/bench_speed.py --model runs/sg/model.keras  # the trained model (docs/results.md numbers)
+    python benchmarks/bench_speed.py --model runs/sg/model.keras  # the trained model (docs/results.md)
 
 Both models get the same input size, the same int8 calibration images (synthetic frames through the same
 letterbox) and the same interpreter (ai-edge-litert) and thread count; runs are interleaved (A B A B ...) so

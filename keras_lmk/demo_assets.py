@@ -25,7 +25,9 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m keras_lmk.demo_assets", description=__doc__.split("\n")[0])
     p.add_argument("--run", help="run directory (model.keras, model_card.json, config.yaml)")
     p.add_argument("--out", default="android_demo_assets")
-    p.add_argument("--samples", type=int, default=2, help="validation images with landmarks per data source of the run")
+    p.add_argument(
+        "--samples", type=int, default=2, help="validation images with landmarks per data source of the run"
+    )
     p.add_argument("--calib-steps", type=int, default=100)
     p.add_argument("--check", metavar="DIR", help="compare DIR's model with its goldens instead")
     args = p.parse_args(argv)

@@ -66,7 +66,7 @@ RESET_MIN_INLIERS = 6
 RESET_AFTER = 2
 # Solver settings with a real detector (--model). SolverConfig's own defaults suit --oracle-detections (1 px
 # noise); the shipped model's points are off by 5.0 px median, 12.6 px p90 on a 640x360 drive, and it adds
-# same-class duplicates a few pixels from a landmark and paint the map lacks. Measured in docs/results.md, issue 8.
+# same-class duplicates a few pixels from a landmark and paint the map lacks. See docs/results.md.
 ESTIMATORS = ("tight", "loose")
 # The tightly coupled filter (keras_lmk/localization/tight_filter.py; TightConfig's defaults suit the
 # detector): it allows
