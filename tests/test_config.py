@@ -1,6 +1,7 @@
 import pytest
 
 from keras_lmk.detector.grid import GridSpec
+from keras_lmk.training.config import resolve_config
 from keras_lmk.training.config_io import ConfigError, apply_overrides, load_yaml_config
 
 
@@ -35,3 +36,26 @@ def test_full_config_presets_and_nested_overrides():
         resolve_config("debug", None, ["train.epoch=5"])
     with pytest.raises(ConfigError, match="unknown preset"):
         resolve_config("nope")
+
+
+@pytest.mark.parametrize(
+    "override, problem",
+    [
+        ("train.epochs=-1", "train.epochs must be >= 1"),
+        ("train.epochs=0", "train.epochs must be >= 1"),
+        ("train.steps_per_epoch=0", "train.steps_per_epoch must be >= 1"),
+        ("train.learning_rate=0", "train.learning_rate must be > 0"),
+        ("train.ema_momentum=1.0", "train.ema_momentum must be in"),
+    ],
+)
+def test_impossible_training_values_are_refused(override, problem):
+    with pytest.raises(ValueError, match=problem):
+        resolve_config("debug", overrides=[override])
+
+
+def test_train_cli_refuses_negative_epochs_with_exit_2(capsys, tmp_path):
+    from keras_lmk.train import main
+
+    assert main(["--preset", "debug", "--run-dir", str(tmp_path / "r"), "--set", "train.epochs=-1"]) == 2
+    assert "train.epochs must be >= 1" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()  # nothing written

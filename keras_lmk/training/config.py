@@ -68,6 +68,18 @@ class TrainConfig:
     calibrate_threshold: bool = True
     ema_momentum: float = 0.0  # > 0: keep an exponential moving average of the weights and ship it
 
+    def __post_init__(self):
+        if self.epochs < 1:
+            raise ValueError(f"train.epochs must be >= 1, got {self.epochs}")
+        for name in ("steps_per_epoch", "validation_steps"):
+            v = getattr(self, name)
+            if v is not None and v < 1:
+                raise ValueError(f"train.{name} must be >= 1 or null, got {v}")
+        if not self.learning_rate > 0 or self.weight_decay < 0 or self.warmup_epochs < 0:
+            raise ValueError("train.learning_rate must be > 0, weight_decay and warmup_epochs >= 0")
+        if not 0 <= self.ema_momentum < 1:
+            raise ValueError(f"train.ema_momentum must be in [0, 1), got {self.ema_momentum}")
+
 
 @dataclass(frozen=True)
 class Config:

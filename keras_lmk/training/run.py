@@ -209,7 +209,7 @@ def calibrate_operating_point(run_dir: Path) -> dict | None:
 
     metrics = evaluate.run(run_dir / "model.keras", run_dir / "val.json", run_dir / "eval", progress=False)
     best = metrics["best_f1"]
-    if best is None:
+    if best is None or not best["f1"] > 0:  # nothing found: a threshold from here would be noise
         return None
     card_path = run_dir / "model_card.json"
     card = json.loads(card_path.read_text())

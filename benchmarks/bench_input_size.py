@@ -1,0 +1,86 @@
+"""One trained model at several inference input sizes, on the fixed real validation splits.
+
+    python benchmarks/bench_input_size.py --run ~/runs/real-v1 --sizes 1024x608 1280x768 1536x896
+
+The detector is fully convolutional, so the weights of a run serve any input size that is a multiple of
+the grid stride (:func:`keras_lmk.detector.model.with_input_size`); only the letterbox scale of each
+image changes. This measures the "input resolution" lever without retraining. Float Keras models, the
+run's calibrated threshold; writes benchmarks/results/input_size.json and .md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+
+def main(argv=None) -> int:
+    import dataclasses
+
+    import keras
+    from bench_real import evaluate_source
+
+    from keras_lmk.detector.card import load_model_card, model_card
+    from keras_lmk.detector.model import with_input_size
+    from keras_lmk.evaluation.matching import DEFAULT_TOLERANCES, tolerance_by_name
+    from keras_lmk.training.config import Config
+    from keras_lmk.training.config_io import load_yaml_config
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--run", required=True, help="run directory (model.keras, model_card.json, config.yaml)")
+    ap.add_argument("--sizes", nargs="+", default=["1024x608", "1280x768", "1536x896"])
+    ap.add_argument("--out", default=str(REPO / "bench_out" / "input_size"))
+    ap.add_argument("--sources", nargs="+", default=["gtsdb", "markings", "lights"])
+    args = ap.parse_args(argv)
+    run, out = Path(args.run), Path(args.out)
+    cfg = load_yaml_config(Config(), run / "config.yaml")
+    card = load_model_card(run / "model.keras")
+    net = keras.saving.load_model(run / "model.keras", compile=False, safe_mode=True)
+    results = {}
+    for size in args.sizes:
+        w, h = (int(v) for v in size.split("x"))
+        spec = dataclasses.replace(card.spec, input_width=w, input_height=h)
+        d = out / size
+        d.mkdir(parents=True, exist_ok=True)
+        with_input_size(net, spec, cfg.model).save(d / "model.keras")
+        (d / "model_card.json").write_text(json.dumps(model_card(spec, card.taxonomy, card.decoder)))
+        row = {}
+        for source in args.sources:
+            primary = tolerance_by_name("10px" if source == "markings" else "adaptive")
+            tols = (primary, *[t for t in DEFAULT_TOLERANCES if t.name != primary.name])
+            s = evaluate_source(d / "model.keras", source, d / "eval", None, tols)
+            t = s["tolerances"]
+            row[source] = {
+                "mAP_adaptive": t["adaptive"]["mAP"],
+                "recall_10px": t["10px"]["recall"],
+                "median_error_px": s["point_error_px"]["median"],
+                "frames_per_s": s["frames_per_s"],
+            }
+            print(f"{size} {source}: {json.dumps(row[source])}", flush=True)
+        results[size] = row
+    (REPO / "benchmarks" / "results" / "input_size.json").write_text(json.dumps(results, indent=2) + "\n")
+    lines = [
+        f"# One model ({run.name}) at several input sizes, fixed real validation splits (float Keras)",
+        "",
+        "| input | GTSDB point-mAP | markings found within 10 px | markings median err px | lights AP |",
+        "|---|---|---|---|---|",
+    ]
+    for size, r in results.items():
+        g, m, li = r.get("gtsdb", {}), r.get("markings", {}), r.get("lights", {})
+        lines.append(
+            f"| {size} | {g.get('mAP_adaptive', float('nan')):.3f} | {100 * m.get('recall_10px', 0):.1f} % | "
+            f"{m.get('median_error_px', float('nan')):.2f} | {li.get('mAP_adaptive', float('nan')):.3f} |"
+        )
+    (REPO / "benchmarks" / "results" / "input_size.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
