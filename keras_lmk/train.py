@@ -42,6 +42,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         action="store_true",
         help="continue from run-dir/checkpoints/last.keras with run-dir/config.yaml (+ --config/--set)",
     )
+    p.add_argument(
+        "--overwrite", action="store_true", help="start over in a run dir that already holds a trained run"
+    )
     return p.parse_args(argv)
 
 
@@ -55,7 +58,7 @@ def main(argv=None) -> int:
         print(f"      --resume: config from {saved} (--preset ignored), --config/--set on top")
     else:
         cfg = resolve_config(args.preset, args.config, args.overrides)
-    run(cfg, run_dir, resume=args.resume)
+    run(cfg, run_dir, resume=args.resume, overwrite=args.overwrite)
     return 0
 
 

@@ -77,7 +77,7 @@ def test_train_fails_before_loading_data(blocked, monkeypatch, capsys):
     from keras_lmk.train import main
 
     monkeypatch.setattr(keras_lmk.data.sources, "load_training_records", _tripwire("data loading"))
-    assert main(["--preset", "debug", "--run-dir", str(blocked)]) == 1
+    assert main(["--preset", "debug", "--run-dir", str(blocked)]) == 2  # a user error, like every CLI
     err = capsys.readouterr().err
     assert "somefile/out: output directory is not writable" in err
 

@@ -184,3 +184,11 @@ def test_calibrated_threshold_gives_the_best_f1_under_the_real_decoder(tmp_path)
     for t in (0.1, 0.3, 0.5, 0.7, 0.9):
         s = evaluate.run(model, val, tmp_path / f"t{t}", progress=False, score_threshold=t)
         assert s["tolerances"]["adaptive"]["f1"] <= best["f1"] + 1e-9, t
+
+
+def test_a_finished_run_is_not_overwritten_without_asking(tiny_run, capsys):
+    run_dir, _ = tiny_run
+    before = (run_dir / "model.keras").stat().st_mtime_ns
+    assert train_main(["--preset", "debug", "--run-dir", str(run_dir)]) == 2
+    assert "holds a trained run" in capsys.readouterr().err
+    assert (run_dir / "model.keras").stat().st_mtime_ns == before

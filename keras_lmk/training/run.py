@@ -41,7 +41,9 @@ def pick_strategy(mode: str):
     return tf.distribute.get_strategy()
 
 
-def run(cfg: Config, run_dir: Path, resume: bool = False) -> dict:
+def run(cfg: Config, run_dir: Path, resume: bool = False, overwrite: bool = False) -> dict:
+    """Train into ``run_dir``. A directory that already holds a trained run is refused unless ``resume``
+    (continue it) or ``overwrite`` (start over)."""
     import keras
 
     from keras_lmk.data.coco import write_coco
@@ -62,6 +64,13 @@ def run(cfg: Config, run_dir: Path, resume: bool = False) -> dict:
     )
 
     # ---- 1. config -------------------------------------------------------------------------------------
+    run_dir = Path(run_dir)
+    done = [p.name for p in (run_dir / "model.keras", run_dir / "checkpoints" / "last.keras") if p.exists()]
+    if done and not (resume or overwrite):
+        raise ValueError(
+            f"{run_dir}: holds a trained run ({', '.join(done)}); pass --resume to continue it, "
+            "--overwrite to start over, or another --run-dir"
+        )
     run_dir = check_writable_dir(run_dir)  # fail before long work starts
     for d in (run_dir, run_dir / "checkpoints"):  # half-written files of a killed run: never read, now gone
         for stale in remove_stale_temporaries(d):
