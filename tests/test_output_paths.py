@@ -11,6 +11,8 @@ import json
 
 import pytest
 
+import keras_lmk.evaluate as evaluate_cli
+import keras_lmk.predict as predict_cli
 from keras_lmk import atomic
 from keras_lmk.atomic import atomic_write_bytes, check_writable_dir
 
@@ -87,7 +89,7 @@ def test_predict_fails_before_opening_the_model(blocked, monkeypatch, capsys):
 
     monkeypatch.setattr(predict, "open_runner", _tripwire("model loading"))
     monkeypatch.setattr(predict, "FrameSource", _tripwire("frame reading"))
-    rc = predict.main(["--model", "m.tflite", "--input", "drive.mp4", "--out", str(blocked / "p.json")])
+    rc = predict_cli.main(["--model", "m.tflite", "--input", "drive.mp4", "--out", str(blocked / "p.json")])
     assert rc == 2
     assert "somefile/out: output directory is not writable" in capsys.readouterr().err
 
@@ -108,7 +110,7 @@ def test_predict_full_disk_at_the_end_is_an_error_not_a_partial_file(tmp_path, m
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
     monkeypatch.setattr(predict, "atomic_write", full)
-    rc = predict.main(["--model", str(model), "--input", str(tmp_path / "a.png"), "--out", str(out),
+    rc = predict_cli.main(["--model", str(model), "--input", str(tmp_path / "a.png"), "--out", str(out),
                        "--no-progress"])  # fmt: skip
     assert rc == 2
     assert "No space left on device" in capsys.readouterr().err
@@ -119,7 +121,7 @@ def test_evaluate_fails_before_opening_the_model(blocked, monkeypatch, capsys):
     import keras_lmk.evaluation.evaluate as evaluate
 
     monkeypatch.setattr(evaluate, "open_runner", _tripwire("model loading"))
-    rc = evaluate.main(["--model", "m.tflite", "--data", "val.json", "--out", str(blocked)])
+    rc = evaluate_cli.main(["--model", "m.tflite", "--data", "val.json", "--out", str(blocked)])
     assert rc == 2
     assert "somefile/out: output directory is not writable" in capsys.readouterr().err
 

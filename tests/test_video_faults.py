@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from inference_helpers import read_frames_with_warnings, save_tiny_keras
 
+import keras_lmk.predict as predict_cli
 from keras_lmk.data.frames import FrameSource
-from keras_lmk.inference import predict
 
 N_FRAMES = 30
 CORRUPT = (5, 6, 17)  # frames whose JPEG data is wiped
@@ -71,7 +71,7 @@ def test_damaged_video_frames_are_skipped_and_counted(damaged_avi):
 def test_predict_runs_to_the_end_of_a_damaged_video(model, damaged_avi, tmp_path, capsys):
     out = tmp_path / "preds.json"
     rendered = tmp_path / "rendered.avi"
-    rc = predict.main(["--model", str(model), "--input", str(damaged_avi), "--out", str(out), "--render",
+    rc = predict_cli.main(["--model", str(model), "--input", str(damaged_avi), "--out", str(out), "--render",
                        str(rendered), "--score-threshold", "0", "--no-progress"])  # fmt: skip
     assert rc == 0
     good = [i for i in range(KEEP_FRAMES) if i not in CORRUPT]
@@ -91,12 +91,12 @@ def test_mp4v_video_and_its_truncation(model, tmp_path, capsys):
     path = write_video(tmp_path / "drive.mp4", "mp4v", n=12)
     out = tmp_path / "preds.json"
     args = ["--model", str(model), "--out", str(out), "--score-threshold", "0", "--no-progress"]
-    assert predict.main(["--input", str(path), *args]) == 0
+    assert predict_cli.main(["--input", str(path), *args]) == 0
     assert "12 frames (0 skipped)" in capsys.readouterr().out
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     out.unlink()
-    assert predict.main(["--input", str(cut), *args]) == 2
+    assert predict_cli.main(["--input", str(cut), *args]) == 2
     assert "cut.mp4: cannot open video" in capsys.readouterr().err
     assert not out.exists()
 
