@@ -39,9 +39,10 @@ def landmark_cell_mask(spec: GridSpec, boxes) -> np.ndarray:
 
     boxes: float [N, 4] xyxy, model-input pixels, already clipped to the input and non-degenerate.
     A box covers every cell whose centre lies inside it (half-open: ``x0 <= cx < x1``, same in y) and,
-    always, the cell containing the box centre, so a sign smaller than a cell still gets one cell. When any
-    cell centre lies inside the box the centre cell is already among them (the covered cells form a
-    rectangle around it); otherwise the centre cell is the box's only cell.
+    always, the cell containing the box centre, so a sign smaller than a cell still gets one cell. Usually
+    the centre cell is among the covered ones already; when the box centre lies exactly on a cell border it
+    may not be (box [12, 12, 20, 20] at stride 8 covers cell (1, 1) by its centre and gets cell (2, 2) as
+    its centre cell), and then the covered cells are not a rectangle.
     """
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
     gh, gw, s = spec.grid_h, spec.grid_w, spec.stride
