@@ -1,14 +1,6 @@
 """Regenerate the mobile integration kit (android_demo_assets/) from a trained run.
 
-    python -m keras_lmk.demo_assets --run runs/exp --out android_demo_assets [--calib-steps 100]
-    python -m keras_lmk.demo_assets --check android_demo_assets      # re-run and compare with the goldens
-
-Writes: ``model_int8.tflite`` (uint8 RGB in, int8 out), ``model_int8.json`` (model card: input size/type,
-normalisation, each output's name/shape/dtype/scale/zero point read from the interpreter, grid stride, anchor
-positions, classes with reference-point rules, decoder thresholds), ``labels.txt`` (line i = class id i),
-``samples/<name>.png`` with ``samples/<name>.expected.json`` (decoded landmarks), and for the first sample
-``golden/<name>_input.npy`` (letterboxed uint8 input) and ``golden/<name>_{class_logits,points}.npy`` (raw
-int8 outputs). How to use them on a phone: android_demo_assets/README.md.
+The library behind ``python -m keras_lmk.demo_assets``; usage, options and outputs: :mod:`keras_lmk.demo_assets`.
 """
 
 from __future__ import annotations

@@ -1,25 +1,6 @@
 """Evaluate a detector on annotated images: point-matching AP, P/R/F1, point error, confusion, frames/s.
 
-    python -m keras_lmk.evaluate --model run/model.tflite --data data/val.json [--images DIR] --out eval/
-    python -m keras_lmk.evaluate --model run/model.keras --data synth/drive_000 --out eval/
-    python -m keras_lmk.evaluate --model run/model.tflite --data gt.json --video drive.mp4 --out eval/
-
-``--data`` is a COCO keypoint JSON (keras_lmk.data.coco layout; images relative to the JSON or to --images)
-or a
-synthetic drive directory (map.json, camera.json, poses.json, annotations.json: the ground truth there was
-projected from the map and is read from annotations.json; its frames are images/ or, without that folder,
-the video in it). With ``--video`` the COCO images are frames of that video: image entry k is frame
-``frame_index`` when it has that field, else frame k (its position in the list). Only frames with an image
-entry are evaluated; corrupt or missing ones are skipped and counted. Metric definitions:
-keras_lmk/evaluation/metrics.py and docs/evaluation.md.
-
-Writes into --out: metrics.json, per_frame.csv, pr_curves.png, point_errors.png, confusion.png.
-Frames are streamed: the ground truth is read by a streaming parser into compact arrays
-(keras_lmk/data/coco_reader.py), per-frame rows go straight to disk, and the metrics keep fixed-size score
-histograms (keras_lmk/evaluation/metrics.py), so memory stays flat with the drive's length. Each frame is
-decoded
-twice from the same raw outputs: at the operating threshold (card's decoder threshold, or --score-threshold)
-for P/R/F1, point error and confusion, and at --curve-threshold (default 0.05) for the PR curves and AP.
+The library behind ``python -m keras_lmk.evaluate``; usage, options and outputs: :mod:`keras_lmk.evaluate`.
 """
 
 from __future__ import annotations

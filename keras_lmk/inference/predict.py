@@ -1,17 +1,6 @@
 """Predict landmarks on an image, a folder of images or a video; write COCO keypoint-results JSON.
 
-    python -m keras_lmk.predict --model run/model.tflite --input drive.mp4 --out preds.json \
-        [--render preds.mp4 | --render rendered/] [--score-threshold 0.4] [--threads 2]
-
-The model card (grid, taxonomy, decoder settings) is read from beside the model (see
-keras_lmk.inference.runtime).
-Output: a JSON list, one entry per landmark::
-
-    {"image_id": 3, "file_name": "sub/0003.jpg", "category_id": 2, "category": "regulatory",
-     "keypoints": [x, y, 1], "score": 0.91}                      # + "timestamp_s" for video frames
-
-image_id is the frame index (video) or the position in the sorted file list (folder); file_name is relative to
-the input folder, or the video's name. Points are original-image pixels, x right, y down.
+The library behind ``python -m keras_lmk.predict``; usage, options and outputs: :mod:`keras_lmk.predict`.
 """
 
 from __future__ import annotations

@@ -1,35 +1,6 @@
 """Map-based vehicle localization: detected landmark reference points + the HD map -> vehicle poses.
 
-    python -m keras_lmk.localize --model run/model.tflite --drive DRIVE --out OUTDIR \
-        [--prior PRIOR.json] [--prior-noise-m 2.0 --prior-noise-deg 2.0] [--seed 0]
-    python -m keras_lmk.localize --oracle-detections --drive DRIVE --out OUTDIR \
-        [--oracle-noise-px 1.0 --oracle-miss 0.1 --oracle-false 0.25]
-
-DRIVE holds ``camera.json``, ``map.json`` and frames (``images/`` or one video), plus ``poses.json`` (ground
-truth; optional with a model and ``--prior``). The coarse prior (a GPS-like pose per frame) is ``--prior``
-(poses.json layout) or ``DRIVE/prior.json`` when present, else ``poses.json`` with correlated noise added
-(:func:`make_prior`). ``--prior-noise-m`` / ``--prior-noise-deg`` are the prior's 1-sigma either way: the
-filter weighs the prior with them. ``--oracle-detections`` replaces the detector by the projected ground
-truth with pixel noise, misses and false detections, so localization can be judged without a model.
-With ``--model`` the solver uses :data:`DETECTOR_SOLVER` (thresholds for a detector's few-pixel point error)
-and the detection scores (duplicate suppression, score-aware association); the oracle keeps SolverConfig's
-defaults. ``--reproj-px``, ``--gate-px``, ``--dedup-px`` and ``--score-threshold`` override them.
-
-Per frame, ``--estimator tight`` (default, keras_lmk/localization/tight_filter.py): predict the
-constant-velocity filter
-(non-holonomic sideslip constraint), associate detections to the map landmarks in view by class and
-Mahalanobis distance, 2-point RANSAC, iterated EKF update on the consistent pairs. ``--estimator loose``
-(keras_lmk/localization/pose_solver.py): the same association by a pixel gate, a PnP fix (RANSAC + LM; planar
-x, y, yaw
-with 3 inliers) that updates the filter. Either way the prior then updates it weakly. Writes into OUTDIR:
-
-    trajectory.csv   frame, x, y, z (m), yaw, pitch, roll (rad, geometry/camera.py), n_matches, n_inliers,
-                     status (tight | none | pnp | planar | reset | rejected | prior)
-    errors.csv       per frame, when poses.json is there: estimate and prior horizontal / along / cross /
-                     height error (m) and heading error (deg)
-    summary.json     median / p90 position and heading error of the estimate, the raw vision fixes (tight:
-                     the estimate at frames with a vision update), the prior
-    trajectory.png   top view: map landmarks, true, prior and estimated trajectory; error per frame
+The library behind ``python -m keras_lmk.localize``; usage, options and outputs: :mod:`keras_lmk.localize`.
 """
 
 from __future__ import annotations

@@ -1,16 +1,6 @@
-"""Train a landmark detector.
+"""Train a landmark detector: the library behind ``python -m keras_lmk.train``.
 
-    python -m keras_lmk.train                                  # built-in synthetic drives, default config
-    python -m keras_lmk.train --preset debug --run-dir /tmp/r  # seconds: wiring check
-    python -m keras_lmk.train --preset synthetic+gtsdb --set train.epochs=30 --set loss.variant=eq5
-    python -m keras_lmk.train --config my.yaml --run-dir runs/x --resume
-
-Steps: 1 config, 2 data, 3 model, 4 compile, 5 fit, 6 save. The run directory gets model.keras,
-checkpoints/{best,last}.keras (+ last_state.npz for --resume), config.yaml, model_card.json, val.json (the
-held-out split, COCO), history.csv, trajectory.csv, loss_trajectory.png and TensorBoard logs (tb/).
-
-Several GPUs: MirroredStrategy is used automatically (``train.distribute=auto``). Several machines: set
-TF_CONFIG on every worker (see docs/training.md) and pass ``--set train.distribute=multiworker``.
+Usage, options and what it writes: the docstring of :mod:`keras_lmk.train`.
 """
 
 from __future__ import annotations
