@@ -1,6 +1,6 @@
 """Regenerate the mobile integration kit (android_demo_assets/) from a trained run.
 
-The library behind ``python -m keras_lmk.demo_assets``; usage, options and outputs: :mod:`keras_lmk.demo_assets`.
+The library behind ``python -m keras_lmk.demo_assets``; usage and outputs: :mod:`keras_lmk.demo_assets`.
 """
 
 from __future__ import annotations
