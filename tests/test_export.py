@@ -356,7 +356,7 @@ def test_raw_outputs_are_the_interpreter_tensors_by_name(exported):
 def test_measure_latency_is_the_median_invoke_time(monkeypatch):
     """A fake interpreter whose invokes take 100 ms (3 warm-ups) then 4, 1, 9, 2, 7 ms on a fake clock:
     the latency is their median, 4 ms; the input fed has the input tensor's shape and dtype."""
-    import keras_lmk.deploy.export_lib as export_lib
+    import keras_lmk.deploy.inspect as inspect_lib
 
     clock = [0.0]
     durations = iter([0.1] * 3 + [0.004, 0.001, 0.009, 0.002, 0.007])
@@ -375,10 +375,10 @@ def test_measure_latency_is_the_median_invoke_time(monkeypatch):
 
     threads_seen = []
     monkeypatch.setattr(
-        export_lib, "_interpreter", lambda t, threads=1: threads_seen.append(threads) or FakeInterpreter()
+        inspect_lib, "_interpreter", lambda t, threads=1: threads_seen.append(threads) or FakeInterpreter()
     )
-    monkeypatch.setattr(export_lib.time, "perf_counter", lambda: clock[0])
-    assert export_lib.measure_latency(b"model", threads=2, runs=5, warmup=3) == pytest.approx(4.0)
+    monkeypatch.setattr(inspect_lib.time, "perf_counter", lambda: clock[0])
+    assert inspect_lib.measure_latency(b"model", threads=2, runs=5, warmup=3) == pytest.approx(4.0)
     assert threads_seen == [2]
     assert len(FakeInterpreter.fed) == 1
     assert FakeInterpreter.fed[0].shape == (1, 4, 6, 3) and FakeInterpreter.fed[0].dtype == np.uint8
