@@ -23,8 +23,8 @@ MAX_LINES = 400
 NO_SIBLING_TEST_YET = {
     "atomic", "coco_annotations", "validation", "frames", "grid", "layers", "letterbox", "config_io",
     "plots", "records",
-    "render", "stats", "splits", "run", "convert", "inspect", "export_lib", "demo_kit", "card", "matching",
-    "pose_filter", "report", "map_ground_truth", "cli",
+    "render", "stats", "splits", "run", "convert", "inspect", "export_lib", "demo_kit", "matching",
+    "pose_filter", "report", "map_ground_truth", 
     "drive", "landmarks", "road", "scene", "world",
 }  # fmt: skip
 
