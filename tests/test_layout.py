@@ -24,7 +24,7 @@ NO_SIBLING_TEST_YET = {
     "atomic", "coco_annotations", "validation", "frames", "grid", "layers", "letterbox", "config_io",
     "plots", "records",
     "render", "stats", "splits", "run", "convert", "inspect", "export_lib", "demo_kit", "matching",
-    "pose_filter", "report", "map_ground_truth", 
+    "pose_filter", "report",
     "drive", "landmarks", "road", "scene", "world",
 }  # fmt: skip
 
