@@ -230,8 +230,12 @@ def test_model_card_lists_interpreter_quantization(exported):
         assert o["dtype"] == "int8" and o["shape"] == [int(s) for s in d["shape"]]
         assert o["quantization"]["scale"] == pytest.approx(d["quantization"][0])
         assert o["quantization"]["zero_point"] == d["quantization"][1]
+        if o["name"] == "points":  # the stated int8 point step is the interpreter's scale, in px x stride
+            assert o["resolution"]["cell_units"] == pytest.approx(d["quantization"][0])
+            assert o["resolution"]["input_px"] == pytest.approx(d["quantization"][0] * TINY_SPEC.stride)
     fp32 = json.loads((out / "model_fp32.json").read_text())
     assert all(o["quantization"] is None and o["dtype"] == "float32" for o in fp32["outputs"])
+    assert all("resolution" not in o for o in fp32["outputs"])
 
 
 def test_only_builtin_ops(exported):

@@ -37,7 +37,8 @@ from keras_lmk.deploy.inspect import io_details, measure_latency, op_names
 
 def export_card(base_card: dict, tflite: bytes | str | Path, quant: str) -> dict:
     """The training model card (train.model_card layout) plus what the interpreter says about the file:
-    input dtype/quantization and, per output, tensor name, shape, dtype and quantization."""
+    input dtype/quantization and, per output, tensor name, shape, dtype and quantization; for an integer
+    ``points`` output also its step (``resolution``: one quantization step in cell units and input pixels)."""
     io = io_details(tflite)
     card = {**base_card, "quantization": quant}
     card["input"] = {
@@ -53,7 +54,12 @@ def export_card(base_card: dict, tflite: bytes | str | Path, quant: str) -> dict
         card["input"]["feed"] = "float32 RGB 0..255 letterboxed pixels (not normalised)"
     outputs = []
     for o in base_card.get("outputs", [{"name": "class_logits"}, {"name": "points"}]):
-        outputs.append({**o, **io["outputs"][o["name"]]})
+        out = {**o, **io["outputs"][o["name"]]}
+        scale = (out.get("quantization") or {}).get("scale")
+        if o["name"] == "points" and scale:  # the int8 point step: what the device can resolve
+            stride = base_card.get("grid", {}).get("stride", 1)
+            out["resolution"] = {"cell_units": scale, "input_px": scale * stride}
+        outputs.append(out)
     card["outputs"] = outputs
     return card
 
