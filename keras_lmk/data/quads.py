@@ -28,6 +28,7 @@ import numpy as np
 from keras_lmk.data.records import ImageRecord
 from keras_lmk.data.taxonomy import Taxonomy, outline_point
 from keras_lmk.data.validation import (
+    IMAGE_SUFFIXES,
     DataError,
     LoadReport,
     check_box,
@@ -36,8 +37,6 @@ from keras_lmk.data.validation import (
     parse_number,
     read_text,
 )
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".webp")
 
 
 def resolve_image(folder: Path, name: str) -> Path | None:

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+# Image files the folder importers (YOLO, marking quads) recognise, by suffix.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".webp")
 # Boxes may overshoot the image by this many pixels (rounding in annotation tools); they are clipped.
 BOX_TOLERANCE_PX = 1.0
 

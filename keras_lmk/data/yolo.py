@@ -31,6 +31,7 @@ import numpy as np
 from keras_lmk.data.records import ImageRecord
 from keras_lmk.data.taxonomy import Taxonomy, TaxonomyError, load_class_mapping, outline_point
 from keras_lmk.data.validation import (
+    IMAGE_SUFFIXES,
     DataError,
     LoadReport,
     check_box,
@@ -41,7 +42,6 @@ from keras_lmk.data.validation import (
 )
 
 PACKAGED_MAPPINGS = resources.files("keras_lmk.data") / "taxonomies"
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".webp")
 
 
 def load_yolo_mapping(path: str | Path, taxonomy: Taxonomy) -> dict[int, int]:
