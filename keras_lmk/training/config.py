@@ -97,9 +97,9 @@ PRESETS: dict[str, dict] = {
     "synthetic": {},
     "gtsdb": {"data": {"source": "gtsdb"}, "train": {"epochs": 40}},
     "synthetic+gtsdb": {"data": {"source": "synthetic+gtsdb"}},
-    # the shipped model: the three real sets and the synthetic drives, balanced, at 1280x768 with partial
-    # labels ignored where a source does not annotate a class; trained on 512x320 crops at full-frame scale
-    # (docs/real_data.md has the recipe and what each lever gave)
+    # the real-data recipe (not shipped yet): the three real sets and the synthetic drives, balanced, at
+    # 1280x768 with partial labels ignored where a source does not annotate a class; trained on 512x320 crops
+    # at full-frame scale (docs/real_data.md has the recipe and what each lever gave)
     "real": {
         "data": {"source": "real+synthetic", "balance": True, "synthetic_frames": 600},
         "grid": {"input_height": 768, "input_width": 1280},
