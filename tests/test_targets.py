@@ -253,3 +253,37 @@ def test_ignore_region_cells_are_never_background():
     for seed in range(5):  # sampled background never lands on an ignored cell
         s = encode_targets(spec, boxes, [[8, 8], [44, 44]], [0, 3], background_ratio=20, rng=seed)
         assert not set(np.flatnonzero(s["cls_mask"])) & ignored
+
+
+def test_point_radius_keeps_only_cells_near_the_reference_point():
+    # A road marking box (0,0)-(64,32) covers rows 0-3, cols 0-7 (32 cells); its lower-right end is (64, 32).
+    # Cell (r, c) has its centre at (8c + 4, 8r + 4). Within 20 px of (64, 32): squared distances
+    # (60-8c)^2 + (28-8r)^2 <= 400, by hand:
+    #   c=7 (dx=4):  r=3 (dy=4) 32, r=2 (dy=12) 160, r=1 (dy=20) 416 -> r in {2, 3}
+    #   c=6 (dx=12): r=3 160, r=2 288, r=1 544 -> r in {2, 3}
+    #   c=5 (dx=20): r=3 416 -> none
+    # The other 28 cells of the box are ignored: neither landmark nor background, even with every
+    # background cell selected.
+    spec = GridSpec(input_height=64, input_width=128, stride=8, num_classes=7)
+    t = encode_targets(
+        spec, [[0, 0, 64, 32]], [[64, 32]], [6], background_ratio=None, rng=0, point_radius=20.0
+    )
+    near = {cell(2, 6), cell(2, 7), cell(3, 6), cell(3, 7)}
+    assert landmark_cells(t) == near
+    box_cells = {cell(r, c) for r in range(4) for c in range(8)}
+    assert set(np.flatnonzero(t["cls_mask"] == 0)) == box_cells - near
+    # cell (3, 7): point (64, 32) in its cell units is ((64 - 56) / 8, (32 - 24) / 8) = (1, 1)
+    np.testing.assert_allclose(t["gt_point"][cell(3, 7)], [1.0, 1.0])
+
+
+def test_point_radius_keeps_the_nearest_cell_when_the_point_is_far_outside():
+    # box (0,0)-(16,16) covers cells (0,0),(0,1),(1,0),(1,1); the point (100, 60) is > 60 px from all of
+    # them; the covered cell nearest to it, (1, 1) with centre (12, 12), stays the landmark's only cell.
+    t = encode([[0, 0, 16, 16]], [[100, 60]], [2], point_radius=8.0, background_ratio=None)
+    assert landmark_cells(t) == {cell(1, 1)}
+    assert set(np.flatnonzero(t["cls_mask"] == 0)) == {cell(0, 0), cell(0, 1), cell(1, 0)}
+
+
+def test_point_radius_none_is_the_whole_box():
+    t = encode([[0, 0, 64, 32]], [[64, 32]], [1], point_radius=None)
+    assert len(landmark_cells(t)) == 32

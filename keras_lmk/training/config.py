@@ -107,6 +107,7 @@ PRESETS: dict[str, dict] = {
             "batch_size": 16,
             "train_crop": (512, 320),
             "crop_focus": 0.7,
+            "point_radius": 24.0,
             "augment": {"zoom_min": 0.7, "zoom_max": 1.4, "translate": 0.05, "ignore_cut": True},
         },
         "train": {"epochs": 30, "learning_rate": 3e-3, "ema_momentum": 0.999, "warmup_epochs": 1.0},

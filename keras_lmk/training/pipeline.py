@@ -44,6 +44,9 @@ class PipelineConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     background_ratio: float | None = 1.0  # sampled background cells per landmark cell; None = all cells
     min_background: int = 8
+    # px at the model input: a landmark trains only its cells within this distance of its reference point,
+    # the rest of its box is ignored (see encode_targets); None: every cell of the box (the method as written)
+    point_radius: float | None = None
     max_landmarks: int = 256  # an image with more landmarks is reported as a data error
     deterministic: bool = True  # keep element order under parallel map (reproducible runs)
     # (width, height): train on windows of the image letterboxed to the model input instead of the whole
@@ -58,6 +61,8 @@ class PipelineConfig:
             object.__setattr__(self, "train_crop", tuple(int(v) for v in self.train_crop))
             if len(self.train_crop) != 2 or min(self.train_crop) < 1:
                 raise ValueError(f"train_crop must be (width, height) >= 1, got {self.train_crop}")
+        if self.point_radius is not None and not self.point_radius > 0:
+            raise ValueError(f"point_radius must be > 0 px or null, got {self.point_radius}")
         if not 0 <= self.crop_focus <= 1:
             raise ValueError(f"crop_focus must be in [0, 1], got {self.crop_focus}")
 
@@ -145,6 +150,7 @@ def make_encoder(spec: GridSpec, cfg: PipelineConfig):
             classes,
             background_ratio=cfg.background_ratio,
             min_background=cfg.min_background,
+            point_radius=cfg.point_radius,
             rng=rng,
         )
         return (
