@@ -107,7 +107,26 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.prior_noise_m <= 0 or args.prior_noise_deg <= 0:
         ap.error("--prior-noise-m and --prior-noise-deg must be positive")
-    s = run(args)
+    s = run(
+        args.drive,
+        args.out,
+        model=args.model,
+        oracle=args.oracle_detections,
+        prior=args.prior,
+        estimator=args.estimator,
+        prior_noise_m=args.prior_noise_m,
+        prior_noise_deg=args.prior_noise_deg,
+        oracle_noise_px=args.oracle_noise_px,
+        oracle_miss=args.oracle_miss,
+        oracle_false=args.oracle_false,
+        max_frames=args.max_frames,
+        seed=args.seed,
+        score_threshold=args.score_threshold,
+        reproj_px=args.reproj_px,
+        gate_px=args.gate_px,
+        dedup_px=args.dedup_px,
+        ignore_classes=tuple(args.ignore_classes),
+    )
     msg = f"{s['frames']} frames, status {s['status_counts']}"
     if "estimate" in s:
         est, pri = s["estimate"], s["prior"]

@@ -13,7 +13,7 @@ from keras_lmk.data.taxonomy import load_taxonomy
 from keras_lmk.geometry.camera import Camera, Mount, Pose, save_camera, save_poses
 from keras_lmk.geometry.map_ground_truth import LandmarkMap, frame_ground_truth, make_landmark, save_map
 from keras_lmk.localization.inputs import DETECTOR_SOLVER, detector_dedup_px, make_prior, oracle_detections
-from keras_lmk.localization.localize import localize
+from keras_lmk.localization.localize import localize, run
 from keras_lmk.localization.pose_solver import SolverConfig, pose_error
 from keras_lmk.localization.report import TRAJECTORY_FIELDS
 from keras_lmk.localize import main
@@ -139,6 +139,21 @@ def test_cli_uses_a_given_prior_file(tmp_path, capsys):
     errs = _read_csv(out / "errors.csv")
     assert float(errs[0]["prior_pos_err_m"]) == pytest.approx(1.5, abs=1e-3)
     assert float(errs[-1]["pos_err_m"]) < 0.3
+
+
+def test_run_takes_typed_options_without_a_command_line(tmp_path):
+    _straight_drive(tmp_path / "drive", 12)
+    out = tmp_path / "out"
+    s = run(tmp_path / "drive", out, oracle=True, max_frames=8, seed=3, dedup_px=4.0, estimator="loose")
+    assert (s["frames"], s["mode"], s["estimator"], s["seed"]) == (8, "oracle", "loose", 3)
+    assert s["dedup_px"] == 4.0 and s["tight"] is None  # the explicit radius beats the oracle's 0
+    assert len(_read_csv(out / "trajectory.csv")) == 8
+    with pytest.raises(ValueError, match="positive"):
+        run(tmp_path / "drive", out, oracle=True, prior_noise_deg=0.0)
+    with pytest.raises(ValueError, match="estimator"):
+        run(tmp_path / "drive", out, oracle=True, estimator="kalman")
+    with pytest.raises(ValueError, match="model"):
+        run(tmp_path / "drive", out)
 
 
 def test_cli_errors_are_clear(tmp_path, capsys):

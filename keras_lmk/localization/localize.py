@@ -5,7 +5,6 @@ The library behind ``python -m keras_lmk.localize``; usage, options and outputs:
 
 from __future__ import annotations
 
-import argparse
 import math
 import time
 from pathlib import Path
@@ -210,65 +209,92 @@ def _localize_tight(
     return rows
 
 
-def run(args: argparse.Namespace) -> dict:
-    drive, out = Path(args.drive), check_writable_dir(args.out)
+def run(
+    drive: str | Path,
+    out_dir: str | Path,
+    *,
+    model: str | Path | None = None,
+    oracle: bool = False,
+    prior: str | Path | None = None,
+    estimator: str = "tight",
+    prior_noise_m: float = 2.0,
+    prior_noise_deg: float = 2.0,
+    oracle_noise_px: float = 1.0,
+    oracle_miss: float = 0.1,
+    oracle_false: float = 0.25,
+    max_frames: int = 0,
+    seed: int = 0,
+    score_threshold: float | None = None,
+    reproj_px: float | None = None,
+    gate_px: float | None = None,
+    dedup_px: float | None = None,
+    ignore_classes: tuple[str, ...] = (),
+) -> dict:
+    """Localize the vehicle along ``drive`` and write trajectory.csv, errors.csv (with ground truth),
+    summary.json and trajectory.png into ``out_dir``; returns the summary.
+
+    Detections come from ``model`` (.tflite or .keras, model card beside it) or, with ``oracle``, from the
+    projected ground truth with ``oracle_noise_px`` pixel noise, ``oracle_miss`` misses and ``oracle_false``
+    false detections per frame. The prior is ``prior`` (poses.json layout), else ``drive/prior.json``, else
+    ``drive/poses.json`` plus simulated noise (:func:`make_prior`, seeded by ``seed``); ``prior_noise_m`` and
+    ``prior_noise_deg`` are its 1-sigma. ``reproj_px``, ``gate_px`` and ``dedup_px`` override the detector
+    profile (:func:`detector_profile`); ``score_threshold`` the model card's; ``ignore_classes`` are
+    detected classes left out of the pose. ``max_frames`` > 0 stops early. The options are those of
+    ``python -m keras_lmk.localize`` (:mod:`keras_lmk.localize`)."""
+    if prior_noise_m <= 0 or prior_noise_deg <= 0:
+        raise ValueError("prior_noise_m and prior_noise_deg must be positive")
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"unknown estimator {estimator!r}; expected one of {ESTIMATORS}")
+    drive, out = Path(drive), check_writable_dir(out_dir)
     camera = load_camera(drive / "camera.json")
     lmap = load_map(drive / "map.json")
     truth = load_poses(drive / "poses.json") if (drive / "poses.json").is_file() else None
-    prior_path = Path(args.prior) if args.prior else drive / "prior.json"
+    prior_path = Path(prior) if prior else drive / "prior.json"
     if prior_path.is_file():
-        prior = load_poses(prior_path)
+        prior_poses = load_poses(prior_path)
     elif truth is not None:
-        prior = make_prior(truth, args.prior_noise_m, args.prior_noise_deg, args.seed)
+        prior_poses = make_prior(truth, prior_noise_m, prior_noise_deg, seed)
     else:
         raise FileNotFoundError(f"{drive}: no poses.json to simulate a prior from; pass --prior")
-    if args.oracle_detections:
+    if oracle:
         if truth is None:
             raise FileNotFoundError(
                 f"{drive}/poses.json: --oracle-detections projects the map from true poses"
             )
         taxonomy = load_taxonomy(lmap.taxonomy_name)
-        rng = np.random.default_rng([args.seed, 9])
-        kw = {"noise_px": args.oracle_noise_px, "miss": args.oracle_miss, "false_rate": args.oracle_false}
-        n = min(len(truth), args.max_frames or len(truth))
+        rng = np.random.default_rng([seed, 9])
+        kw = {"noise_px": oracle_noise_px, "miss": oracle_miss, "false_rate": oracle_false}
+        n = min(len(truth), max_frames or len(truth))
         dets = ((i, *oracle_detections(lmap, camera, truth[i], taxonomy, rng, **kw)) for i in range(n))
     else:
-        if not args.model:
+        if not model:
             raise ValueError("pass --model M (.tflite or .keras) or --oracle-detections")
         holder: list = []
-        gen = model_detections(
-            args.model, drive, camera, holder, args.score_threshold, tuple(args.ignore_classes)
-        )
+        gen = model_detections(model, drive, camera, holder, score_threshold, tuple(ignore_classes))
         first = next(gen, None)
         if first is None:
             raise FileNotFoundError(f"{drive}: no readable frames")
         taxonomy = holder[0]
-        dets = _chain_first(first, gen, args.max_frames)
+        dets = _chain_first(first, gen, max_frames)
     solver, dedup = detector_profile(
-        camera,
-        oracle=args.oracle_detections,
-        reproj_px=args.reproj_px,
-        gate_px=args.gate_px,
-        dedup_px=args.dedup_px,
+        camera, oracle=oracle, reproj_px=reproj_px, gate_px=gate_px, dedup_px=dedup_px
     )
-    tight = (
-        TightConfig(pixel_sigma=max(args.oracle_noise_px, 1.0)) if args.oracle_detections else TightConfig()
-    )
-    filt_cfg = default_filter(args.estimator)
-    rows = localize(camera, lmap, taxonomy, dets, prior, prior_noise_m=args.prior_noise_m,
-                    prior_noise_deg=args.prior_noise_deg, solver=solver, filt_cfg=filt_cfg, dedup_px=dedup,
-                    estimator=args.estimator, tight=tight)  # fmt: skip
-    errs, summary = evaluate(rows, truth, prior)
+    tight = TightConfig(pixel_sigma=max(oracle_noise_px, 1.0)) if oracle else TightConfig()
+    filt_cfg = default_filter(estimator)
+    rows = localize(camera, lmap, taxonomy, dets, prior_poses, prior_noise_m=prior_noise_m,
+                    prior_noise_deg=prior_noise_deg, solver=solver, filt_cfg=filt_cfg, dedup_px=dedup,
+                    estimator=estimator, tight=tight)  # fmt: skip
+    errs, summary = evaluate(rows, truth, prior_poses)
     summary.update(
         {
             "drive": str(drive),
-            "mode": "oracle" if args.oracle_detections else f"model {args.model}",
-            "prior_noise_m": args.prior_noise_m,
-            "prior_noise_deg": args.prior_noise_deg,
-            "seed": args.seed,
-            "estimator": args.estimator,
+            "mode": "oracle" if oracle else f"model {model}",
+            "prior_noise_m": prior_noise_m,
+            "prior_noise_deg": prior_noise_deg,
+            "seed": seed,
+            "estimator": estimator,
             "solver": dict(solver.__dict__),
-            "tight": dict(tight.__dict__) if args.estimator == "tight" else None,
+            "tight": dict(tight.__dict__) if estimator == "tight" else None,
             "filter": dict(filt_cfg.__dict__),
             "dedup_px": dedup,
         }
@@ -277,7 +303,7 @@ def run(args: argparse.Namespace) -> dict:
     if errs:
         atomic_write_text(out / "errors.csv", _csv(errs, list(errs[0])))
     atomic_write_json(out / "summary.json", summary)
-    plot_trajectory(out / "trajectory.png", lmap, taxonomy, rows, truth, prior)
+    plot_trajectory(out / "trajectory.png", lmap, taxonomy, rows, truth, prior_poses)
     return summary
 
 
