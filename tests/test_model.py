@@ -7,7 +7,14 @@ import tensorflow as tf
 
 from keras_lmk.detector.grid import GridSpec
 from keras_lmk.detector.layers import AnchorOffsets
-from keras_lmk.detector.model import BACKGROUND_PRIOR, ModelConfig, build_model, count_macs, with_input_size
+from keras_lmk.detector.model import (
+    BACKGROUND_PRIOR,
+    ModelConfig,
+    build_model,
+    count_macs,
+    load_model,
+    with_input_size,
+)
 
 TINY = GridSpec(input_height=64, input_width=96, stride=8, num_classes=3)
 TINY_CFG = ModelConfig(width=0.5, head_channels=16, head_depth=1)
@@ -57,7 +64,7 @@ def test_anchor_offsets_layer_adds_anchors():
 def test_keras_save_load_safe_mode_round_trip(tiny_model, tmp_path):
     path = tmp_path / "m.keras"
     tiny_model.save(path)
-    loaded = keras.saving.load_model(path, safe_mode=True)
+    loaded = load_model(path)  # safe mode: custom layers must come back from their get_config alone
     x = np.random.default_rng(1).uniform(0, 255, (1, 64, 96, 3)).astype(np.float32)
     a, b = tiny_model(x), loaded(x)
     for k in ("class_logits", "points"):
@@ -128,3 +135,37 @@ def test_with_input_size_runs_crop_weights_on_the_full_input(tiny_model):
     full = keras.ops.convert_to_numpy(deployed(img)["class_logits"]).reshape(16, 24, -1)
     # deep cells see only crop pixels in both (receptive field aside, the centre cell must agree closely)
     assert np.abs(full[4 + 4, 6 + 6] - small[4, 6]).max() < np.abs(small).max()
+
+
+def test_anchor_offsets_bound_clips_offsets():
+    layer = AnchorOffsets([[0.5, 0.5]], bound=2.0)
+    off = np.array([[[[5.0, -0.3]], [[-7.0, 1.9]]]], np.float32)  # [1, 2 cells, 1 anchor, 2]
+    out = np.asarray(layer(off))
+    # clip to [-2, 2] then + (0.5, 0.5): (2.5, 0.2) and (-1.5, 2.4)
+    np.testing.assert_allclose(out[0, :, 0], [[2.5, 0.2], [-1.5, 2.4]], atol=1e-6)
+    assert AnchorOffsets.from_config(layer.get_config()).bound == 2.0
+    with pytest.raises(ValueError, match="bound"):
+        AnchorOffsets([[0.5, 0.5]], bound=0.0)
+
+
+def test_offset_bound_fixes_the_int8_points_step(tmp_path):
+    # An untrained offset head with a bias of +-40 cells stands for background cells that regress far
+    # points: unbounded, the calibrated int8 range spans > 80 cells (step > 0.3 cell); with offset_bound 3.5
+    # the points output lies in [-3.25, 4.25] and its int8 step is at most 7.5 / 255 ~= 0.0294 cell.
+    from keras_lmk.deploy.convert import convert_keras
+    from keras_lmk.inference.runtime import quantization_of
+
+    def step(bound):
+        model = build_model(TINY, ModelConfig(head_channels=8, head_depth=0, offset_bound=bound))
+        conv = model.get_layer("offset_conv")
+        conv.bias.assign(np.tile([40.0, -40.0], TINY.num_anchors).astype(np.float32))
+        rng = np.random.default_rng(0)
+        images = [rng.uniform(0, 255, (1, TINY.input_height, TINY.input_width, 3)).astype(np.float32)]
+        from ai_edge_litert.interpreter import Interpreter
+
+        it = Interpreter(model_content=convert_keras(model, TINY, "int8", images))
+        (points,) = [d for d in it.get_output_details() if d["shape"][-1] == 2]
+        return float(quantization_of(points)[0][0])
+
+    assert step(None) > 0.3
+    assert step(3.5) <= 7.5 / 255 + 1e-6

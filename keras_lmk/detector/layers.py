@@ -16,21 +16,31 @@ class AnchorOffsets(keras.layers.Layer):
     ``keras_lmk/detector/grid.py``).
     ``anchors`` is the spec's ``anchor_array()`` ([A, 2]); it is a constant, not a weight, so it lowers to a
     single broadcast ADD in TFLite.
+
+    ``bound`` (cell units, optional): offsets are clipped to [-bound, bound] first (two builtin
+    MINIMUM/MAXIMUM ops). It fixes the range of the points output, so its int8 step is at most
+    (2 * bound + 1) / 255 cell whatever a background cell would regress; it must exceed every training target
+    (see ``keras_lmk.training.config.RunConfig``: point_radius / stride + 0.5).
     """
 
-    def __init__(self, anchors, **kwargs):
+    def __init__(self, anchors, bound: float | None = None, **kwargs):
         super().__init__(**kwargs)
         self.anchors = tuple((float(u), float(v)) for u, v in np.asarray(anchors, np.float32).reshape(-1, 2))
+        if bound is not None and not bound > 0:
+            raise ValueError(f"AnchorOffsets bound must be > 0 or None, got {bound}")
+        self.bound = None if bound is None else float(bound)
 
     def call(self, offsets):
         anchors = ops.convert_to_tensor(np.asarray(self.anchors, np.float32), dtype=offsets.dtype)
+        if self.bound is not None:
+            offsets = ops.clip(offsets, -self.bound, self.bound)
         return offsets + anchors  # [B, S, A, 2] + [A, 2]
 
     def compute_output_shape(self, input_shape):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "anchors": [list(a) for a in self.anchors]}
+        return {**super().get_config(), "anchors": [list(a) for a in self.anchors], "bound": self.bound}
 
 
 @keras.saving.register_keras_serializable(package="keras_lmk")

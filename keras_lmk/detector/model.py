@@ -49,12 +49,17 @@ class ModelConfig:
     # 0.99 the initial moving variance (1.0) still weighs 9% after 240 steps and inference-mode outputs
     # collapse on short runs (seen in the quick ablation); 0.97 forgets it within ~150 steps.
     bn_momentum: float = 0.97
+    # cell units: clip the predicted offsets to +-offset_bound (fixes the int8 range of the points output;
+    # must exceed the training targets, so it goes with pipeline.point_radius). None: unbounded.
+    offset_bound: float | None = None
 
     def __post_init__(self):
         if self.width <= 0 or self.alpha <= 0:
             raise ValueError("width and alpha must be positive")
         if self.head_channels < 8 or self.head_depth < 0:
             raise ValueError("head_channels must be >= 8 and head_depth >= 0")
+        if self.offset_bound is not None and not self.offset_bound > 0:
+            raise ValueError(f"model.offset_bound must be > 0 cells or null, got {self.offset_bound}")
 
 
 def _ch(c: float, divisor: int = 8) -> int:
@@ -155,7 +160,7 @@ def build_model(spec: GridSpec, cfg: ModelConfig = ModelConfig()) -> keras.Model
     )(p)  # [B, gh, gw, A*2]
     logits = keras.layers.Reshape((spec.num_cells, a, m), name="class_logits")(logits)
     offsets = keras.layers.Reshape((spec.num_cells, a, 2), name="offsets")(offsets)
-    points = AnchorOffsets(spec.anchor_array(), name="points")(offsets)
+    points = AnchorOffsets(spec.anchor_array(), cfg.offset_bound, name="points")(offsets)
     model = keras.Model(image, {"class_logits": logits, "points": points}, name=f"lmk_{cfg.backbone}")
 
     # background prior: softmax p(bg) = BACKGROUND_PRIOR at init, so early training is not swamped by the
@@ -186,11 +191,11 @@ def with_input_size(net: keras.Model, spec: GridSpec, cfg: ModelConfig) -> keras
     return out
 
 
-def load_model(path) -> keras.Model:
-    """Load a keras_lmk ``.keras`` file in safe mode (no arbitrary code), custom layers registered."""
-    from keras_lmk.detector import layers  # noqa: F401  (registers AnchorOffsets, UpsampleNearest)
-
-    return keras.saving.load_model(path, safe_mode=True)
+def load_model(path, *, compile: bool = False) -> keras.Model:
+    """Load a keras_lmk ``.keras`` file in safe mode (no arbitrary code; this module's import registers the
+    custom layers). ``compile=True`` restores the optimizer too (resuming training); inference, export and
+    conversion need only the weights. The one place the package loads a ``.keras`` file."""
+    return keras.saving.load_model(path, compile=compile, safe_mode=True)
 
 
 def count_macs(model: keras.Model) -> int:
