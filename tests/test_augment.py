@@ -190,13 +190,6 @@ def test_eager_equals_dataset_map():
     assert np.any(other["image"] != eager["image"])
 
 
-def test_config_validation():
-    with pytest.raises(ValueError):
-        AugmentConfig(zoom_min=1.5, zoom_max=1.0)
-    with pytest.raises(ValueError):
-        AugmentConfig(hflip_prob=2.0)
-
-
 def test_letterbox_roundtrip_with_numpy_mapping():
     ex = example(np.zeros((90, 160, 3)), [[10, 20, 30, 40]], [MARKING])
     out = np_dict(letterbox(ex, 128, 96))

@@ -145,8 +145,3 @@ def test_point_radius_reaches_the_target_encoder():
     assert set(np.flatnonzero(t["gt_class"].numpy())) == cells
     box = {r * SPEC.grid_w + c for r in range(4) for c in range(8)}
     assert set(np.flatnonzero(t["cls_mask"].numpy() == 0)) == box - cells
-
-
-def test_point_radius_must_be_positive():
-    with pytest.raises(ValueError, match="point_radius"):
-        PipelineConfig(point_radius=0.0)

@@ -15,10 +15,10 @@ from typing import Literal
 
 from keras_lmk.detector.decode import DecoderConfig
 from keras_lmk.detector.grid import GridSpec
-from keras_lmk.detector.losses import LossConfig
+from keras_lmk.detector.loss_config import LossConfig
 from keras_lmk.detector.model import ModelConfig
 from keras_lmk.training.config_io import ConfigError, apply_overrides, load_yaml_config, replace_nested
-from keras_lmk.training.pipeline import PipelineConfig
+from keras_lmk.training.pipeline_config import PipelineConfig
 
 
 @dataclass(frozen=True)
