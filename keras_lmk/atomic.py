@@ -1,11 +1,14 @@
 """Atomic file writes: write to a temp file in the same directory, fsync, then rename.
 
 A reader (or a crash) never sees a half-written file: either the old content or the new one.
+:func:`strict_json` makes a result with NaN (a metric with no data) writable as strict JSON.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import numbers
 import os
 import re
 import tempfile
@@ -69,6 +72,20 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 
 def atomic_write_json(path: str | Path, obj, indent: int | None = 2) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=indent) + "\n")
+
+
+def strict_json(obj):
+    """``obj`` with every non-finite float (NaN: a metric with no data; inf) replaced by None, through dicts,
+    lists and tuples (tuples become lists); numpy floats become Python floats. ``json.dumps`` would write
+    ``NaN``, which strict JSON readers reject."""
+    if isinstance(obj, dict):
+        return {k: strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict_json(v) for v in obj]
+    if isinstance(obj, numbers.Real) and not isinstance(obj, numbers.Integral):
+        f = float(obj)
+        return f if math.isfinite(f) else None
+    return obj
 
 
 def check_writable_dir(path: str | Path) -> Path:

@@ -9,6 +9,8 @@ from keras_lmk.data.taxonomy import load_taxonomy
 from keras_lmk.geometry.camera import Camera, GeometryError, Mount, Pose
 from keras_lmk.geometry.map_ground_truth import (
     LandmarkMap,
+    faces_camera,
+    facing_normals,
     frame_ground_truth,
     load_map,
     make_landmark,
@@ -67,8 +69,26 @@ def test_road_marking_lower_right_end():
     np.testing.assert_allclose(rec.points, [[70, 70]])
     np.testing.assert_allclose(rec.boxes[0, 2:], [70, 70])  # here the rule's bbox corner is the same point
     np.testing.assert_allclose(TAX.reference_points(rec.boxes, rec.classes), rec.points)
-    below = LandmarkMap((lm(9, "road_marking", [5, -1, -3], outline[::-1] - [0, 0, 3]),))  # seen from below
-    assert frame_ground_truth(below, cam, Pose(), taxonomy=TAX).num_landmarks == 0
+    # paint reads from above whichever way its outline runs (the localization predicts it the same way)
+    clockwise = LandmarkMap((lm(9, "road_marking", [5, -1, 0], outline[::-1]),))
+    np.testing.assert_allclose(frame_ground_truth(clockwise, cam, Pose(), taxonomy=TAX).points, [[70, 70]])
+
+
+def test_facing_test_is_one_definition():
+    flat_cw = np.array([[0, 0, 0], [0, 1, 0], [1, 1, 0], [1, 0, 0]], float)  # clockwise from above: normal -z
+    m = LandmarkMap(
+        (
+            lm(1, "warning", [10, 0, 0], square(10, 0, 0, 0.5)),  # faces -x
+            lm(2, "warning", [10, 5, 0], square(10, 5, 0, 0.5, front=False)),  # faces +x
+            lm(3, "road_marking", [0, 0, 0], flat_cw),
+        )
+    )
+    np.testing.assert_allclose(facing_normals(m), [[-1, 0, 0], [1, 0, 0], [0, 0, 1]], atol=1e-12)
+    pts = np.array([[10, 0, 0], [10, 5, 0], [0, 0, 0]], float)
+    # camera centre at the vehicle origin (0, 0, 0): in front of 1, behind 2, in the plane of 3 (not facing)
+    assert faces_camera(pts, facing_normals(m), CAM, Pose()).tolist() == [True, False, False]
+    # from x = 20, 1 m up: behind 1, in front of 2, above 3
+    assert faces_camera(pts, facing_normals(m), CAM, Pose(x=20, z=1)).tolist() == [False, True, True]
 
 
 def test_outline_crossing_near_plane_is_clipped_to_image():

@@ -13,8 +13,6 @@ import pytest
 
 import keras_lmk.evaluate as evaluate_cli
 import keras_lmk.predict as predict_cli
-from keras_lmk import atomic
-from keras_lmk.atomic import atomic_write_bytes, check_writable_dir
 
 
 @pytest.fixture
@@ -30,48 +28,6 @@ def _tripwire(name):
         raise AssertionError(f"{name} ran although the output directory is unusable")
 
     return fail
-
-
-def test_check_writable_dir_messages(blocked, monkeypatch):
-    with pytest.raises(OSError, match=r"somefile/out: output directory is not writable"):
-        check_writable_dir(blocked)
-
-    class DevFull:  # the probe write hits a full disk
-        def __init__(self, *a, **k):
-            self.f = open("/dev/full", "wb")  # noqa: SIM115
-
-        def write(self, b):
-            return self.f.write(b)
-
-        def flush(self):
-            self.f.flush()
-
-        def close(self):
-            self.f.close()
-
-    monkeypatch.setattr(atomic.tempfile, "NamedTemporaryFile", DevFull)
-    with pytest.raises(OSError, match="not writable .*No space left on device"):
-        check_writable_dir(blocked.parent.parent / "fine")
-
-
-def test_full_disk_during_an_atomic_write_keeps_the_old_file(tmp_path):
-    target = tmp_path / "preds.json"
-    target.write_text('["old"]')
-
-    def write_until_full(tmp):
-        with open(tmp, "wb") as f:
-            f.write(b'["new", ')
-        with open("/dev/full", "wb") as full:  # the disk fills up in the middle of the write
-            full.write(b"x" * 65536)
-            full.flush()
-
-    with pytest.raises(OSError) as e:
-        atomic.atomic_write(target, write_until_full)
-    assert e.value.errno == errno.ENOSPC
-    assert target.read_text() == '["old"]'  # untouched
-    assert [p.name for p in tmp_path.iterdir()] == ["preds.json"]  # no temp file left behind
-    atomic_write_bytes(target, b"[]")
-    assert target.read_bytes() == b"[]"
 
 
 def test_train_fails_before_loading_data(blocked, monkeypatch, capsys):

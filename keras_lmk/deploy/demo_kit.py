@@ -42,15 +42,13 @@ def detections_json(dets, taxonomy) -> list[dict]:
 
 
 def build(run_dir: str | Path, out: str | Path, *, samples: int = 2, calib_steps: int = 100) -> Path:
-    import keras
-
-    import keras_lmk.detector.layers  # noqa: F401
     from keras_lmk.data.frames import read_image_rgb
     from keras_lmk.deploy.convert import calibration_images, calibration_records, convert_keras, run_config
     from keras_lmk.deploy.export_lib import export_card
     from keras_lmk.deploy.inspect import raw_outputs
     from keras_lmk.detector.card import find_model_card, load_model_card
     from keras_lmk.detector.letterbox import letterbox_image
+    from keras_lmk.detector.model import load_model
     from keras_lmk.inference.runtime import LandmarkRuntime
 
     run_dir, out = Path(run_dir), check_writable_dir(out)
@@ -58,7 +56,7 @@ def build(run_dir: str | Path, out: str | Path, *, samples: int = 2, calib_steps
     card = load_model_card(model_path)
     spec, taxonomy = card.spec, card.taxonomy
     cfg = run_config(run_dir)
-    model = keras.saving.load_model(model_path, compile=False, safe_mode=True)
+    model = load_model(model_path)
 
     # ---- model + card + labels
     records = calibration_records(run_dir, taxonomy)

@@ -22,8 +22,6 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
 from keras_lmk.deploy.convert import (
     INTEGER_MODES,
     QUANT_MODES,
@@ -93,11 +91,15 @@ def export_variants(
     """
     import json
 
-    import keras
-
-    import keras_lmk.detector.layers  # noqa: F401  (custom layers for safe-mode loading)
-    from keras_lmk.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, check_writable_dir
+    from keras_lmk.atomic import (
+        atomic_write_bytes,
+        atomic_write_json,
+        atomic_write_text,
+        check_writable_dir,
+        strict_json,
+    )
     from keras_lmk.detector.card import find_model_card, load_model_card
+    from keras_lmk.detector.model import load_model
 
     bad = [q for q in quants if q not in QUANT_MODES]
     if bad or not quants:
@@ -106,7 +108,7 @@ def export_variants(
     name = name or model_path.stem
     card = load_model_card(model_path)
     base_card = json.loads(find_model_card(model_path).read_text())
-    model = keras.saving.load_model(model_path, compile=False, safe_mode=True)
+    model = load_model(model_path)
     spec, taxonomy = card.spec, card.taxonomy
 
     records = None
@@ -171,8 +173,8 @@ def export_variants(
             )
             tol = s["tolerances"][s["primary_tolerance"]]
             evals[label] = {
-                "mAP": _finite(tol["mAP"]),
-                "median_error_px": _finite(s["point_error_px"]["median"]),
+                "mAP": strict_json(tol["mAP"]),  # NaN (no matches) -> None
+                "median_error_px": strict_json(s["point_error_px"]["median"]),
             }
         ref = evals["keras"]["mAP"]
         for r in rows:
@@ -194,11 +196,6 @@ def export_variants(
     atomic_write_text(out_dir / "export_report.md", md)
     log(md)
     return report
-
-
-def _finite(v):
-    """NaN (no matches) -> None, so the report is strict JSON."""
-    return None if v is None or not np.isfinite(v) else float(v)
 
 
 def report_markdown(report: dict) -> str:

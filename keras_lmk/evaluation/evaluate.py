@@ -8,14 +8,13 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
-import math
 import time
 import warnings
 from pathlib import Path
 
 from tqdm import tqdm
 
-from keras_lmk.atomic import atomic_write, atomic_write_json, check_writable_dir
+from keras_lmk.atomic import atomic_write, atomic_write_json, check_writable_dir, strict_json
 from keras_lmk.data.coco_reader import CocoReader
 from keras_lmk.data.frames import FrameSource, FrameSourceError, drive_frames, read_image_rgb
 from keras_lmk.evaluation.matching import DEFAULT_TOLERANCES
@@ -91,17 +90,6 @@ def frames_with_truth(records: CocoReader, video: FrameSource | None):
         warnings.warn(
             f"{video.path}: ends before {missing} annotated frame(s), counted as skipped", stacklevel=2
         )
-
-
-def _clean(obj):
-    """NaN -> None so metrics.json is strict JSON."""
-    if isinstance(obj, float) and math.isnan(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_clean(v) for v in obj]
-    return obj
 
 
 def run(
@@ -189,7 +177,7 @@ def run(
             "decoder": op_cfg.to_json(),
         }
     )
-    atomic_write_json(out_dir / "metrics.json", _clean(summary))
+    atomic_write_json(out_dir / "metrics.json", strict_json(summary))
     _plots(ev, out_dir)
     return summary
 

@@ -161,6 +161,30 @@ def clip_near(poly_cam: np.ndarray, near: float) -> np.ndarray:
     return np.array(out).reshape(-1, 3)
 
 
+# a landmark whose normal is this close to vertical lies flat: paint on the road
+FLAT_NORMAL_Z = 0.9
+
+
+def facing_normals(lmap: LandmarkMap) -> np.ndarray:
+    """The normal :func:`faces_camera` tests each landmark with, float [N, 3]: its front normal, or straight
+    up for a flat landmark (``|normal z| > FLAT_NORMAL_Z``: a road marking reads from above whichever way
+    its outline runs)."""
+    normals = np.array([lm.normal for lm in lmap.landmarks]).reshape(-1, 3)
+    normals[np.abs(normals[:, 2]) > FLAT_NORMAL_Z] = [0.0, 0.0, 1.0]
+    return normals
+
+
+def faces_camera(points, normals, camera: Camera, pose: Pose) -> np.ndarray:
+    """bool [N]: the camera centre is on the front side of each landmark's plane (no sign backs).
+
+    points: float [N, 3] on the planes (a landmark's reference point), normals: float [N, 3]
+    (:func:`facing_normals`), world frame, metres. The one facing test of the ground truth and the
+    localization."""
+    points = np.asarray(points, np.float64).reshape(-1, 3)
+    normals = np.asarray(normals, np.float64).reshape(-1, 3)
+    return np.einsum("ij,ij->i", normals, camera.center(pose) - points) > 0
+
+
 def frame_ground_truth(
     lmap: LandmarkMap,
     camera: Camera,
@@ -174,24 +198,22 @@ def frame_ground_truth(
 ) -> ImageRecord:
     """Ground truth of one frame: the landmarks the camera sees, as an :class:`ImageRecord`.
 
-    Kept: reference point in front of the near plane, inside the image and within ``max_range`` metres; the
-    outline facing the camera (no sign backs); the outline's box (projected after near-plane clipping, clipped
-    to the image) with ``sqrt(w * h) >= min_size_px``. Box = that clipped box; point = projected 3D point;
-    distance = metres from the camera centre to the 3D point. Occlusion by other objects is not modelled.
+    Kept: reference point in front of the near plane, inside the image and within ``max_range`` metres
+    (:meth:`Camera.project`); the landmark facing the camera (:func:`faces_camera`); the outline's box
+    (projected after near-plane clipping, clipped to the image) with ``sqrt(w * h) >= min_size_px``. Box =
+    that clipped box; point = projected 3D point; distance = metres from the camera centre to the 3D point.
+    Occlusion by other objects is not modelled.
     """
     taxonomy = taxonomy or load_taxonomy(lmap.taxonomy_name)
     if not (math.isfinite(max_range) or max_range == math.inf) or max_range <= 0:
         raise GeometryError(f"max_range must be positive, got {max_range}")
     r, t = camera.world_to_camera(pose)
-    center = -r.T @ t
     boxes, points, classes, ids, dists = [], [], [], [], []
     if len(lmap):
         pts = np.stack([lm.point for lm in lmap.landmarks])
         proj = camera.project(pts, pose, max_range=max_range)
-        for k in np.flatnonzero(proj.visible):
+        for k in np.flatnonzero(proj.visible & faces_camera(pts, facing_normals(lmap), camera, pose)):
             lm = lmap.landmarks[k]
-            if np.dot(lm.normal, center - lm.outline.mean(0)) <= 0:
-                continue  # seen from behind
             poly = clip_near(lm.outline @ r.T + t, camera.near)
             if len(poly) < 3:
                 continue

@@ -191,11 +191,9 @@ class KerasRunner(_Runner):
         if model is None:
             if not self.path.is_file():
                 raise FileNotFoundError(f"{self.path}: no such Keras model")
-            import keras
+            from keras_lmk.detector.model import load_model
 
-            import keras_lmk.detector.layers  # noqa: F401  (registers the custom layers for safe-mode loading)
-
-            model = keras.saving.load_model(self.path, compile=False)
+            model = load_model(self.path)
         self.model = model
         shape = list(model.inputs[0].shape[1:])
         want = [self.spec.input_height, self.spec.input_width, 3]

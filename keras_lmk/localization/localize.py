@@ -14,7 +14,7 @@ import numpy as np
 from keras_lmk.atomic import atomic_write_json, atomic_write_text, check_writable_dir
 from keras_lmk.data.taxonomy import Taxonomy, load_taxonomy
 from keras_lmk.geometry.camera import Camera, GeometryError, Pose, load_camera, load_poses
-from keras_lmk.geometry.map_ground_truth import LandmarkMap, load_map
+from keras_lmk.geometry.map_ground_truth import LandmarkMap, facing_normals, load_map
 from keras_lmk.localization.inputs import (
     detector_profile,
     make_prior,
@@ -84,10 +84,7 @@ def localize(
     map_cls = np.array(
         [taxonomy.class_id(lm.cls) if lm.cls in names else -1 for lm in lmap.landmarks], np.int64
     )
-    normals = np.array([lm.normal for lm in lmap.landmarks]).reshape(-1, 3)
-    # road markings lie flat: "facing the camera" holds for them from any approach, so no culling
-    flat = np.abs(normals[:, 2]) > 0.9
-    normals[flat] = [0.0, 0.0, 1.0]
+    normals = facing_normals(lmap)
     p_sig, a_sig = prior_noise_m, math.radians(prior_noise_deg)
     prior_cov = diag_cov(p_sig, a_sig)
     if estimator == "tight":

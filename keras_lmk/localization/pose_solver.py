@@ -31,6 +31,7 @@ import numpy as np
 from scipy.optimize import least_squares, linear_sum_assignment
 
 from keras_lmk.geometry.camera import Camera, Pose
+from keras_lmk.geometry.map_ground_truth import faces_camera
 
 _FAR = 1e6  # cost of a forbidden pair (class mismatch or outside the gate)
 PLANAR_FREE = (0, 1, 3, 4)  # x, y, yaw, pitch of (x, y, z, yaw, pitch, roll): what the planar solve fits
@@ -112,18 +113,16 @@ def predict_landmarks(
     normals=None,
 ) -> Predicted:
     """Map landmarks the camera should see from ``pose``: in front, within range, facing the camera (when
-    ``normals`` float [N, 3] is given) and inside the image grown by each landmark's gate."""
+    ``normals`` float [N, 3] from :func:`~keras_lmk.geometry.map_ground_truth.facing_normals` is given) and
+    inside the image grown by each landmark's gate."""
     p = np.asarray(points_world, np.float64).reshape(-1, 3)
-    r, t = camera.world_to_camera(pose)
-    pc = p @ r.T + t
-    depth = pc[:, 2]
-    keep = (depth > max(camera.near, 0.5)) & (np.linalg.norm(pc, axis=1) <= cfg.max_range_m)
+    proj = camera.project(p, pose, max_range=cfg.max_range_m)
+    depth = proj.depth
+    keep = (depth > max(camera.near, 0.5)) & (proj.distance <= cfg.max_range_m)
     if normals is not None:
-        keep &= (
-            np.einsum("ij,ij->i", np.asarray(normals, np.float64).reshape(-1, 3), camera.center(pose) - p) > 0
-        )
+        keep &= faces_camera(p, normals, camera, pose)
     idx = np.flatnonzero(keep)
-    px = camera.camera_to_pixels(pc[idx]) if len(idx) else np.zeros((0, 2))
+    px = proj.pixels[idx]
     f = max(camera.fx, camera.fy)
     gate = cfg.base_gate_px + cfg.n_sigma * f * (sigma_pos_m / depth[idx] + sigma_ang_rad)
     inside = (
