@@ -1,19 +1,29 @@
 """What every command line shares: a quiet TensorFlow start-up and one mapping of errors to exit codes.
 
     @command
-    def main(argv=None) -> int: ...
+    def main(argv=None) -> int:
+        args = parse_args(argv)      # and check them: no TensorFlow yet, so errors come back at once
+        start_tensorflow()           # only where the command needs it; before the library imports it
+        ...
 
 Exit codes: 0 done; 2 a user error (bad input, config or model file: ``ValueError``/``OSError``, whose
 message names the file and the problem); 1 the run itself failed (e.g. the loss diverged, or an internal
-error); 130 interrupted. No traceback unless ``KERAS_LMK_DEBUG=1``. Import this module before anything that
-imports TensorFlow, so its C++ start-up chatter stays out of the terminal.
+error); 130 interrupted. No traceback unless ``KERAS_LMK_DEBUG=1``.
+
+TensorFlow's C++ start-up writes ~9 lines straight to file descriptor 2 before its log level is read (absl's
+"All log messages before absl::InitializeLog()", cudart_stub, cpu_feature_guard, and on a CPU machine with
+a CUDA driver ``failed call to cuInit``). :func:`start_tensorflow` imports it and enumerates the devices
+with that descriptor sent to a file, then passes on every line that is not such start-up noise.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+import re
 import sys
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported anywhere
 
@@ -48,3 +58,56 @@ def command(main):
             return code
 
     return wrapper
+
+
+# absl/tsl log lines ("I0000 00:00:1795973740.49 18902 cudart_stub.cc:31] ...") of the info and warning
+# levels, the CUDA probe's errors on a machine without a GPU, absl's pre-initialisation notice, and the second
+# line of cpu_feature_guard's message
+_NOISE = re.compile(
+    r"^(?:[IW]\d{4} [\d:.]+ +\d+ \S+:\d+\] "
+    r"|E\d{4} [\d:.]+ +\d+ \S+:\d+\] .*(?:cuInit|cuda|CUDA|cuDNN|cuFFT|cuBLAS)"
+    r"|WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+    r"|To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags)"
+)
+
+
+def is_startup_noise(line: str) -> bool:
+    """True for a line of TensorFlow's native start-up chatter (see the module docstring)."""
+    return bool(_NOISE.match(line))
+
+
+@contextlib.contextmanager
+def quiet_native_stderr():
+    """Send file descriptor 2 to a temporary file inside the block; afterwards write on what is not noise."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            kept = [ln for ln in tmp.read().decode(errors="replace").splitlines() if not is_startup_noise(ln)]
+            if kept:
+                print("\n".join(kept), file=sys.stderr)
+
+
+def start_tensorflow():
+    """Import TensorFlow and Keras quietly (see the module docstring); returns the ``tensorflow`` module.
+
+    Call it once the arguments are checked: a command that fails on its input never waits for TensorFlow.
+    With ``KERAS_LMK_DEBUG=1`` nothing is filtered.
+    """
+    if "tensorflow" in sys.modules or debug():
+        import tensorflow as tf
+
+        return tf
+    with quiet_native_stderr():
+        import keras  # noqa: F401 - Keras 3 imports its backend, TensorFlow
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()  # the CUDA probe (cuInit) writes here, not at the first op
+    return tf

@@ -19,9 +19,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from keras_lmk.cli import command
+from keras_lmk.cli import command, start_tensorflow
 from keras_lmk.training.config import PRESETS, resolve_config, resume_config
-from keras_lmk.training.run import run
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -58,6 +57,9 @@ def main(argv=None) -> int:
         print(f"      --resume: config from {saved} (--preset ignored), --config/--set on top")
     else:
         cfg = resolve_config(args.preset, args.config, args.overrides)
+    start_tensorflow()  # the config is checked: now the wait for TensorFlow is worth it
+    from keras_lmk.training.run import run
+
     run(cfg, run_dir, resume=args.resume, overwrite=args.overwrite)
     return 0
 

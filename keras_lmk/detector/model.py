@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
-from typing import Literal
 
 import keras
 import numpy as np
 
 from keras_lmk.detector.grid import GridSpec
 from keras_lmk.detector.layers import AnchorOffsets, UpsampleNearest
+from keras_lmk.detector.model_config import ModelConfig
 
 BACKGROUND_PRIOR = 0.99  # initial softmax probability of background (focal-loss-style prior)
 
@@ -35,31 +34,6 @@ LMKNET_STAGES: tuple[tuple[int, int, int, int], ...] = (
 )
 # keras.applications.MobileNetV2 layers giving stride 4, 8, 16, 32 features
 MOBILENETV2_TAPS = {4: "block_2_add", 8: "block_5_add", 16: "block_12_add", 32: "block_16_project_BN"}
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    backbone: Literal["lmknet", "mobilenetv2"] = "lmknet"
-    width: float = 1.0  # lmknet channel multiplier
-    alpha: float = 0.35  # MobileNetV2 width multiplier (1.0 costs ~1 GMAC at 512x320)
-    head_channels: int = 64  # channels of the fused feature map and the head
-    head_depth: int = 2  # depthwise-separable 3x3 blocks on the fused stride-`spec.stride` map
-    weights_path: str | None = None  # optional local .weights.h5 of the same architecture
-    # BatchNorm moving-average momentum for every BN layer (keras.applications uses 0.999, Keras 0.99). With
-    # 0.99 the initial moving variance (1.0) still weighs 9% after 240 steps and inference-mode outputs
-    # collapse on short runs (seen in the quick ablation); 0.97 forgets it within ~150 steps.
-    bn_momentum: float = 0.97
-    # cell units: clip the predicted offsets to +-offset_bound (fixes the int8 range of the points output;
-    # must exceed the training targets, so it goes with pipeline.point_radius). None: unbounded.
-    offset_bound: float | None = None
-
-    def __post_init__(self):
-        if self.width <= 0 or self.alpha <= 0:
-            raise ValueError("width and alpha must be positive")
-        if self.head_channels < 8 or self.head_depth < 0:
-            raise ValueError("head_channels must be >= 8 and head_depth >= 0")
-        if self.offset_bound is not None and not self.offset_bound > 0:
-            raise ValueError(f"model.offset_bound must be > 0 cells or null, got {self.offset_bound}")
 
 
 def _ch(c: float, divisor: int = 8) -> int:
@@ -132,14 +106,16 @@ def _fuse(feats: dict[int, keras.KerasTensor], out_stride: int, channels: int, i
     return p
 
 
-def build_model(spec: GridSpec, cfg: ModelConfig = ModelConfig()) -> keras.Model:
-    """Functional model ``image`` float32 [B, H_in, W_in, 3] (RGB 0..255) -> dict outputs.
+def build_model(spec: GridSpec, cfg: ModelConfig | None = None) -> keras.Model:
+    """Functional model ``image`` float32 [B, H_in, W_in, 3] (RGB 0..255) -> dict outputs (``cfg``: default
+    ``ModelConfig()``).
 
     Outputs: ``class_logits`` float32 [B, S, A, M]; ``points`` float32 [B, S, A, 2] in cell units of each
     cell (``spec.anchor_array()`` + predicted offset; see ``keras_lmk/detector/grid.py``). S is row-major
     over the
     ``spec.grid_h x spec.grid_w`` grid at ``spec.stride``.
     """
+    cfg = cfg or ModelConfig()
     h, w = spec.input_height, spec.input_width
     a, m = spec.num_anchors, spec.num_classes
     image = keras.Input((h, w, 3), dtype="float32", name="image")

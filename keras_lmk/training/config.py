@@ -16,7 +16,7 @@ from typing import Literal
 from keras_lmk.detector.decode import DecoderConfig
 from keras_lmk.detector.grid import GridSpec
 from keras_lmk.detector.loss_config import LossConfig
-from keras_lmk.detector.model import ModelConfig
+from keras_lmk.detector.model_config import ModelConfig
 from keras_lmk.training.config_io import ConfigError, apply_overrides, load_yaml_config, replace_nested
 from keras_lmk.training.pipeline_config import PipelineConfig
 
@@ -91,6 +91,19 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
 
+    def __post_init__(self):
+        # a bounded offset head must reach every training target: a point within point_radius px of a cell
+        # centre lies within point_radius / stride + 0.25 cells of that cell's farthest anchor (+ margin)
+        bound, radius = self.model.offset_bound, self.pipeline.point_radius
+        if bound is not None:
+            need = None if radius is None else radius / self.grid.stride + 0.5
+            if need is None or bound < need:
+                raise ValueError(
+                    f"model.offset_bound {bound} cells would clip training targets: it needs "
+                    + ("pipeline.point_radius (every cell of a box regresses the point)" if need is None
+                       else f">= pipeline.point_radius / grid.stride + 0.5 = {need:g}")
+                )
+
 
 PRESETS: dict[str, dict] = {
     # the default: the built-in synthetic drives
@@ -103,11 +116,12 @@ PRESETS: dict[str, dict] = {
     "real": {
         "data": {"source": "real+synthetic", "balance": True, "synthetic_frames": 600},
         "grid": {"input_height": 768, "input_width": 1280},
+        "model": {"offset_bound": 3.5},  # cells: int8 points step <= (2 * 3.5 + 1) / 255 = 0.031 cell
         "pipeline": {
             "batch_size": 16,
             "train_crop": (512, 320),
             "crop_focus": 0.7,
-            "point_radius": 24.0,
+            "point_radius": 24.0,  # px: a landmark trains its cells near its point (24 / 8 + 0.5 = 3.5)
             "augment": {"zoom_min": 0.7, "zoom_max": 1.4, "translate": 0.05, "ignore_cut": True},
         },
         "train": {"epochs": 30, "learning_rate": 3e-3, "ema_momentum": 0.999, "warmup_epochs": 1.0},
