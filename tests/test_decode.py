@@ -10,7 +10,6 @@ from keras_lmk.detector.decode import (
     decode,
     dequantize,
     dequantize_output,
-    dequantize_outputs,
     merge_votes,
 )
 from keras_lmk.detector.grid import GridSpec
@@ -157,10 +156,9 @@ def test_int8_dequantisation_uses_given_scale_and_zero_point():
     }
     out = dequantize_output(np.array([[4, 4]], np.int8), per_ch)
     np.testing.assert_allclose(out, [[4.0, 1.0]])
-    # float outputs pass through; lists and dicts by name
+    # float outputs pass through untouched
     f = np.ones((2,), np.float32)
-    assert dequantize_outputs([f], [{"name": "x"}])[0] is f
-    assert dequantize_outputs({"q": raw}, [{"name": "x"}, dict(detail, name="q")])["q"][1] == 0.0
+    assert dequantize_output(f, {"name": "x"}) is f
     with pytest.raises(ValueError, match="no quantization"):
         dequantize_output(raw, {"name": "bad", "quantization": (0.0, 0)})
 

@@ -18,7 +18,7 @@ in cell units (see :mod:`keras_lmk.detector.grid`). Steps, all vectorised:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,12 +77,6 @@ class Detections:
     @classmethod
     def empty(cls) -> Detections:
         return cls(np.zeros((0,), np.int32), np.zeros((0, 2), np.float32), np.zeros((0,), np.float32))
-
-
-def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
-    z = logits - logits.max(axis=axis, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=axis, keepdims=True)
 
 
 def _candidates(class_logits: np.ndarray, cfg: DecoderConfig):
@@ -244,12 +238,3 @@ def dequantize_output(raw: np.ndarray, detail: Mapping) -> np.ndarray:
             f"output {detail.get('name')!r} is {raw.dtype} but carries no quantization parameters"
         )
     return dequantize(raw, scales, zps, axis if scales.size > 1 else None)
-
-
-def dequantize_outputs(raw: Sequence[np.ndarray] | Mapping[str, np.ndarray], details: Sequence[Mapping]):
-    """Dequantise raw interpreter outputs using their tensor details (matched by position, or by name when
-    ``raw`` is a mapping). Returns the same container type with float32 arrays."""
-    if isinstance(raw, Mapping):
-        by_name = {d["name"]: d for d in details}
-        return {k: dequantize_output(v, by_name[k]) for k, v in raw.items()}
-    return [dequantize_output(r, d) for r, d in zip(raw, details, strict=True)]

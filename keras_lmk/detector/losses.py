@@ -39,7 +39,6 @@ reaches ``LossConfig.loc_start_accuracy``.
 
 from __future__ import annotations
 
-import keras
 from keras import ops
 
 from keras_lmk.detector.loss_config import VARIANTS, LossConfig
@@ -165,19 +164,14 @@ def landmark_cell_accuracy(class_logits, gt_class):
 
 
 def batch_loss(outputs: dict, targets: dict, cfg: LossConfig, loc_gate=None) -> tuple:
-    """Batch means of (total, cls, loc): scalars, for ``Model.compute_loss``.
+    """Batch means of (total, cls, loc): scalars. The thin Keras wrapper is
+    :meth:`keras_lmk.training.trainer.LandmarkTrainer.compute_loss`, which calls this.
 
     outputs: the model's dict with "class_logits" [B, S, A, M] and "points" [B, S, A, 2].
     targets: the pipeline's dict with "gt_class" [B, S], "gt_point" [B, S, 2], "cls_mask" [B, S] and
       optionally "unlabelled" [B, M].
     """
-    terms = _dict_terms(outputs, targets, cfg, loc_gate)
-    return ops.mean(terms["total"]), ops.mean(terms["cls"]), ops.mean(terms["loc"])
-
-
-def _dict_terms(outputs: dict, targets: dict, cfg: LossConfig, loc_gate=None) -> dict:
-    """landmark_loss_terms on the model's output dict and the pipeline's target dict."""
-    return landmark_loss_terms(
+    terms = landmark_loss_terms(
         outputs["class_logits"],
         outputs["points"],
         targets["gt_class"],
@@ -190,37 +184,4 @@ def _dict_terms(outputs: dict, targets: dict, cfg: LossConfig, loc_gate=None) ->
         unlabelled=targets.get("unlabelled"),
         loc_gate=loc_gate,
     )
-
-
-@keras.saving.register_keras_serializable(package="keras_lmk")
-class LandmarkLoss(keras.losses.Loss):
-    """Keras ``Loss`` over dict targets/outputs: per-image totals, averaged over the batch by default.
-
-    ``y_true``: {"gt_class", "gt_point", "cls_mask"}; ``y_pred``: {"class_logits", "points"}.
-    """
-
-    def __init__(self, cfg: LossConfig | None = None, name: str = "landmark_loss", **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.cfg = cfg or LossConfig()
-
-    def call(self, y_true, y_pred):
-        return _dict_terms(y_pred, y_true, self.cfg)["total"]
-
-    def get_config(self) -> dict:
-        c = self.cfg
-        return {
-            **super().get_config(),
-            "cfg": {
-                "variant": c.variant,
-                "lam": c.lam,
-                "top_k": c.top_k,
-                "conf_threshold": c.conf_threshold,
-                "loc_start_accuracy": c.loc_start_accuracy,
-            },
-        }
-
-    @classmethod
-    def from_config(cls, config: dict):
-        config = dict(config)
-        cfg = config.pop("cfg", None)
-        return cls(LossConfig(**cfg) if isinstance(cfg, dict) else cfg, **config)
+    return ops.mean(terms["total"]), ops.mean(terms["cls"]), ops.mean(terms["loc"])
