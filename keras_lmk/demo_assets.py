@@ -16,8 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from keras_lmk.cli import command
-from keras_lmk.deploy.demo_kit import build, check
+from keras_lmk.cli import command, start_tensorflow
 
 
 @command
@@ -31,6 +30,9 @@ def main(argv=None) -> int:
     p.add_argument("--calib-steps", type=int, default=100)
     p.add_argument("--check", metavar="DIR", help="compare DIR's model with its goldens instead")
     args = p.parse_args(argv)
+    start_tensorflow()  # the kit is built and checked with Keras and TFLite
+    from keras_lmk.deploy.demo_kit import build, check
+
     if args.check:
         problems = check(args.check)
         print("\n".join(problems) or "goldens reproduce")

@@ -27,7 +27,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from keras_lmk.cli import command
+from keras_lmk.cli import command, start_tensorflow
 from keras_lmk.evaluation.evaluate import run
 from keras_lmk.evaluation.matching import DEFAULT_TOLERANCES, tolerance_by_name
 
@@ -50,6 +50,8 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
+    if args.model.endswith(".keras"):  # a .tflite model runs without TensorFlow
+        start_tensorflow()
     primary = tolerance_by_name(args.primary_tolerance)
     tolerances = (primary, *[t for t in DEFAULT_TOLERANCES if t.name != primary.name])
     s = run(

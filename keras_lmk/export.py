@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from keras_lmk.cli import command
+from keras_lmk.cli import command, start_tensorflow
 from keras_lmk.deploy.convert import QUANT_MODES
 
 
@@ -45,6 +45,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 @command
 def main(argv=None) -> int:
     args = parse_args(argv)
+    start_tensorflow()
     from keras_lmk.deploy.export_lib import export_variants
 
     export_variants(

@@ -20,7 +20,7 @@ import argparse
 import sys
 import warnings
 
-from keras_lmk.cli import command
+from keras_lmk.cli import command, start_tensorflow
 from keras_lmk.inference.predict import run
 
 
@@ -35,6 +35,8 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2, help="TFLite interpreter threads")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
+    if args.model.endswith(".keras"):  # a .tflite model runs without TensorFlow
+        start_tensorflow()
     with warnings.catch_warnings():
         warnings.simplefilter("always")
         summary = run(

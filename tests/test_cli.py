@@ -132,3 +132,13 @@ def test_tensorflow_starts_quietly():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0, r.stderr
     assert r.stderr == "after\n"  # no cuInit, cudart_stub, cpu_feature_guard or absl lines
+
+
+def test_a_command_that_starts_tensorflow_prints_only_its_own_lines(tmp_path):
+    # export imports TensorFlow before it opens the model: the error is the only line on stderr
+    env = {k: v for k, v in os.environ.items() if k not in ("KERAS_LMK_DEBUG", "TF_CPP_MIN_LOG_LEVEL")}
+    argv = ["--model", str(tmp_path / "missing.keras"), "--out", str(tmp_path / "out")]
+    r = subprocess.run([sys.executable, "-m", "keras_lmk.export", *argv], capture_output=True, text=True,
+                       env=env, timeout=300)  # fmt: skip
+    assert r.returncode == 2
+    assert [ln.split(":")[0] for ln in r.stderr.splitlines()] == ["error"], r.stderr
