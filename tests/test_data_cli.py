@@ -1,4 +1,4 @@
-"""Dataset CLI end to end (main(argv) in-process, one real subprocess), and the deterministic split."""
+"""Dataset CLI end to end (main(argv) in-process, one real subprocess)."""
 
 import json
 import shutil
@@ -11,34 +11,11 @@ import pytest
 
 from keras_lmk.data.__main__ import main
 from keras_lmk.data.coco import load_coco
-from keras_lmk.data.records import ImageRecord
-from keras_lmk.data.splits import split_records
 from keras_lmk.data.stats import dataset_stats
 from keras_lmk.data.taxonomy import load_taxonomy
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TAX = load_taxonomy("korea")
-
-
-def _recs(n):
-    return [
-        ImageRecord(f"/d/{i:03d}.jpg", 10, 10, np.zeros((0, 4)), np.zeros((0, 2)), np.zeros(0))
-        for i in range(n)
-    ]
-
-
-def test_split_is_deterministic_by_image_and_order_free():
-    recs = _recs(10)
-    train, val = split_records(recs, 0.2, seed=0)
-    assert len(val) == 2 and len(train) == 8
-    assert {r.image_path for r in train} | {r.image_path for r in val} == {r.image_path for r in recs}
-    again = split_records(recs[::-1], 0.2, seed=0)[1]  # same images whatever the input order
-    assert {r.image_path for r in again} == {r.image_path for r in val}
-    other = [split_records(recs, 0.2, seed=s)[1] for s in range(1, 6)]
-    assert any({r.image_path for r in v} != {r.image_path for r in val} for v in other)
-    assert split_records(recs, 0.0, 0)[1] == [] and split_records(recs, 1.0, 0)[0] == []
-    with pytest.raises(ValueError):
-        split_records(recs, 1.5, 0)
 
 
 def test_convert_gtsdb_split_stats(tmp_path, capsys):
