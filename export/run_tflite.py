@@ -4,8 +4,9 @@
 
 Prints one JSON line per image: {"image", "landmarks": [{"class", "x", "y", "score"}, ...]} in original-image
 pixels. The model card (out/model_int8.json) must sit beside the model. Everything (letterbox,
-(de)quantisation with the
-interpreter's scale/zero point, decoding) is keras_lmk.inference.runtime: this script only wires it up.
+(de)quantisation with the interpreter's scale/zero point, decoding) is keras_lmk.inference.runtime: this
+script only wires it up. An unreadable image is skipped with a ``warning:`` line; a bad model, or no readable
+image at all, ends with an ``error:`` line and exit status 2, like the package's command lines.
 """
 
 from __future__ import annotations
@@ -14,21 +15,28 @@ import argparse
 import json
 import sys
 
+from keras_lmk.cli import command
 from keras_lmk.data.frames import read_image_rgb
 from keras_lmk.inference.runtime import LandmarkRuntime
 
 
+@command
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python export/run_tflite.py",
+        description=__doc__.split("\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     p.add_argument("model", help=".tflite file with its model card <name>.json beside it")
-    p.add_argument("images", nargs="+")
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("images", nargs="+", help="image files (jpg, png, bmp)")
+    p.add_argument("--threads", type=int, default=2, help="TFLite interpreter threads")
     args = p.parse_args(argv)
     rt = LandmarkRuntime(args.model, num_threads=args.threads)
+    done = 0
     for path in args.images:
         rgb = read_image_rgb(path)
         if rgb is None:
-            print(f"skipping {path}: unreadable image", file=sys.stderr)
+            print(f"warning: {path}: unreadable image, skipped", file=sys.stderr)
             continue
         dets = rt.predict_frame(rgb)
         marks = [
@@ -41,6 +49,9 @@ def main(argv=None) -> int:
             for c, pt, s in zip(dets.classes, dets.points, dets.scores, strict=True)
         ]
         print(json.dumps({"image": path, "landmarks": marks}))
+        done += 1
+    if not done:
+        raise ValueError(f"{args.images[0]}: no readable image among the {len(args.images)} given")
     return 0
 
 

@@ -2,10 +2,13 @@
 
 A reader (or a crash) never sees a half-written file: either the old content or the new one.
 :func:`strict_json` makes a result with NaN (a metric with no data) writable as strict JSON.
+:func:`check_writable_dir` remembers the folders it creates, so that a command that then rejects its input
+removes them again when they are still empty (:func:`remove_empty_created_dirs`, called by keras_lmk.cli).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import numbers
@@ -23,6 +26,7 @@ def _current_umask() -> int:
 
 
 _UMASK = _current_umask()
+_created_dirs: list[Path] = []  # by check_writable_dir, parents before children
 
 
 def atomic_write(path: str | Path, write: Callable[[str], None]) -> Path:
@@ -91,8 +95,10 @@ def strict_json(obj):
 def check_writable_dir(path: str | Path) -> Path:
     """Fail early, with a clear message, when ``path`` cannot be created or written."""
     path = Path(path)
+    new = [p for p in (path, *path.parents) if not p.exists()]
     try:
         path.mkdir(parents=True, exist_ok=True)
+        _created_dirs.extend(reversed(new))
         probe = tempfile.NamedTemporaryFile(dir=path, prefix=".write_probe", delete=True)
         probe.write(b"x" * 4096)
         probe.flush()
@@ -100,3 +106,20 @@ def check_writable_dir(path: str | Path) -> Path:
     except OSError as e:
         raise OSError(f"{path}: output directory is not writable ({e.strerror or e})") from e
     return path
+
+
+def remove_empty_created_dirs() -> list[Path]:
+    """Remove the folders :func:`check_writable_dir` created that are still empty, deepest first, and
+    return them; forget the others (they hold output now)."""
+    removed = []
+    while _created_dirs:
+        d = _created_dirs.pop()
+        with contextlib.suppress(OSError):  # not empty (or gone): keep
+            d.rmdir()
+            removed.append(d)
+    return removed
+
+
+def forget_created_dirs() -> None:
+    """The command succeeded: what check_writable_dir created is output, not a leftover."""
+    _created_dirs.clear()

@@ -8,7 +8,9 @@
 
 Exit codes: 0 done; 2 a user error (bad input, config or model file: ``ValueError``/``OSError``, whose
 message names the file and the problem); 1 the run itself failed (e.g. the loss diverged, or an internal
-error); 130 interrupted. No traceback unless ``KERAS_LMK_DEBUG=1``.
+error); 130 interrupted. No traceback unless ``KERAS_LMK_DEBUG=1``. A command that fails removes the output
+folders it created while they are still empty (keras_lmk.atomic.check_writable_dir records them). Run as a
+command line (``argv`` None), warnings print as ``warning: FILE: reason`` lines above any progress bar.
 
 TensorFlow's C++ start-up writes ~9 lines straight to file descriptor 2 before its log level is read (absl's
 "All log messages before absl::InitializeLog()", cudart_stub, cpu_feature_guard, and on a CPU machine with
@@ -24,6 +26,9 @@ import os
 import re
 import sys
 import tempfile
+import warnings
+
+from keras_lmk.atomic import forget_created_dirs, remove_empty_created_dirs
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported anywhere
 
@@ -46,9 +51,12 @@ def command(main):
 
     @functools.wraps(main)
     def wrapper(argv=None) -> int:
+        forget_created_dirs()
         try:
-            return main(argv)
+            with warnings_as_lines() if argv is None else contextlib.nullcontext():
+                code = main(argv)
         except (Exception, KeyboardInterrupt) as e:  # noqa: BLE001 - the one place errors become exit codes
+            remove_empty_created_dirs()
             if debug():
                 raise
             code = exit_code(e)
@@ -56,8 +64,29 @@ def command(main):
             hint = "" if code == USER_ERROR else " (KERAS_LMK_DEBUG=1 shows the traceback)"
             print(f"error: {what}{hint}", file=sys.stderr)
             return code
+        if code:
+            remove_empty_created_dirs()
+        forget_created_dirs()
+        return code
 
     return wrapper
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    from tqdm import tqdm  # its write() keeps the line off a running progress bar
+
+    tqdm.write(f"warning: {message}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def warnings_as_lines():
+    """Inside the block, a warning prints as ``warning: <message>`` (the library's messages read ``FILE:
+    reason``), not as Python's ``path.py:123: UserWarning: ...`` pointing into whatever code was running.
+    Off with ``KERAS_LMK_DEBUG=1``. Tests call ``main(argv)``, so ``pytest.warns`` still sees the warnings."""
+    with warnings.catch_warnings():
+        if not debug():
+            warnings.showwarning = _show_warning
+        yield
 
 
 # absl/tsl log lines ("I0000 00:00:1795973740.49 18902 cudart_stub.cc:31] ...") of the info and warning

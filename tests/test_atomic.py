@@ -21,6 +21,8 @@ from keras_lmk.atomic import (
     atomic_write_json,
     atomic_write_text,
     check_writable_dir,
+    forget_created_dirs,
+    remove_empty_created_dirs,
     remove_stale_temporaries,
     strict_json,
 )
@@ -131,3 +133,15 @@ def test_strict_json_replaces_non_finite_numbers_by_null():
     assert type(out["rows"][3]) is float and out["pair"][0] == 3  # numpy float -> float; ints untouched
     assert strict_json(0.5) == 0.5 and strict_json(float("nan")) is None and strict_json(None) is None
     assert obj["mAP"] != obj["mAP"]  # the input is not modified
+
+
+def test_a_failed_command_removes_only_the_empty_folders_it_created(tmp_path):
+    forget_created_dirs()
+    (tmp_path / "old").mkdir()
+    check_writable_dir(tmp_path / "old" / "a" / "b")  # creates a and b
+    check_writable_dir(tmp_path / "full" / "c")  # creates full and c; then output lands in c
+    (tmp_path / "full" / "c" / "x.json").write_text("{}")
+    removed = remove_empty_created_dirs()
+    assert removed == [tmp_path / "old" / "a" / "b", tmp_path / "old" / "a"]
+    assert (tmp_path / "old").is_dir() and (tmp_path / "full" / "c" / "x.json").is_file()
+    assert remove_empty_created_dirs() == []  # forgotten once handled

@@ -1,8 +1,10 @@
 """The shared CLI helper: one mapping of errors to exit codes, tracebacks only on request."""
 
 import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -142,3 +144,107 @@ def test_a_command_that_starts_tensorflow_prints_only_its_own_lines(tmp_path):
                        env=env, timeout=300)  # fmt: skip
     assert r.returncode == 2
     assert [ln.split(":")[0] for ln in r.stderr.splitlines()] == ["error"], r.stderr
+
+
+# ------------------------------------------------------------------ input errors across the entry points
+
+ROOT = Path(__file__).resolve().parents[1]
+KIT_MODEL = ROOT / "android_demo_assets" / "model_int8.tflite"  # runs without TensorFlow
+RUN_TFLITE = ROOT / "export" / "run_tflite.py"
+
+
+def _cli_main(name):
+    import importlib
+
+    return importlib.import_module(f"keras_lmk.{name}").main
+
+
+def _bad_images(folder: Path, n=2) -> Path:
+    folder.mkdir(parents=True)
+    for i in range(n):
+        (folder / f"{i}.jpg").write_bytes(b"not a jpeg")
+    return folder
+
+
+def _run_script(*argv):
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_LMK_DEBUG"}
+    return subprocess.run([sys.executable, *map(str, argv)], capture_output=True, text=True, env=env,
+                          timeout=120)  # fmt: skip
+
+
+def test_a_file_that_is_not_a_keras_archive_says_so(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("KERAS_LMK_DEBUG", raising=False)
+    model = tmp_path / "m.keras"
+    model.write_text("not a zip")
+    shutil.copy(KIT_MODEL.with_suffix(".json"), tmp_path / "m.json")  # a valid card: the model is the problem
+    rc = _cli_main("export")(["--model", str(model), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert rc == 2 and f"error: {model}: not a Keras zip archive" in err, err
+    assert "File not found" not in err
+
+
+@pytest.mark.parametrize(
+    "cli, argv, message",
+    [
+        ("evaluate", ["--model", KIT_MODEL, "--data", "{tmp}/missing.json", "--out", "{tmp}/new/eval"],
+         "missing.json"),
+        ("export", ["--model", "{tmp}/missing.keras", "--out", "{tmp}/new/export"], "missing.keras"),
+        ("predict", ["--model", KIT_MODEL, "--input", "{tmp}/missing", "--out", "{tmp}/new/p.json"],
+         "missing"),
+        ("synth.__main__", ["--out", "{tmp}/new/drive", "--frames", "0"], "frames"),
+        ("data.__main__", ["convert", "--from", "yolo", "--input", "{tmp}", "--out", "{tmp}/new/y.json"],
+         "--mapping"),
+    ],
+)  # fmt: skip
+def test_input_errors_exit_2_name_the_problem_and_leave_no_folder(cli, argv, message, tmp_path, capsys,
+                                                                   monkeypatch):  # fmt: skip
+    monkeypatch.delenv("KERAS_LMK_DEBUG", raising=False)
+    rc = _cli_main(cli)([str(a).format(tmp=tmp_path) for a in argv])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert err.startswith("error: ") and message in err and "Traceback" not in err
+    assert not (tmp_path / "new").exists()  # no empty output folder left behind
+
+
+@pytest.mark.parametrize("model_problem", ["no card", "not tflite"])
+def test_run_tflite_bad_model_is_an_error_line_not_a_traceback(model_problem, tmp_path):
+    model = tmp_path / "m.tflite"
+    model.write_text("not a flatbuffer")
+    if model_problem == "not tflite":
+        shutil.copy(KIT_MODEL.with_suffix(".json"), tmp_path / "m.json")
+    r = _run_script(RUN_TFLITE, model, KIT_MODEL.parent / "samples" / "sample_0_synthetic.png")
+    assert r.returncode == 2, r.stderr
+    assert f"error: {model}: " in r.stderr and "Traceback" not in r.stderr
+
+
+def test_predict_on_a_folder_of_only_corrupt_images_fails_and_writes_nothing(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("KERAS_LMK_DEBUG", raising=False)
+    bad = _bad_images(tmp_path / "bad")
+    out = tmp_path / "p.json"
+    with pytest.warns(UserWarning, match="unreadable"):
+        rc = _cli_main("predict")(["--model", str(KIT_MODEL), "--input", str(bad), "--out", str(out),
+                                   "--no-progress"])  # fmt: skip
+    assert rc == 2 and "all 2 images are unreadable" in capsys.readouterr().err
+    assert not out.exists()  # not "[]"
+
+
+def test_run_tflite_on_only_corrupt_images_fails(tmp_path):
+    bad = _bad_images(tmp_path / "bad")
+    r = _run_script(RUN_TFLITE, KIT_MODEL, *sorted(bad.iterdir()))
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.splitlines()[-1].startswith("error: ") and "no readable image" in r.stderr
+
+
+@pytest.mark.parametrize("entry", ["predict", "run_tflite"])
+def test_skipped_images_are_warning_lines_naming_the_file(entry, tmp_path):
+    folder = _bad_images(tmp_path / "imgs", n=1)
+    shutil.copy(KIT_MODEL.parent / "samples" / "sample_0_synthetic.png", folder / "good.png")
+    if entry == "predict":
+        r = _run_script("-m", "keras_lmk.predict", "--model", KIT_MODEL, "--input", folder, "--out",
+                        tmp_path / "p.json")  # fmt: skip
+    else:
+        r = _run_script(RUN_TFLITE, KIT_MODEL, folder / "0.jpg", folder / "good.png")
+    assert r.returncode == 0, r.stderr
+    assert "UserWarning" not in r.stderr and "tqdm" not in r.stderr
+    warning = [ln for ln in r.stderr.splitlines() if ln.startswith("warning: ")]
+    assert len(warning) == 1 and warning[0].startswith(f"warning: {folder / '0.jpg'}: unreadable"), r.stderr

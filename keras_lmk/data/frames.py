@@ -5,6 +5,9 @@
         ...
     src.skipped                              # unreadable images / corrupt frames skipped (with a warning)
 
+Warnings read ``FILE: reason, skipped``. A source that yields nothing (every image of a folder unreadable, no
+readable frame in a video) raises :class:`FrameSourceError` when its iteration ends.
+
 Names are paths relative to the folder (POSIX separators) or the file name of the image/video. Video
 timestamps are ``frame_index / fps`` (from the container), or the decoder's position when fps is unknown.
 """
@@ -106,7 +109,7 @@ class FrameSource:
 
     def _skip(self, what: str):
         self.skipped += 1
-        warnings.warn(f"skipping {what}", stacklevel=3)
+        warnings.warn(f"{what}, skipped", stacklevel=3)
 
     def _images(self) -> Iterator[Frame]:
         for i, p in enumerate(self.files):
@@ -118,6 +121,8 @@ class FrameSource:
             yield Frame(i, name, rgb)
         if self.kind == "image" and self.skipped:
             raise FrameSourceError(f"{self.path}: unreadable or truncated image")
+        if self.skipped == len(self.files):
+            raise FrameSourceError(f"{self.path}: all {self.skipped} images are unreadable or truncated")
 
     def _video(self) -> Iterator[Frame]:
         cap = cv2.VideoCapture(str(self.path))

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import zipfile
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -170,7 +172,15 @@ def with_input_size(net: keras.Model, spec: GridSpec, cfg: ModelConfig) -> keras
 def load_model(path, *, compile: bool = False) -> keras.Model:
     """Load a keras_lmk ``.keras`` file in safe mode (no arbitrary code; this module's import registers the
     custom layers). ``compile=True`` restores the optimizer too (resuming training); inference, export and
-    conversion need only the weights. The one place the package loads a ``.keras`` file."""
+    conversion need only the weights. The one place the package loads a ``.keras`` file.
+
+    A missing file raises FileNotFoundError and a file that is not a zip archive ValueError, each naming the
+    file (Keras itself says "File not found" for both)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such Keras model")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path}: not a Keras zip archive (a .keras file is the zip written by model.save)")
     return keras.saving.load_model(path, compile=compile, safe_mode=True)
 
 

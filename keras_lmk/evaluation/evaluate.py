@@ -68,7 +68,7 @@ def frames_with_truth(records: CocoReader, video: FrameSource | None):
         for rec in records:
             rgb = read_image_rgb(rec.image_path)
             if rgb is None:
-                warnings.warn(f"skipping {rec.image_path}: unreadable or truncated image", stacklevel=2)
+                warnings.warn(f"{rec.image_path}: unreadable or truncated image, skipped", stacklevel=2)
             yield rec, rgb, Path(rec.image_path).name, None
         return
     name = video.path.name
