@@ -23,8 +23,8 @@ MAX_LINES = 400
 NO_SIBLING_TEST_YET = {
     "frames", "layers", "config_io",
     "plots",
-    "render", "run", "convert", "inspect", "export_lib", "demo_kit", "matching",
-    "pose_filter", "report",
+    "render", "run", "convert", "inspect", "export_lib", "demo_kit", 
+    "report",
     "drive", "landmarks", "road", "scene", "world",
 }  # fmt: skip
 

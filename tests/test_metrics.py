@@ -25,44 +25,6 @@ def box_at(x, y, size):
     return [x - size / 2, y - size / 2, x + size / 2, y + size / 2]
 
 
-def test_ap_of_a_hand_made_ranking():
-    # 3 ground truths; ranking TP FP TP FP TP
-    scores = [0.9, 0.8, 0.7, 0.6, 0.5]
-    tp = [True, False, True, False, True]
-    # precision 1, 1/2, 2/3, 1/2, 3/5; recall 1/3, 1/3, 2/3, 2/3, 1; envelope 1, 2/3, 2/3, 3/5, 3/5
-    assert average_precision(scores, tp, 3) == pytest.approx((1 + 2 / 3 + 3 / 5) / 3)
-    # 101 points: recall 0..0.33 (34 points) -> 1, 0.34..0.66 (33) -> 2/3, 0.67..1 (34) -> 3/5
-    assert average_precision(scores, tp, 3, "coco101") == pytest.approx((34 + 33 * 2 / 3 + 34 * 3 / 5) / 101)
-    assert average_precision([], [], 2) == 0.0
-    assert np.isnan(average_precision([0.5], [False], 0))
-
-
-def test_tolerance_rule():
-    boxes = np.array([box_at(50, 50, 10), box_at(0, 0, 4), box_at(0, 0, 40)])
-    np.testing.assert_allclose(Tolerance("adaptive").radii(boxes), [5.0, 4.0, 20.0])
-    np.testing.assert_allclose(Tolerance("8px", 8.0).radii(boxes), [8.0, 8.0, 8.0])
-    gt_p, gt_c = np.array([[50.0, 50.0]]), np.array([1])
-    pred = np.array([[54.9, 50.0]])
-    for tol, hit in (
-        (Tolerance("adaptive"), True),
-        (Tolerance("4px", 4.0), False),
-        (Tolerance("8px", 8.0), True),
-    ):
-        m, d = match_greedy(pred, [0.9], [1], gt_p, gt_c, tol.radii(boxes[:1]))
-        assert (m[0] == 0) == hit
-    m, _ = match_greedy(pred, [0.9], [2], gt_p, gt_c, [8.0])  # other class never matches
-    assert m[0] == -1
-
-
-def test_greedy_one_to_one_by_score():
-    gt = np.array([[0.0, 0.0], [10.0, 0.0]])
-    preds = np.array([[9.0, 0.0], [1.0, 0.0], [0.5, 0.0]])
-    m, d = match_greedy(preds, [0.5, 0.9, 0.7], [1, 1, 1], gt, [1, 1], [12.0, 12.0])
-    # best (1,0) takes gt0; next (0.5,0) takes the remaining gt1 (9.5 px); lowest (9,0) finds nothing
-    assert m.tolist() == [-1, 0, 1]
-    np.testing.assert_allclose(d[1:], [1.0, 9.5])
-
-
 def test_evaluator_unlabelled_classes_and_confusion():
     ev = PointEvaluator(TAX, (Tolerance("adaptive"), Tolerance("4px", 4.0)), operating_threshold=0.5)
     # frame 1: sign GT matched (error 3 px), a signal prediction elsewhere (no signal GT anywhere),

@@ -1,4 +1,4 @@
-"""Pose solver: PnP / planar recovery against hand-written pinhole projections, association, the filter."""
+"""Pose solver: PnP / planar recovery against hand-written pinhole projections, association."""
 
 from __future__ import annotations
 
@@ -8,12 +8,10 @@ import numpy as np
 import pytest
 
 from keras_lmk.geometry.camera import Camera, Mount, Pose
-from keras_lmk.localization.pose_filter import FilterConfig, PoseFilter, diag_cov
 from keras_lmk.localization.pose_solver import (
     SolverConfig,
     associate,
     pose_covariance,
-    pose_error,
     pose_from_rotation,
     predict_landmarks,
     solve_frame,
@@ -189,41 +187,6 @@ def test_predict_landmarks_culls_behind_backfacing_and_grows_gate():
     assert pred.index.tolist() == [0]
     wide = predict_landmarks(pts, CAM, TRUE, sigma_pos_m=3.0, sigma_ang_rad=0.01, normals=normals)
     assert wide.gate[0] > pred.gate[0]
-
-
-def test_filter_tracks_a_constant_velocity_track():
-    rng = np.random.default_rng(0)
-    v, vyaw = np.array([1.5, 0.5, 0.0]), math.radians(0.4)
-
-    def truth(t):  # crosses yaw = +-pi around t = 25
-        return Pose(10 + v[0] * t, -3 + v[1] * t, 0.0, float(wrap_angle(math.pi - 0.17 + vyaw * t)))
-
-    meas_sigma, yaw_sigma = 0.3, math.radians(0.5)
-    f = PoseFilter(truth(0), diag_cov(2.0, 0.05), FilterConfig(accel_m=0.01, yaw_accel_rad=1e-4))
-    errs = []
-    for t in range(1, 80):
-        f.predict()
-        tp = truth(t)
-        noisy = Pose(tp.x + rng.normal() * meas_sigma, tp.y + rng.normal() * meas_sigma, tp.z,
-                     tp.yaw + rng.normal() * yaw_sigma)  # fmt: skip
-        assert f.update(noisy, diag_cov(meas_sigma, yaw_sigma))
-        if t >= 40:
-            errs.append(pose_error(f.pose, tp))
-    np.testing.assert_allclose(f.velocity[:2], v[:2], atol=0.05)
-    assert abs(f.velocity[3] - vyaw) < math.radians(0.1)
-    rms = math.sqrt(np.mean([e["pos_err_m"] ** 2 for e in errs]))
-    assert rms < 0.6 * meas_sigma * math.sqrt(2)  # smoother than one 2-D measurement
-    assert max(e["heading_err_deg"] for e in errs) < 0.5  # no jump at the +-pi wrap
-
-
-def test_filter_gate_rejects_a_far_fix_and_prediction_extrapolates():
-    f = PoseFilter(Pose(0, 0, 0, 0), diag_cov(0.1, 0.01), FilterConfig())
-    f.x[4] = 2.0  # 2 m / frame east
-    f.predict()
-    assert f.pose.x == pytest.approx(2.0)
-    assert not f.update(Pose(12.0, 0, 0, 0), diag_cov(0.1, 0.01))
-    assert f.pose.x == pytest.approx(2.0)
-    assert f.update(Pose(2.1, 0, 0, 0), diag_cov(0.1, 0.01))
 
 
 def test_pose_from_rotation_inverts_the_zyx_rule():
