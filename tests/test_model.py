@@ -6,7 +6,6 @@ import pytest
 import tensorflow as tf
 
 from keras_lmk.detector.grid import GridSpec
-from keras_lmk.detector.layers import AnchorOffsets
 from keras_lmk.detector.model import (
     BACKGROUND_PRIOR,
     ModelConfig,
@@ -49,16 +48,6 @@ def test_initial_state_background_prior_and_points_near_anchors(tiny_model):
     # offsets start small: points sit near their anchors (cell units)
     anchors = TINY.anchor_array()[None, None]
     assert np.abs(out["points"].numpy() - anchors).max() < 1.0
-
-
-def test_anchor_offsets_layer_adds_anchors():
-    layer = AnchorOffsets([[0.5, 0.5], [0.25, 0.75]])
-    off = np.zeros((1, 3, 2, 2), np.float32)
-    off[0, 1, 1] = [0.1, -0.2]
-    out = np.asarray(layer(off))
-    assert np.allclose(out[0, 0], [[0.5, 0.5], [0.25, 0.75]])
-    assert np.allclose(out[0, 1, 1], [0.35, 0.55])
-    assert AnchorOffsets.from_config(layer.get_config()).anchors == layer.anchors
 
 
 def test_keras_save_load_safe_mode_round_trip(tiny_model, tmp_path):
@@ -135,17 +124,6 @@ def test_with_input_size_runs_crop_weights_on_the_full_input(tiny_model):
     full = keras.ops.convert_to_numpy(deployed(img)["class_logits"]).reshape(16, 24, -1)
     # deep cells see only crop pixels in both (receptive field aside, the centre cell must agree closely)
     assert np.abs(full[4 + 4, 6 + 6] - small[4, 6]).max() < np.abs(small).max()
-
-
-def test_anchor_offsets_bound_clips_offsets():
-    layer = AnchorOffsets([[0.5, 0.5]], bound=2.0)
-    off = np.array([[[[5.0, -0.3]], [[-7.0, 1.9]]]], np.float32)  # [1, 2 cells, 1 anchor, 2]
-    out = np.asarray(layer(off))
-    # clip to [-2, 2] then + (0.5, 0.5): (2.5, 0.2) and (-1.5, 2.4)
-    np.testing.assert_allclose(out[0, :, 0], [[2.5, 0.2], [-1.5, 2.4]], atol=1e-6)
-    assert AnchorOffsets.from_config(layer.get_config()).bound == 2.0
-    with pytest.raises(ValueError, match="bound"):
-        AnchorOffsets([[0.5, 0.5]], bound=0.0)
 
 
 def test_offset_bound_fixes_the_int8_points_step(tmp_path):
