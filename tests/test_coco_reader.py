@@ -166,3 +166,29 @@ def test_video_frame_indices_fuzzed(tmp_path, frames, skip_bad):
     assert got == sorted(set(got)) and all(isinstance(g, int) and g >= 0 for g in got)
     for rec, frame in zip(reader, got, strict=True):
         assert want[rec.image_id] == frame and (rec.width, rec.height) == (64, 48)
+
+
+def test_iscrowd_annotations_are_ignore_regions_and_round_trip(tmp_path):
+    from keras_lmk.data.coco import write_coco
+
+    cv2.imwrite(str(tmp_path / "a.jpg"), np.zeros((8, 8, 3), np.uint8))
+    anns = [
+        {"id": 1, "image_id": 7, "category_id": 1, "bbox": [10, 20, 4, 6], "iscrowd": 0},
+        {"id": 2, "image_id": 7, "category_id": 6, "bbox": [50, 60, 40, 20], "iscrowd": 1},
+    ]
+    path = tmp_path / "a.json"
+    images = [{"id": 7, "file_name": "a.jpg", "width": 100, "height": 80}]
+    path.write_text(json.dumps({"images": images, "annotations": anns, "categories": CATS}))
+    (rec,) = list(CocoReader(path, TAX))
+    # the landmark keeps its class-rule point (warning: box centre 12, 23); the crowd box is not a landmark
+    assert rec.classes.tolist() == [1]
+    np.testing.assert_allclose(rec.points, [[12, 23]])
+    np.testing.assert_allclose(rec.ignore_boxes, [[50, 60, 90, 80]])
+    assert rec.ignore_classes.tolist() == [6]
+    # written back: the ignore region is an iscrowd 1 annotation without a keypoint
+    out = write_coco([rec], TAX, tmp_path / "b.json")
+    written = json.loads(out.read_text())["annotations"]
+    crowd = [a for a in written if a["iscrowd"] == 1]
+    assert len(crowd) == 1 and crowd[0]["bbox"] == [50, 60, 40, 20] and "keypoints" not in crowd[0]
+    (again,) = list(CocoReader(out, TAX))
+    np.testing.assert_allclose(again.ignore_boxes, rec.ignore_boxes)

@@ -59,3 +59,18 @@ def test_train_cli_refuses_negative_epochs_with_exit_2(capsys, tmp_path):
     assert main(["--preset", "debug", "--run-dir", str(tmp_path / "r"), "--set", "train.epochs=-1"]) == 2
     assert "train.epochs must be >= 1" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()  # nothing written
+
+
+def test_offset_bound_must_cover_the_point_radius():
+    # stride 8, point_radius 24 px -> targets within 24 / 8 + 0.5 = 3.5 cells of an anchor
+    cfg = resolve_config("debug", overrides=["pipeline.point_radius=24", "model.offset_bound=3.5"])
+    assert cfg.model.offset_bound == 3.5
+    with pytest.raises(ValueError, match=r"offset_bound 3.0 cells would clip .* >= .* = 3.5"):
+        resolve_config("debug", overrides=["pipeline.point_radius=24", "model.offset_bound=3.0"])
+    with pytest.raises(ValueError, match="offset_bound 5.0 cells would clip .*point_radius"):
+        resolve_config("debug", overrides=["model.offset_bound=5.0"])
+
+
+def test_real_preset_bounds_offsets_to_its_point_radius():
+    cfg = resolve_config("real")
+    assert cfg.model.offset_bound == cfg.pipeline.point_radius / cfg.grid.stride + 0.5

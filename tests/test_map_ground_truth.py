@@ -57,6 +57,10 @@ def test_culling():
     rec = frame_ground_truth(m, CAM, Pose(), taxonomy=TAX)
     assert rec.landmark_ids.tolist() == [6]
     np.testing.assert_allclose(rec.points, [[45, 40]])
+    # the 0.17 px sign is visible but too small to learn: an ignore region, half 100 * 0.05 / 60 px
+    assert rec.ignore_classes.tolist() == [TAX.class_id("regulatory")]
+    d = 100 * 0.05 / 60
+    np.testing.assert_allclose(rec.ignore_boxes, [[50 - d, 40 - d, 50 + d, 40 + d]], atol=1e-5)
 
 
 def test_road_marking_lower_right_end():
@@ -72,6 +76,34 @@ def test_road_marking_lower_right_end():
     # paint reads from above whichever way its outline runs (the localization predicts it the same way)
     clockwise = LandmarkMap((lm(9, "road_marking", [5, -1, 0], outline[::-1]),))
     np.testing.assert_allclose(frame_ground_truth(clockwise, cam, Pose(), taxonomy=TAX).points, [[70, 70]])
+
+
+def test_marking_whose_end_left_the_frame_is_an_ignore_region():
+    cam = Camera(100.0, 100.0, 50.0, 40.0, 100, 80, mount=Mount(z=1.5))
+    # paint 2..8 m ahead, 0.5..1 m right; its lower-right end (2, -1, 0) projects to (50 + 100 * 1 / 2,
+    # 40 + 100 * 1.5 / 2) = (100, 115): below the 80 px frame. The far corners (8 m) are at
+    # (50 + 12.5, 58.75) and (50 + 6.25, 58.75): the paint is visible, box [56.25, 58.75, 100, 80] clipped.
+    outline = np.array([[2, -1, 0], [8, -1, 0], [8, -0.5, 0], [2, -0.5, 0]], float)
+    m = LandmarkMap((lm(1, "road_marking", [2, -1, 0], outline),))
+    rec = frame_ground_truth(m, cam, Pose(), taxonomy=TAX)
+    assert rec.num_landmarks == 0
+    assert rec.ignore_classes.tolist() == [TAX.class_id("road_marking")]
+    np.testing.assert_allclose(rec.ignore_boxes, [[56.25, 58.75, 100, 80]], atol=1e-4)
+
+
+def test_marking_under_two_px_tall_is_an_ignore_region():
+    cam = Camera(100.0, 100.0, 50.0, 40.0, 100, 80, mount=Mount(z=1.5))
+    # a line 6 m wide, 10..10.3 m ahead: x = 50 -+ 30, y = 40 + 150 / 10.3 = 54.563 .. 40 + 150 / 10 = 55:
+    # 60 x 0.437 px, sqrt(area) 5.1 >= min_size_px 4, but 0.437 px tall < min_side_px 2
+    outline = np.array([[10, -3, 0], [10.3, -3, 0], [10.3, 3, 0], [10, 3, 0]], float)
+    m = LandmarkMap((lm(1, "road_marking", [10, -3, 0], outline),))
+    rec = frame_ground_truth(m, cam, Pose(), taxonomy=TAX)
+    assert rec.num_landmarks == 0 and rec.ignore_classes.tolist() == [TAX.class_id("road_marking")]
+    np.testing.assert_allclose(rec.ignore_boxes, [[20, 40 + 150 / 10.3, 80, 55]], atol=1e-4)
+    # with min_side_px 0.4 the same line is a landmark with its point at (80, 55)
+    rec = frame_ground_truth(m, cam, Pose(), taxonomy=TAX, min_side_px=0.4)
+    np.testing.assert_allclose(rec.points, [[80, 55]], atol=1e-4)
+    assert len(rec.ignore_boxes) == 0
 
 
 def test_facing_test_is_one_definition():

@@ -145,3 +145,20 @@ def test_point_radius_reaches_the_target_encoder():
     assert set(np.flatnonzero(t["gt_class"].numpy())) == cells
     box = {r * SPEC.grid_w + c for r in range(4) for c in range(8)}
     assert set(np.flatnonzero(t["cls_mask"].numpy() == 0)) == box - cells
+
+
+def test_ignore_regions_are_neither_landmark_nor_background(tmp_path):
+    # a 96x64 image (no letterbox change at this SPEC): a sign box [8, 8, 24, 24] (cells rows 1-2, cols 1-2)
+    # and an ignore region [48, 32, 80, 64] (rows 4-7, cols 6-9: 16 cells). With every background cell
+    # selected, exactly those 16 cells stay out of the class loss.
+    path = tmp_path / "a.jpg"
+    cv2.imwrite(str(path), np.zeros((64, 96, 3), np.uint8))
+    rec = ImageRecord(
+        str(path), 96, 64, [[8, 8, 24, 24]], [[16, 16]], [SIGN],
+        ignore_boxes=[[48, 32, 80, 64]], ignore_classes=[MARKING],
+    )  # fmt: skip
+    cfg = dataclasses.replace(CFG, background_ratio=None)
+    ((_, t),) = batches(make_dataset([rec], SPEC, cfg, taxonomy=TAX, training=False))
+    ignored = {r * SPEC.grid_w + c for r in range(4, 8) for c in range(6, 10)}
+    assert set(np.flatnonzero(t["cls_mask"][0] == 0)) == ignored
+    assert set(np.flatnonzero(t["gt_class"][0])) == {r * SPEC.grid_w + c for r in (1, 2) for c in (1, 2)}

@@ -8,6 +8,9 @@ Layout (readable by ``pycocotools.coco.COCO``)::
                       "keypoints": [x, y, 2], "num_keypoints": 1,            # optional
                       "landmark_id": int, "distance": float}]}               # optional
 
+An annotation with ``"iscrowd": 1`` is an *ignore region* (COCO's meaning): a landmark that is visible but
+neither learnt nor scored (``ImageRecord.ignore_boxes``; a road marking whose reference end left the frame).
+
 Categories are matched to the taxonomy BY NAME (their ids in a foreign file may differ); files we write use
 the taxonomy ids and leave background out. An annotation without a visible keypoint (none, or v = 0) gets the
 reference point of its class rule (``Taxonomy.reference_points``: sign -> box centre, road marking ->
@@ -86,6 +89,20 @@ def write_coco(
             if np.isfinite(r.distances[k]):
                 ann["distance"] = _num(r.distances[k])
             annotations.append(ann)
+        for box, cid in zip(r.ignore_boxes, r.ignore_classes, strict=True):
+            taxonomy.rule_of(int(cid))
+            x0, y0, x1, y1 = (_num(v) for v in box)
+            w, h = _num(x1 - x0), _num(y1 - y0)
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": image_id,
+                    "category_id": int(cid),
+                    "bbox": [x0, y0, w, h],
+                    "area": _num(w * h),
+                    "iscrowd": 1,
+                }
+            )
     categories = [
         {
             "id": c.id,

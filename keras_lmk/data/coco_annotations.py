@@ -30,13 +30,22 @@ def category_map(categories, taxonomy: Taxonomy, src: str) -> dict[int, int]:
     return out
 
 
+def is_ignore_region(a) -> bool:
+    """``iscrowd: 1``: COCO's ignore region, a landmark that is neither learnt nor scored."""
+    return isinstance(a, dict) and bool(a.get("iscrowd", 0))
+
+
 def parse_annotation(a: dict, cats: dict[int, int], w: int, h: int, src: str):
-    """-> (box xyxy, point or None, class id, landmark id, distance); DataError on any problem."""
+    """-> (box xyxy, point or None, class id, landmark id, distance); DataError on any problem.
+
+    An ``iscrowd: 1`` annotation is an *ignore region* (see ``ImageRecord.ignore_boxes``); it is parsed the
+    same way, the caller tells it apart with :func:`is_ignore_region` (its keypoint, if any, is unused).
+    """
     where = f"annotation {a.get('id', '?')}" if isinstance(a, dict) else "annotation ?"
     if not isinstance(a, dict):
         raise DataError(src, where, f"malformed annotation {a!r}")
-    if a.get("iscrowd", 0):
-        raise DataError(src, where, "iscrowd annotations are not supported (landmarks are single objects)")
+    if a.get("iscrowd", 0) not in (0, 1, False, True):
+        raise DataError(src, where, f"iscrowd must be 0 or 1 (1: an ignore region), got {a.get('iscrowd')!r}")
     try:
         cat = int(a["category_id"])
     except (KeyError, TypeError, ValueError, OverflowError):

@@ -29,7 +29,7 @@ from pathlib import Path
 import ijson
 import numpy as np
 
-from keras_lmk.data.coco_annotations import category_map, parse_annotation
+from keras_lmk.data.coco_annotations import category_map, is_ignore_region, parse_annotation
 from keras_lmk.data.records import ImageRecord
 from keras_lmk.data.taxonomy import Taxonomy
 from keras_lmk.data.validation import DataError, LoadReport, image_size
@@ -258,6 +258,7 @@ class CocoReader:
         sorted_ids = self._ids[order]
         cols = {k: array.array(t) for k, t in (("image", "q"), ("box", "f"), ("point", "f"), ("cls", "h"))}
         cols.update(has_point=array.array("b"), lid=array.array("q"), dist=array.array("f"))
+        cols.update(crowd=array.array("b"))
         orphans: set[str] = set()
         for a in self._events("annotations.item"):
             key = a.get("image_id") if isinstance(a, dict) else None
@@ -282,6 +283,7 @@ class CocoReader:
             cols["image"].append(index)
             cols["box"].extend(box.astype(np.float32).tolist())
             cols["has_point"].append(point is not None)
+            cols["crowd"].append(is_ignore_region(a))
             cols["point"].extend([0.0, 0.0] if point is None else np.asarray(point, np.float32).tolist())
             cols["cls"].append(cls)
             cols["lid"].append(lid)
@@ -301,6 +303,7 @@ class CocoReader:
         self._ann_image = image[keep][order]
         self._ann_box, self._ann_point = col("box", np.float32, 4), col("point", np.float32, 2)
         self._ann_has_point = col("has_point", np.int8).reshape(-1).astype(bool)
+        self._ann_crowd = col("crowd", np.int8).reshape(-1).astype(bool)
         self._ann_cls, self._ann_lid = col("cls", np.int16).reshape(-1), col("lid", np.int64).reshape(-1)
         self._ann_dist = col("dist", np.float32).reshape(-1)
         self._kept = np.array([i not in self._bad for i in range(len(self._ids))], bool)
@@ -339,10 +342,14 @@ class CocoReader:
         starts = np.searchsorted(self._ann_image, np.arange(len(self._ids) + 1))
         for index in self._order():
             a, b = int(starts[index]), int(starts[index + 1])
-            boxes, classes = self._ann_box[a:b], self._ann_cls[a:b].astype(np.int32)
-            points = self.taxonomy.reference_points(boxes, classes) if b > a else np.zeros((0, 2), np.float32)
-            has = self._ann_has_point[a:b]
-            points[has] = self._ann_point[a:b][has]
+            crowd = self._ann_crowd[a:b]
+            keep = ~crowd
+            boxes, classes = self._ann_box[a:b][keep], self._ann_cls[a:b][keep].astype(np.int32)
+            points = (
+                self.taxonomy.reference_points(boxes, classes) if len(boxes) else np.zeros((0, 2), np.float32)
+            )
+            has = self._ann_has_point[a:b][keep]
+            points[has] = self._ann_point[a:b][keep][has]
             w, h = (int(v) for v in self._sizes[index])
             yield ImageRecord(
                 image_path=str(self.root / self._name(index)),
@@ -352,6 +359,8 @@ class CocoReader:
                 points=points,
                 classes=classes,
                 image_id=int(self._ids[index]),
-                landmark_ids=self._ann_lid[a:b],
-                distances=self._ann_dist[a:b],
+                landmark_ids=self._ann_lid[a:b][keep],
+                distances=self._ann_dist[a:b][keep],
+                ignore_boxes=self._ann_box[a:b][crowd],
+                ignore_classes=self._ann_cls[a:b][crowd].astype(np.int32),
             )

@@ -192,16 +192,24 @@ def frame_ground_truth(
     *,
     max_range: float = 80.0,
     min_size_px: float = 4.0,
+    min_side_px: float = 2.0,
     image_path: str = "",
     image_id: int = 0,
     taxonomy: Taxonomy | None = None,
 ) -> ImageRecord:
     """Ground truth of one frame: the landmarks the camera sees, as an :class:`ImageRecord`.
 
-    Kept: reference point in front of the near plane, inside the image and within ``max_range`` metres
-    (:meth:`Camera.project`); the landmark facing the camera (:func:`faces_camera`); the outline's box
-    (projected after near-plane clipping, clipped to the image) with ``sqrt(w * h) >= min_size_px``. Box =
-    that clipped box; point = projected 3D point; distance = metres from the camera centre to the 3D point.
+    A landmark within ``max_range`` metres that faces the camera (:func:`faces_camera`) and whose outline
+    covers part of the image (box projected after near-plane clipping, clipped to the image) is:
+
+    - a *landmark* when its reference point is visible (:meth:`Camera.project`: in front of the near plane,
+      inside the image) and its box
+      has ``sqrt(w * h) >= min_size_px`` and ``min(w, h) >= min_side_px``: box = that clipped box, point =
+      the projected 3D point, distance = metres from the camera centre to the 3D point;
+    - otherwise an *ignore region* (``ignore_boxes``): visible but not learnable, e.g. a road marking whose
+      reference end has left the frame (a crosswalk filling the bottom of the image) or one a pixel tall.
+      Training neither learns it nor takes it as background; evaluation does not count a detection on it.
+
     Occlusion by other objects is not modelled.
     """
     taxonomy = taxonomy or load_taxonomy(lmap.taxonomy_name)
@@ -209,18 +217,26 @@ def frame_ground_truth(
         raise GeometryError(f"max_range must be positive, got {max_range}")
     r, t = camera.world_to_camera(pose)
     boxes, points, classes, ids, dists = [], [], [], [], []
+    ignore_boxes, ignore_classes = [], []
     if len(lmap):
         pts = np.stack([lm.point for lm in lmap.landmarks])
         proj = camera.project(pts, pose, max_range=max_range)
-        for k in np.flatnonzero(proj.visible & faces_camera(pts, facing_normals(lmap), camera, pose)):
-            lm = lmap.landmarks[k]
+        facing = faces_camera(pts, facing_normals(lmap), camera, pose)  # no sign backs
+        for k, lm in enumerate(lmap.landmarks):
+            if not (facing[k] and proj.distance[k] <= max_range):
+                continue
             poly = clip_near(lm.outline @ r.T + t, camera.near)
             if len(poly) < 3:
                 continue
             px = camera.camera_to_pixels(poly)
             x0, y0 = np.clip(px.min(0), 0, [camera.width, camera.height])
             x1, y1 = np.clip(px.max(0), 0, [camera.width, camera.height])
-            if math.sqrt(max(x1 - x0, 0) * max(y1 - y0, 0)) < min_size_px:
+            w, h = max(x1 - x0, 0.0), max(y1 - y0, 0.0)
+            if w <= 0 or h <= 0:
+                continue  # outside the image
+            if not proj.visible[k] or math.sqrt(w * h) < min_size_px or min(w, h) < min_side_px:
+                ignore_boxes.append([x0, y0, x1, y1])
+                ignore_classes.append(taxonomy.class_id(lm.cls))
                 continue
             boxes.append([x0, y0, x1, y1])
             points.append(proj.pixels[k])
@@ -237,4 +253,6 @@ def frame_ground_truth(
         image_id=int(image_id),
         landmark_ids=np.array(ids, np.int64),
         distances=np.array(dists, np.float32),
+        ignore_boxes=np.array(ignore_boxes, np.float32).reshape(-1, 4),
+        ignore_classes=np.array(ignore_classes, np.int32),
     )

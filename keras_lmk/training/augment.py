@@ -95,6 +95,8 @@ def _keep(example: dict, keep) -> dict:
 def clip_and_drop(example: dict, min_visible: float, ignore_cut: bool = False) -> dict:
     """Clip boxes to the image; drop landmarks whose point left the image or whose box kept < min_visible.
 
+    Ignore regions (class 0, from ``ImageRecord.ignore_boxes``) are kept while part of them is visible.
+
     ignore_cut: such a landmark whose clipped box still covers some of the image is kept as class 0, an
     *ignore region* for the target encoder (its cells are neither landmark nor background), instead of
     being dropped, which would teach the visible part of a cut sign or marking as background.
@@ -109,12 +111,13 @@ def clip_and_drop(example: dict, min_visible: float, ignore_cut: bool = False) -
     kept = (clipped[:, 2] - clipped[:, 0]) * (clipped[:, 3] - clipped[:, 1])
     visible = tf.where(area > 0, kept / tf.maximum(area, 1e-9), 1.0)
     inside = (points[:, 0] >= 0) & (points[:, 0] < w) & (points[:, 1] >= 0) & (points[:, 1] < h)
-    ok = inside & (visible >= min_visible)
+    region = example["classes"] == 0  # ignore regions (ImageRecord.ignore_boxes) stay while any is visible
+    ok = inside & (visible >= min_visible) & ~region
+    some = kept > 0
     out = dict(example)
     out["boxes"] = clipped
     if not ignore_cut:
-        return _keep(out, ok)
-    some = kept > 0
+        return _keep(out, ok | (region & some))
     out["classes"] = tf.where(ok, example["classes"], tf.zeros_like(example["classes"]))
     return _keep(out, ok | some)
 

@@ -20,6 +20,7 @@ unreadable image, a size that disagrees with the annotation) raise; nothing is s
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 
@@ -42,6 +43,25 @@ def _ragged(arrays: list[np.ndarray], width: int | None, dtype) -> tf.RaggedTens
     return tf.RaggedTensor.from_row_lengths(flat.reshape(-1, *tail), np.asarray(lengths, np.int64))
 
 
+def with_ignore_regions(r: ImageRecord) -> ImageRecord:
+    """The record with its ``ignore_boxes`` appended as class-0 landmarks (point: box centre), the form the
+    augmentation and the target encoder read ignore regions in."""
+    k = len(r.ignore_boxes)
+    if not k:
+        return r
+    centres = (r.ignore_boxes[:, :2] + r.ignore_boxes[:, 2:]) / 2
+    return dataclasses.replace(
+        r,
+        boxes=np.concatenate([r.boxes, r.ignore_boxes]),
+        points=np.concatenate([r.points, centres]),
+        classes=np.concatenate([r.classes, np.zeros(k, np.int32)]),
+        landmark_ids=np.concatenate([r.landmark_ids, np.full(k, -1, np.int64)]),
+        distances=np.concatenate([r.distances, np.full(k, np.nan, np.float32)]),
+        ignore_boxes=np.zeros((0, 4), np.float32),
+        ignore_classes=np.zeros((0,), np.int32),
+    )
+
+
 def records_dataset(records: Sequence[ImageRecord]) -> tf.data.Dataset:
     """Source dicts of in-memory records (image bytes read lazily; see :func:`read_image`).
 
@@ -52,6 +72,7 @@ def records_dataset(records: Sequence[ImageRecord]) -> tf.data.Dataset:
     """
     if not records:
         raise ValueError("no records")
+    records = [with_ignore_regions(r) for r in records]
     columns = {
         "path": tf.constant([r.image_path for r in records]),
         "width": tf.constant([r.width for r in records], tf.int32),
