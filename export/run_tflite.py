@@ -11,22 +11,17 @@ image at all, ends with an ``error:`` line and exit status 2, like the package's
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
-from keras_lmk.cli import command
+from keras_lmk.cli import command, make_parser
 from keras_lmk.data.frames import read_image_rgb
 from keras_lmk.inference.runtime import LandmarkRuntime
 
 
 @command
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python export/run_tflite.py",
-        description=__doc__.split("\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    p = make_parser("python export/run_tflite.py", __doc__)
     p.add_argument("model", help=".tflite file with its model card <name>.json beside it")
     p.add_argument("images", nargs="+", help="image files (jpg, png, bmp)")
     p.add_argument("--threads", type=int, default=2, help="TFLite interpreter threads")

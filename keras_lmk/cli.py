@@ -20,6 +20,7 @@ with that descriptor sent to a file, then passes on every line that is not such 
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import functools
 import os
@@ -33,6 +34,38 @@ from keras_lmk.atomic import forget_created_dirs, remove_empty_created_dirs
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported anywhere
 
 USER_ERROR, FAILURE, INTERRUPTED = 2, 1, 130
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Every command's ``--help``: descriptions as written, and each option's default after its help unless
+    it has none worth showing (None, False, []) or the help already says it."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        d = action.default
+        shown = action.option_strings and not (d is None or d is False or d == [] or d == argparse.SUPPRESS)
+        if shown and "default" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
+def make_parser(prog: str, doc: str) -> argparse.ArgumentParser:
+    """A command's parser, from its module docstring: the title line and, when the next paragraph is
+    indented example commands, those too, kept as written; option defaults shown."""
+    title, *rest = doc.split("\n\n")
+    examples = [rest[0]] if rest and rest[0].startswith("    ") else []
+    return argparse.ArgumentParser(
+        prog=prog, description="\n\n".join([title, *examples]), formatter_class=HelpFormatter
+    )
+
+
+def add_input_argument(parser: argparse.ArgumentParser, help: str, *, old: tuple[str, ...] = ()) -> None:
+    """The required ``--input`` every command reads (``args.input``); ``old`` spellings (``--in``,
+    ``--data``) are still accepted but not shown."""
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--input", metavar="PATH", help=help)
+    for flag in old:
+        group.add_argument(flag, dest="input", help=argparse.SUPPRESS)
 
 
 def debug() -> bool:

@@ -13,21 +13,20 @@ int8 outputs). How to use them on a phone: android_demo_assets/README.md.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from keras_lmk.cli import command, start_tensorflow
+from keras_lmk.cli import command, make_parser, start_tensorflow
 
 
 @command
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m keras_lmk.demo_assets", description=__doc__.split("\n")[0])
-    p.add_argument("--run", help="run directory (model.keras, model_card.json, config.yaml)")
-    p.add_argument("--out", default="android_demo_assets")
+    p = make_parser("python -m keras_lmk.demo_assets", __doc__)
+    p.add_argument("--run", metavar="DIR", help="run folder (model.keras, model_card.json, config.yaml)")
+    p.add_argument("--out", default="android_demo_assets", metavar="DIR", help="output folder of the kit")
     p.add_argument(
         "--samples", type=int, default=2, help="validation images with landmarks per data source of the run"
     )
-    p.add_argument("--calib-steps", type=int, default=100)
+    p.add_argument("--calib-steps", type=int, default=100, help="int8 calibration images")
     p.add_argument("--check", metavar="DIR", help="compare DIR's model with its goldens instead")
     args = p.parse_args(argv)
     start_tensorflow()  # the kit is built and checked with Keras and TFLite

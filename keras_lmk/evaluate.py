@@ -1,17 +1,16 @@
 """Evaluate a detector on annotated images: point-matching AP, P/R/F1, point error, confusion, frames/s.
 
-    python -m keras_lmk.evaluate --model run/model.tflite --data data/val.json [--images DIR] --out eval/
-    python -m keras_lmk.evaluate --model run/model.keras --data synth/drive_000 --out eval/
-    python -m keras_lmk.evaluate --model run/model.tflite --data gt.json --video drive.mp4 --out eval/
+    python -m keras_lmk.evaluate --model run/model.tflite --input data/val.json [--images DIR] --out eval/
+    python -m keras_lmk.evaluate --model run/model.keras --input synth/drive_000 --out eval/
+    python -m keras_lmk.evaluate --model run/model.tflite --input gt.json --video drive.mp4 --out eval/
 
-``--data`` is a COCO keypoint JSON (keras_lmk.data.coco layout; images relative to the JSON or to --images)
-or a
-synthetic drive directory (map.json, camera.json, poses.json, annotations.json: the ground truth there was
-projected from the map and is read from annotations.json; its frames are images/ or, without that folder,
-the video in it). With ``--video`` the COCO images are frames of that video: image entry k is frame
-``frame_index`` when it has that field, else frame k (its position in the list). Only frames with an image
-entry are evaluated; corrupt or missing ones are skipped and counted. Metric definitions:
-keras_lmk/evaluation/metrics.py and docs/evaluation.md.
+``--input`` (formerly ``--data``, still accepted) is a COCO keypoint JSON (keras_lmk.data.coco layout; images
+relative to the JSON or to --images) or a synthetic drive directory (map.json, camera.json, poses.json,
+annotations.json: the ground truth there was projected from the map and is read from annotations.json; its
+frames are images/ or, without that folder, the video in it). With ``--video`` the COCO images are frames of
+that video: image entry k is frame ``frame_index`` when it has that field, else frame k (its position in the
+list). Only frames with an image entry are evaluated; corrupt or missing ones are skipped and counted.
+Metric definitions: keras_lmk/evaluation/metrics.py and docs/evaluation.md.
 
 Writes into --out: metrics.json, per_frame.csv, pr_curves.png, point_errors.png, confusion.png.
 Frames are streamed: the ground truth is read by a streaming parser into compact arrays
@@ -24,31 +23,32 @@ for P/R/F1, point error and confusion, and at --curve-threshold (default 0.05) f
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from keras_lmk.cli import command, start_tensorflow
+from keras_lmk.cli import add_input_argument, command, make_parser, start_tensorflow
 from keras_lmk.evaluation.evaluate import run
 from keras_lmk.evaluation.matching import DEFAULT_TOLERANCES, tolerance_by_name
 
 
 @command
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m keras_lmk.evaluate", description=__doc__.splitlines()[0])
+    ap = make_parser("python -m keras_lmk.evaluate", __doc__)
     ap.add_argument("--model", required=True, help="model.keras or model.tflite (model card beside it)")
-    ap.add_argument("--data", required=True, help="COCO keypoint JSON or synthetic drive directory")
+    add_input_argument(ap, "ground truth: COCO keypoint JSON or synthetic drive folder", old=("--data",))
     ap.add_argument("--images", help="image root for the COCO file names (default: the JSON's folder)")
     ap.add_argument("--video", help="frames from this video: the COCO images are its frames (frame_index)")
-    ap.add_argument("--out", required=True, help="output directory")
+    ap.add_argument(
+        "--out", required=True, metavar="DIR", help="output folder (metrics.json, per_frame.csv, plots)"
+    )
     ap.add_argument("--score-threshold", type=float, help="operating threshold (default: the model card's)")
     ap.add_argument("--curve-threshold", type=float, default=0.05, help="lowest score kept for PR/AP")
     ap.add_argument(
         "--primary-tolerance",
         default="adaptive",
-        help="match radius for point errors, confusion and best F1: adaptive (default) or <N>px, e.g. 10px",
+        help="match radius for point errors, confusion and best F1: adaptive or <N>px, e.g. 10px",
     )
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--threads", type=int, default=2, help="TFLite interpreter threads")
+    ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = ap.parse_args(argv)
     if args.model.endswith(".keras"):  # a .tflite model runs without TensorFlow
         start_tensorflow()
@@ -56,7 +56,7 @@ def main(argv=None) -> int:
     tolerances = (primary, *[t for t in DEFAULT_TOLERANCES if t.name != primary.name])
     s = run(
         args.model,
-        args.data,
+        args.input,
         args.out,
         images=args.images,
         video=args.video,

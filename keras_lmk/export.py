@@ -1,4 +1,4 @@
-"""Export a trained detector to TFLite variants with model cards and a size/latency/accuracy report.
+r"""Export a trained detector to TFLite variants with model cards and a size/latency/accuracy report.
 
     python -m keras_lmk.export --model runs/exp/model.keras --out export_out --quant fp32 fp16 dynamic int8
     python -m keras_lmk.export --model runs/exp/model.keras --out export_out --quant int8 qat \
@@ -11,17 +11,16 @@ from the interpreter) per variant, and ``export_report.json`` / ``export_report.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from keras_lmk.cli import command, start_tensorflow
+from keras_lmk.cli import command, make_parser, start_tensorflow
 from keras_lmk.deploy.convert import QUANT_MODES
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m keras_lmk.export", description=__doc__.split("\n")[0])
+def parse_args(argv=None):
+    p = make_parser("python -m keras_lmk.export", __doc__)
     p.add_argument("--model", required=True, help="model.keras (its model card beside it)")
-    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder (.tflite, model cards, report)")
     p.add_argument(
         "--quant",
         nargs="+",
@@ -37,8 +36,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--eval-images", help="image root for a COCO --eval-data")
     p.add_argument("--latency-runs", type=int, default=20, help="invokes per latency median")
     p.add_argument("--qat-steps", type=int, default=200, help="QAT fine-tuning steps")
-    p.add_argument("--qat-batch-size", type=int, default=8)
-    p.add_argument("--qat-lr", type=float, default=1e-4)
+    p.add_argument("--qat-batch-size", type=int, default=8, help="QAT fine-tuning batch size")
+    p.add_argument("--qat-lr", type=float, default=1e-4, help="QAT fine-tuning learning rate")
     return p.parse_args(argv)
 
 

@@ -1,4 +1,4 @@
-"""Predict landmarks on an image, a folder of images or a video; write COCO keypoint-results JSON.
+r"""Predict landmarks on an image, a folder of images or a video; write COCO keypoint-results JSON.
 
     python -m keras_lmk.predict --model run/model.tflite --input drive.mp4 --out preds.json \
         [--render preds.mp4 | --render rendered/] [--score-threshold 0.4] [--threads 2]
@@ -16,24 +16,25 @@ the input folder, or the video's name. Points are original-image pixels, x right
 
 from __future__ import annotations
 
-import argparse
 import sys
 import warnings
 
-from keras_lmk.cli import command, start_tensorflow
+from keras_lmk.cli import add_input_argument, command, make_parser, start_tensorflow
 from keras_lmk.inference.predict import run
 
 
 @command
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m keras_lmk.predict", description=__doc__.splitlines()[0])
+    ap = make_parser("python -m keras_lmk.predict", __doc__)
     ap.add_argument("--model", required=True, help="model.keras or model.tflite (model card beside it)")
-    ap.add_argument("--input", required=True, help="image file, folder of images, or video (mp4/avi)")
-    ap.add_argument("--out", required=True, help="predictions JSON (COCO keypoint results)")
-    ap.add_argument("--render", help="folder for rendered images, or an .mp4/.avi video")
-    ap.add_argument("--score-threshold", type=float, help="override the model card's decoder threshold")
+    add_input_argument(ap, "image file, folder of images (recursive), or video (mp4/avi/mov/mkv)")
+    ap.add_argument(
+        "--out", required=True, metavar="FILE", help="predictions JSON file (COCO keypoint results)"
+    )
+    ap.add_argument("--render", metavar="DIR|VIDEO", help="folder for rendered images, or an .mp4/.avi video")
+    ap.add_argument("--score-threshold", type=float, help="operating threshold (default: the model card's)")
     ap.add_argument("--threads", type=int, default=2, help="TFLite interpreter threads")
-    ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = ap.parse_args(argv)
     if args.model.endswith(".keras"):  # a .tflite model runs without TensorFlow
         start_tensorflow()

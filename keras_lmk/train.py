@@ -15,16 +15,15 @@ TF_CONFIG on every worker (see docs/training.md) and pass ``--set train.distribu
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
-from keras_lmk.cli import command, start_tensorflow
+from keras_lmk.cli import command, make_parser, start_tensorflow
 from keras_lmk.training.config import PRESETS, resolve_config, resume_config
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m keras_lmk.train", description=__doc__.split("\n")[0])
+def parse_args(argv=None):
+    p = make_parser("python -m keras_lmk.train", __doc__)
     p.add_argument("--preset", default="synthetic", choices=sorted(PRESETS), help="named config preset")
     p.add_argument("--config", help="YAML file applied on top of the preset")
     p.add_argument(
@@ -35,7 +34,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         metavar="KEY=VALUE",
         help="type-checked override, e.g. --set train.epochs=3 (repeatable)",
     )
-    p.add_argument("--run-dir", default=None, help="output directory (default runs/<preset>)")
+    p.add_argument("--run-dir", metavar="DIR", help="output folder of the run (default: runs/<preset>)")
     p.add_argument(
         "--resume",
         action="store_true",

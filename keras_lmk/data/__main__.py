@@ -1,11 +1,11 @@
-"""Dataset command line: import GTSDB/YOLO/marking quads into COCO keypoint JSON, split it, and summarise it.
+r"""Dataset command line: import GTSDB/YOLO/marking quads into COCO keypoint JSON, split it, and summarise it.
 
     python -m keras_lmk.data convert --from gtsdb --input /data/gtsdb-train --out gtsdb.json
     python -m keras_lmk.data convert --from yolo --input /data/y --mapping names.txt --out y.json --skip-bad
     python -m keras_lmk.data convert --from quads --input /data/road-markings/annotations.csv --out m.json
-    python -m keras_lmk.data split --in gtsdb.json --val-fraction 0.2 --seed 0 \
+    python -m keras_lmk.data split --input gtsdb.json --val-fraction 0.2 --seed 0 \
         --out-train train.json --out-val val.json
-    python -m keras_lmk.data stats --in train.json
+    python -m keras_lmk.data stats --input train.json
 
 Bad input stops the command with ``FILE:LINE: problem`` (exit status 2) unless ``--skip-bad``: then the images
 with problems are left out and a report of what was skipped is printed. The library functions are in
@@ -16,12 +16,13 @@ statistics.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from keras_lmk.atomic import check_writable_dir
-from keras_lmk.cli import command
+from keras_lmk.cli import HelpFormatter, add_input_argument, command, make_parser
 from keras_lmk.data.coco import load_coco, write_coco
 from keras_lmk.data.splits import split_records
 from keras_lmk.data.stats import dataset_stats
@@ -71,7 +72,7 @@ def _convert(args, taxonomy: Taxonomy, report: LoadReport) -> int:
 def _split(args, taxonomy: Taxonomy, report: LoadReport) -> int:
     for out in (args.out_train, args.out_val):
         check_writable_dir(Path(out).parent)
-    records = load_coco(args.inp, taxonomy, skip_bad=args.skip_bad, report=report)
+    records = load_coco(args.input, taxonomy, skip_bad=args.skip_bad, report=report)
     train, val = split_records(records, args.val_fraction, args.seed)
     write_coco(train, taxonomy, args.out_train)
     write_coco(val, taxonomy, args.out_val)
@@ -81,11 +82,11 @@ def _split(args, taxonomy: Taxonomy, report: LoadReport) -> int:
 
 def _stats(args, taxonomy: Taxonomy, report: LoadReport) -> int:
     records = load_coco(
-        args.inp, taxonomy, skip_bad=args.skip_bad, report=report, check_images=args.check_images
+        args.input, taxonomy, skip_bad=args.skip_bad, report=report, check_images=args.check_images
     )
     s = dataset_stats(records, taxonomy)
     print(
-        f"{args.inp}: {s['images']} images ({s['negative_images']} without landmarks), "
+        f"{args.input}: {s['images']} images ({s['negative_images']} without landmarks), "
         f"{s['landmarks']} landmarks"
     )
     for name, n in s["per_class"].items():
@@ -97,7 +98,7 @@ def _stats(args, taxonomy: Taxonomy, report: LoadReport) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m keras_lmk.data", description=__doc__.split("\n\n")[0])
+    p = make_parser("python -m keras_lmk.data", __doc__)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--taxonomy", default="korea", help="packaged taxonomy name or JSON file")
     common.add_argument(
@@ -105,14 +106,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True)
 
-    c = sub.add_parser("convert", parents=[common], help="import GTSDB or YOLO into COCO keypoint JSON")
-    c.add_argument("--from", dest="source", choices=("gtsdb", "yolo", "quads"), required=True)
+    sub_parser = functools.partial(sub.add_parser, parents=[common], formatter_class=HelpFormatter)
+    c = sub_parser("convert", help="import GTSDB, YOLO or marking quads into COCO keypoint JSON")
     c.add_argument(
-        "--input",
-        required=True,
-        help="dataset folder (GTSDB: folder with gt.txt, or gt.txt itself; quads: the annotations CSV)",
+        "--from", dest="source", choices=("gtsdb", "yolo", "quads"), required=True, help="dataset format"
     )
-    c.add_argument("--out", required=True, help="COCO JSON to write")
+    add_input_argument(
+        c, "dataset folder (GTSDB: folder with gt.txt, or gt.txt itself; quads: the annotations CSV)"
+    )
+    c.add_argument("--out", required=True, metavar="FILE", help="COCO JSON file to write")
     c.add_argument(
         "--mapping",
         help="class mapping: packaged name (gtsdb_to_korea) or file; for quads the taxonomy class of every "
@@ -121,16 +123,16 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--image-root", help="file_name relative to this folder (default: the JSON's folder)")
     c.set_defaults(run=_convert)
 
-    s = sub.add_parser("split", parents=[common], help="deterministic train/val split by image")
-    s.add_argument("--in", dest="inp", required=True)
-    s.add_argument("--val-fraction", type=float, default=0.2)
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--out-train", required=True)
-    s.add_argument("--out-val", required=True)
+    s = sub_parser("split", help="deterministic train/val split by image")
+    add_input_argument(s, "COCO keypoint JSON to split", old=("--in",))
+    s.add_argument("--val-fraction", type=float, default=0.2, help="share of the images for validation")
+    s.add_argument("--seed", type=int, default=0, help="seed of the split")
+    s.add_argument("--out-train", required=True, metavar="FILE", help="COCO JSON file for the training part")
+    s.add_argument("--out-val", required=True, metavar="FILE", help="COCO JSON file for the validation part")
     s.set_defaults(run=_split)
 
-    t = sub.add_parser("stats", parents=[common], help="images, landmarks per class, box sizes")
-    t.add_argument("--in", dest="inp", required=True)
+    t = sub_parser("stats", help="images, landmarks per class, box sizes")
+    add_input_argument(t, "COCO keypoint JSON", old=("--in",))
     t.add_argument("--check-images", action="store_true", help="decode every image and check its size")
     t.set_defaults(run=_stats)
     return p
