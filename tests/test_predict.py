@@ -133,3 +133,58 @@ def test_predict_errors_are_clear(tmp_path, capsys):
     blocker.write_text("x")
     rc = main(["--model", str(model), "--input", str(tmp_path), "--out", str(blocker / "p.json")])
     assert rc == 2 and "not writable" in capsys.readouterr().err
+
+
+# -------------------------------------------------------------- rendered labels (keras_lmk.inference.render)
+
+
+def _inside_and_apart(rects, frame_size):
+    fw, fh = frame_size
+    assert all(0 <= x0 < x1 <= fw and 0 <= y0 < y1 <= fh for x0, y0, x1, y1 in rects), rects
+    for i, a in enumerate(rects):
+        for b in rects[i + 1 :]:
+            assert min(a[2], b[2]) <= max(a[0], b[0]) or min(a[3], b[3]) <= max(a[1], b[1]), (a, b)
+
+
+def test_a_label_sits_right_above_its_point_or_flips_at_the_frame_edge():
+    from keras_lmk.inference.render import place_labels
+
+    # by hand: gap 4, label 50x10; at (100, 100) right-above is x 104..154, y 86..96
+    assert place_labels([(100, 100)], [(50, 10)], (640, 360)) == [(104, 86, 154, 96)]
+    # at the right edge it is shifted into the frame (old renderer: cut off at x = 690)
+    assert place_labels([(636, 100)], [(50, 10)], (640, 360)) == [(590, 86, 640, 96)]
+    # at the top-left corner it goes below, not above the frame
+    assert place_labels([(2, 3)], [(50, 10)], (640, 360)) == [(6, 0, 56, 10)]
+
+
+@pytest.mark.parametrize("where", ["right edge", "centre", "top-right corner"])
+def test_a_crowd_of_labels_stays_inside_the_frame_without_overlap(where):
+    from keras_lmk.inference.render import place_labels
+
+    rng = np.random.default_rng(0)
+    centre = {"right edge": (630, 180), "centre": (320, 180), "top-right corner": (635, 5)}[where]
+    points = np.asarray(centre) + rng.uniform(-10, 10, (15, 2))  # 15 landmarks within 20 px: a sign gantry
+    sizes = rng.integers(60, 110, 15), np.full(15, 14)
+    rects = place_labels(points, np.stack(sizes, 1), (640, 360))
+    _inside_and_apart(rects, (640, 360))
+    # nudged, not scattered: no label further from its point than one stack of all the labels
+    assert max(abs((r[1] + r[3]) / 2 - y) for r, (_, y) in zip(rects, points, strict=True)) < 15 * 14 + 40
+
+
+def test_draw_detections_keeps_the_frame_and_draws_every_label():
+    from keras_lmk.data.taxonomy import load_taxonomy
+    from keras_lmk.detector.decode import Detections
+    from keras_lmk.inference.render import draw_detections
+
+    tax = load_taxonomy("korea")
+    n = 12
+    dets = Detections(
+        np.arange(n, dtype=np.int32) % 6 + 1,
+        np.column_stack([np.full(n, 630.0), np.linspace(170, 190, n)]).astype(np.float32),
+        np.linspace(0.9, 0.3, n).astype(np.float32),
+    )
+    frame = np.zeros((360, 640, 3), np.uint8)
+    out = draw_detections(frame, dets, tax)
+    assert out.shape == frame.shape and frame.max() == 0  # a copy
+    drawn_rows = np.flatnonzero(out[:, :600].any(axis=(1, 2)))  # labels flipped left of the edge points
+    assert drawn_rows.max() - drawn_rows.min() > n * 10  # stacked, not drawn on top of each other

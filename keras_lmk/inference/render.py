@@ -1,6 +1,9 @@
 """Draw detections onto frames and write them to a folder of images or a video (OpenCV, no TensorFlow).
 
 Each landmark is a class-coloured cross at its reference point (taxonomy colours) with ``name score``.
+Labels stay inside the frame and do not cover each other: :func:`place_labels` tries the corners around
+the point, then slides the label up or down to the nearest free spot; a label that moved away from its
+point gets a thin leader line.
 """
 
 from __future__ import annotations
@@ -14,26 +17,88 @@ from keras_lmk.data.taxonomy import Taxonomy
 from keras_lmk.detector.decode import Detections
 
 VIDEO_OUT_SUFFIXES = (".mp4", ".avi")
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+
+
+def _overlap(a, b) -> int:
+    """Intersection area of two (x0, y0, x1, y1) pixel rectangles."""
+    return max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
+
+
+def _candidates(x: int, y: int, w: int, h: int, frame_size, gap: int):
+    """Label rectangles for a point, best first: the four corners around it, then the right and left
+    columns slid down and up in half-label steps; each shifted into the frame."""
+    fw, fh = frame_size
+
+    def rect(x0, y0):
+        x0 = int(min(max(x0, 0), max(fw - w, 0)))
+        y0 = int(min(max(y0, 0), max(fh - h, 0)))
+        return (x0, y0, x0 + w, y0 + h)
+
+    right, left, above = x + gap, x - gap - w, y - gap - h
+    yield from (rect(right, above), rect(right, y + gap), rect(left, above), rect(left, y + gap))
+    step = max(h // 2, 1)
+    for k in range(1, fh // step + 2):
+        for x0, y0 in ((right, above + k * step), (right, above - k * step)):
+            yield rect(x0, y0)
+        for x0, y0 in ((left, above + k * step), (left, above - k * step)):
+            yield rect(x0, y0)
+
+
+def place_labels(points, sizes, frame_size, gap: int = 4) -> list[tuple[int, int, int, int]]:
+    """Label rectangles (x0, y0, x1, y1), pixels, x right, y down, one per point, in the points' order.
+
+    points: [N, 2] label anchors (a landmark's reference point); sizes: [N, 2] label (width, height);
+    frame_size: (width, height). Labels are placed in the given order (draw the most important first):
+    each takes the first free place among right-above, right-below, left-above and left-below of its point,
+    then the nearest free place up or down from there; in a frame too full for that, the place that covers
+    the earlier labels least. Every rectangle lies inside the frame (one larger than the frame is pinned to
+    its top-left corner).
+    """
+    placed: list[tuple[int, int, int, int]] = []
+    points = np.asarray(points, float).reshape(-1, 2)
+    for (px, py), (w, h) in zip(points, np.asarray(sizes, int).reshape(-1, 2), strict=True):
+        best, best_cover = None, None
+        for r in _candidates(round(px), round(py), int(w), int(h), frame_size, gap):
+            cover = sum(_overlap(r, q) for q in placed)
+            if best_cover is None or cover < best_cover:
+                best, best_cover = r, cover
+            if cover == 0:
+                break
+        placed.append(best)
+    return placed
 
 
 def draw_detections(rgb: np.ndarray, dets: Detections, taxonomy: Taxonomy) -> np.ndarray:
-    """Return a copy of ``rgb`` (uint8 [h, w, 3]) with markers and labels drawn."""
+    """Return a copy of ``rgb`` (uint8 [h, w, 3]) with markers and labels drawn (labels by descending score,
+    placed by :func:`place_labels`)."""
     out = np.ascontiguousarray(rgb).copy()
-    size = max(8, round(min(out.shape[:2]) / 40))
-    font = max(0.3, min(out.shape[:2]) / 900)
-    for cls, (x, y), score in zip(
-        dets.classes.tolist(), dets.points.tolist(), dets.scores.tolist(), strict=True
-    ):
-        color = tuple(int(v) for v in taxonomy.classes[cls].color)
+    h_img, w_img = out.shape[:2]
+    size = max(8, round(min(h_img, w_img) / 40))
+    font = max(0.3, min(h_img, w_img) / 900)
+    order = np.argsort(-np.asarray(dets.scores), kind="stable")
+    classes = np.asarray(dets.classes)[order].tolist()
+    scores = np.asarray(dets.scores)[order].tolist()
+    points = np.asarray(dets.points, float).reshape(-1, 2)[order].tolist()
+    labels = [f"{taxonomy.classes[c].name} {s:.2f}" for c, s in zip(classes, scores, strict=True)]
+    metrics = [cv2.getTextSize(label, FONT, font, 3) for label in labels]  # ((w, h), baseline)
+    sizes = [(tw + 2, th + base + 2) for (tw, th), base in metrics]
+    rects = place_labels(points, sizes, (w_img, h_img), gap=size // 2 + 2)
+    colors = [tuple(int(v) for v in taxonomy.classes[c].color) for c in classes]
+    for (x, y), color in zip(points, colors, strict=True):
         p = (round(x), round(y))
-        cv2.drawMarker(
-            out, p, (0, 0, 0), cv2.MARKER_CROSS, size + 2, 4
-        )  # dark outline, readable on any colour
+        cv2.drawMarker(out, p, (0, 0, 0), cv2.MARKER_CROSS, size + 2, 4)  # dark outline: any background
         cv2.drawMarker(out, p, color, cv2.MARKER_CROSS, size, 2)
-        label = f"{taxonomy.classes[cls].name} {score:.2f}"
-        org = (p[0] + size // 2 + 2, max(10, p[1] - size // 2))
-        cv2.putText(out, label, org, cv2.FONT_HERSHEY_SIMPLEX, font, (0, 0, 0), 3, cv2.LINE_AA)
-        cv2.putText(out, label, org, cv2.FONT_HERSHEY_SIMPLEX, font, color, 1, cv2.LINE_AA)
+    for (x, y), color, label, (x0, y0, x1, y1), (_, base) in zip(
+        points, colors, labels, rects, metrics, strict=True
+    ):
+        p = (round(x), round(y))
+        near = (min(max(p[0], x0), x1), min(max(p[1], y0), y1))
+        if abs(near[0] - p[0]) + abs(near[1] - p[1]) > 2 * size:  # moved away: a leader line to its point
+            cv2.line(out, p, near, color, 1, cv2.LINE_AA)
+        org = (x0 + 1, y1 - 1 - base)
+        cv2.putText(out, label, org, FONT, font, (0, 0, 0), 3, cv2.LINE_AA)
+        cv2.putText(out, label, org, FONT, font, color, 1, cv2.LINE_AA)
     return out
 
 
