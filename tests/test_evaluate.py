@@ -129,3 +129,42 @@ def test_drive_folder_with_a_video_instead_of_images(tmp_path):
     assert s["frames"] == 3 and s["skipped_images"] == 0 and s["video"] == str(drive / "drive.avi")
     rows = list(csv.DictReader((tmp_path / "e" / "per_frame.csv").open()))
     assert [(int(r["frame_index"]), int(r["num_gt"])) for r in rows] == [(0, 1), (1, 2), (2, 0)]
+
+
+# ------------------------------------------------------------ evaluation figures (keras_lmk.evaluation.plots)
+
+
+def test_pr_curve_colours_read_on_white_and_stay_distinct():
+    from itertools import combinations
+
+    from keras_lmk.data.taxonomy import load_taxonomy
+    from keras_lmk.evaluation.plots import WHITE, class_line_colors, contrast_ratio
+
+    tax = load_taxonomy("korea")
+    colors = class_line_colors(tax)
+    assert set(colors) == set(tax.names[1:])
+    assert contrast_ratio(tax.classes[tax.class_id("auxiliary")].color, WHITE) < 1.2  # the near-white one
+    for name, c in colors.items():
+        assert contrast_ratio(c, WHITE) >= 3.0, (name, c)
+    for (a, ca), (b, cb) in combinations(colors.items(), 2):
+        assert np.linalg.norm(np.subtract(ca, cb)) > 60, (a, b, ca, cb)
+    assert colors["regulatory"] == tuple(tax.classes[tax.class_id("regulatory")].color)  # readable: kept
+
+
+def test_contrast_ratio_by_hand():
+    from keras_lmk.evaluation.plots import BLACK, WHITE, contrast_ratio, readable_on_white
+
+    assert contrast_ratio(BLACK, WHITE) == pytest.approx(21.0)
+    assert contrast_ratio((118, 118, 118), WHITE) == pytest.approx(4.54, abs=0.01)  # WCAG's AA grey
+    assert readable_on_white(WHITE)[0] == readable_on_white(WHITE)[2] < 150  # white becomes a mid grey
+
+
+def test_confusion_counts_are_legible_on_every_cell():
+    from keras_lmk.evaluation.plots import WHITE, confusion_colors, contrast_ratio
+
+    cm = np.array([[0, 3, 40], [2, 900, 1], [15, 0, 5000]])
+    cells, text = confusion_colors(cm)
+    assert cells.shape == text.shape == (3, 3, 3)
+    for i, j in np.ndindex(cm.shape):
+        assert contrast_ratio(text[i, j], cells[i, j]) >= 4.5, (cm[i, j], cells[i, j], text[i, j])
+    assert tuple(text[2, 2]) == WHITE  # the darkest cell (old plot: black on dark blue)

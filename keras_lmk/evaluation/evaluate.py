@@ -183,55 +183,8 @@ def run(
 
 
 def _plots(ev: PointEvaluator, out_dir: Path):
-    import matplotlib
+    from keras_lmk.evaluation.plots import plot_confusion, plot_point_errors, plot_pr_curves
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    def save(fig, name):
-        atomic_write(out_dir / name, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
-        plt.close(fig)
-
-    tax, tol = ev.taxonomy, ev.tolerances[0].name
-    fig, ax = plt.subplots(figsize=(6, 5))
-    for name, (r, p) in ev.pr_curves().items():
-        env = np.maximum.accumulate(p[::-1])[::-1] if len(p) else p
-        ax.step(
-            np.concatenate([[0], r]),
-            np.concatenate([[1], env]),
-            where="post",
-            label=name,
-            color=np.asarray(tax.classes[tax.class_id(name)].color) / 255,
-        )
-    ax.set(
-        xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02), title=f"PR curves (tolerance {tol})"
-    )
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(loc="lower left")
-    save(fig, "pr_curves.png")
-
-    err, _ = ev.point_errors()
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.hist(err, bins=30, color="tab:blue")
-    ax.set(
-        xlabel="point error (px, original image)",
-        ylabel="matched predictions",
-        title=f"point error at threshold {ev.threshold:g} (n={len(err)})",
-    )
-    save(fig, "point_errors.png")
-
-    cm, _ = ev.confusion_matrix()
-    fig, ax = plt.subplots(figsize=(7, 6))
-    ax.imshow(np.log1p(cm), cmap="Blues")
-    for (i, j), v in np.ndenumerate(cm):
-        ax.text(j, i, str(v), ha="center", va="center", fontsize=8)
-    ax.set_xticks(range(len(tax.names)), tax.names, rotation=45, ha="right")
-    ax.set_yticks(range(len(tax.names)), tax.names)
-    ax.set(
-        xlabel="prediction (background = missed)",
-        ylabel="ground truth (background = none)",
-        title="confusion at the operating threshold",
-    )
-    fig.tight_layout()
-    save(fig, "confusion.png")
+    plot_pr_curves(ev.pr_curves(), ev.taxonomy, out_dir / "pr_curves.png", ev.tolerances[0].name)
+    plot_point_errors(ev.point_errors()[0], ev.threshold, out_dir / "point_errors.png")
+    plot_confusion(ev.confusion_matrix()[0], list(ev.taxonomy.names), out_dir / "confusion.png")
