@@ -188,3 +188,23 @@ def test_draw_detections_keeps_the_frame_and_draws_every_label():
     assert out.shape == frame.shape and frame.max() == 0  # a copy
     drawn_rows = np.flatnonzero(out[:, :600].any(axis=(1, 2)))  # labels flipped left of the edge points
     assert drawn_rows.max() - drawn_rows.min() > n * 10  # stacked, not drawn on top of each other
+
+
+def test_the_readme_python_example_runs_without_tensorflow():
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    section = readme[readme.index("## Use a trained model from Python") :]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    assert "LandmarkRuntime(" in code and "open_runner" in code and "predict_frame(rgb)" in code
+    check = code + "\nassert 'tensorflow' not in sys.modules and len(dets) > 0\n"
+    r = subprocess.run(
+        [sys.executable, "-c", "import sys\n" + check], cwd=root, capture_output=True, text=True, timeout=120
+    )
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines and all(re.fullmatch(r"\w+ +x= *[\d.]+ y= *[\d.]+ score=[01]\.\d\d", ln) for ln in lines)
