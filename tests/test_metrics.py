@@ -334,3 +334,23 @@ def test_where_nearest_pixel_matching_differs_from_pycocotools_oks():
         for p, s in zip(preds, scores, strict=True)
     ]
     assert _pycocotools_ap(gt, dets, 1, oks_sigma_for(0.5, 0.5)) == pytest.approx(1.0)
+
+
+def test_detections_on_ignore_regions_are_neither_tp_nor_fp():
+    # one sign GT at (20, 20) (box 20 px: adaptive radius 10); an ignore region [60, 60, 100, 100].
+    # Predictions: (22, 20) matches the GT; (80, 80) lies in the ignore region -> left out;
+    # (150, 20) is a plain false positive. Without the ignore region: 1 TP, 2 FP.
+    def run(ignore):
+        ev = PointEvaluator(TAX, (Tolerance("adaptive"),), operating_threshold=0.5)
+        ev.add_frame(
+            [[20, 20]], [1], [box_at(20, 20, 20)],
+            [[22, 20], [80, 80], [150, 20]], [1, 1, 1], [0.9, 0.8, 0.7],
+            ignore_boxes=ignore,
+        )  # fmt: skip
+        per = ev.summary()["tolerances"]["adaptive"]["per_class"]
+        return per["sign"]["tp"], per["sign"]["fp"]
+
+    assert run([[60, 60, 100, 100]]) == (1, 1)
+    assert run(None) == (1, 2)
+    # an ignore region over the GT itself does not hide the true positive
+    assert run([[0, 0, 40, 40]]) == (1, 2)

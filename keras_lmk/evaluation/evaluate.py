@@ -147,6 +147,7 @@ def run(
                     op_points=dets.points,
                     op_classes=dets.classes,
                     op_scores=dets.scores,
+                    ignore_boxes=rec.ignore_boxes,
                 )
                 w.writerow(
                     {

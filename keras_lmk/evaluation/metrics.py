@@ -50,6 +50,17 @@ from keras_lmk.evaluation.matching import (
 )
 
 
+def _on_ignore_region(points, ignore_boxes, gt_points, radii) -> np.ndarray:
+    """bool [N]: the point lies inside an ignore box and outside every ground truth's match radius."""
+    x, y = points[:, :1], points[:, 1:]
+    inside = ((x >= ignore_boxes[:, 0]) & (x <= ignore_boxes[:, 2]) & (y >= ignore_boxes[:, 1])
+              & (y <= ignore_boxes[:, 3])).any(axis=1)  # fmt: skip
+    if len(gt_points):
+        d = np.linalg.norm(points[:, None, :] - gt_points[None, :, :], axis=-1)
+        inside &= ~(d <= radii[None, :]).any(axis=1)
+    return inside
+
+
 def _f1(p: float, r: float) -> float:
     return 2 * p * r / (p + r) if p + r > 0 else 0.0
 
@@ -111,12 +122,16 @@ class PointEvaluator:
         op_points=None,
         op_classes=None,
         op_scores=None,
+        ignore_boxes=None,
     ) -> dict:
         """Add one frame (ground truth and predictions in original pixels).
 
         ``pred_*`` are everything the decoder kept at a low threshold (PR curves, AP). ``op_*`` are the
         detections at the operating threshold (P/R/F1, point error, confusion); when omitted they are the
         ``pred_*`` with score >= the operating threshold (greedy matching by score makes that exact).
+        ``ignore_boxes`` float [K, 4] xyxy: ignore regions of the frame (``ImageRecord.ignore_boxes``). A
+        prediction whose point lies inside one and farther than the primary tolerance from every ground-truth
+        point is left out (neither TP nor FP), as COCO treats detections on crowd regions.
         Returns the frame's operating-point counts under the primary tolerance.
         """
         gp = np.asarray(gt_points, np.float64).reshape(-1, 2)
@@ -132,6 +147,13 @@ class PointEvaluator:
             op_pp = np.asarray(op_points, np.float64).reshape(-1, 2)
             op_pc = np.asarray(op_classes, np.int64).reshape(-1)
             op_ps = np.asarray(op_scores, np.float64).reshape(-1)
+        if ignore_boxes is not None and len(ignore_boxes):
+            ib = np.asarray(ignore_boxes, np.float64).reshape(-1, 4)
+            radii = self.tolerances[0].radii(gb)
+            keep = ~_on_ignore_region(pp, ib, gp, radii)
+            pp, pc, ps = pp[keep], pc[keep], ps[keep]
+            keep = ~_on_ignore_region(op_pp, ib, gp, radii)
+            op_pp, op_pc, op_ps = op_pp[keep], op_pc[keep], op_ps[keep]
         self.num_frames += 1
         np.add.at(self.num_gt, gc, 1)
         row = {}
