@@ -130,20 +130,31 @@ def test_offset_bound_fixes_the_int8_points_step(tmp_path):
     # An untrained offset head with a bias of +-40 cells stands for background cells that regress far
     # points: unbounded, the calibrated int8 range spans > 80 cells (step > 0.3 cell); with offset_bound 3.5
     # the points output lies in [-3.25, 4.25] and its int8 step is at most 7.5 / 255 ~= 0.0294 cell.
-    from keras_lmk.deploy.convert import convert_keras
-    from keras_lmk.inference.runtime import quantization_of
+    # Issue 14 item 5: int8 and float points then differ by <= 0.25 px (median, stride 8).
+    from ai_edge_litert.interpreter import Interpreter
 
-    def step(bound):
+    from keras_lmk.deploy.convert import convert_keras
+    from keras_lmk.inference.runtime import dequantize_output, quantization_of, quantize_input
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 255, (1, TINY.input_height, TINY.input_width, 3)).round().astype(np.float32)
+
+    def step_and_error(bound):
         model = build_model(TINY, ModelConfig(head_channels=8, head_depth=0, offset_bound=bound))
         conv = model.get_layer("offset_conv")
         conv.bias.assign(np.tile([40.0, -40.0], TINY.num_anchors).astype(np.float32))
-        rng = np.random.default_rng(0)
-        images = [rng.uniform(0, 255, (1, TINY.input_height, TINY.input_width, 3)).astype(np.float32)]
-        from ai_edge_litert.interpreter import Interpreter
-
-        it = Interpreter(model_content=convert_keras(model, TINY, "int8", images))
+        it = Interpreter(model_content=convert_keras(model, TINY, "int8", [x]))
+        it.allocate_tensors()
+        (inp,) = it.get_input_details()
         (points,) = [d for d in it.get_output_details() if d["shape"][-1] == 2]
-        return float(quantization_of(points)[0][0])
+        it.set_tensor(inp["index"], quantize_input(x, inp))
+        it.invoke()
+        q = dequantize_output(it.get_tensor(points["index"]), points).reshape(-1, 2)
+        f = np.asarray(model(x)["points"]).reshape(-1, 2)
+        err_px = np.median(np.linalg.norm(q - f, axis=1)) * TINY.stride
+        return float(quantization_of(points)[0][0]), float(err_px)
 
-    assert step(None) > 0.3
-    assert step(3.5) <= 7.5 / 255 + 1e-6
+    step, err = step_and_error(None)
+    assert step > 0.3 and err > 0.25
+    step, err = step_and_error(3.5)
+    assert step <= 7.5 / 255 + 1e-6 and err <= 0.25
