@@ -10,8 +10,7 @@ import pytest
 from inference_helpers import TINY_SPEC, TINY_TAXONOMY, tiny_keras_model
 
 from keras_lmk.data.records import ImageRecord
-from keras_lmk.deploy.convert import ExportError, calibration_images, convert_saved_model
-from keras_lmk.deploy.inspect import check_builtin_only, io_details, op_names, raw_outputs
+from keras_lmk.deploy.inspect import io_details, op_names
 from keras_lmk.detector.card import model_card
 from keras_lmk.detector.decode import DecoderConfig
 from keras_lmk.inference.runtime import KerasRunner, LandmarkRuntime
@@ -248,156 +247,8 @@ def test_only_builtin_ops(exported):
         assert set(ops) <= ALLOWED_OPS, (q, ops)
 
 
-def test_non_builtin_op_fails_loudly(tmp_path):
-    import tensorflow as tf
-
-    class Odd(tf.Module):
-        @tf.function(input_signature=[tf.TensorSpec([1, 4, 4, 3], tf.float32, name="image")])
-        def serve(self, image):
-            m = tf.reshape(image, [1, 4, 4, 3])[..., :3, :3, 0]
-            return {"class_logits": tf.linalg.det(m), "points": tf.linalg.det(m)}
-
-    mod = Odd()
-    tf.saved_model.save(mod, str(tmp_path / "sm"), signatures={"serving_default": mod.serve})
-    with pytest.raises(ExportError, match="builtin"):
-        convert_saved_model(tmp_path / "sm", "fp32")
-
-
-def test_custom_op_in_flatbuffer_is_rejected(exported):
-    _, out, _ = exported
-    ops = check_builtin_only((out / "model_fp32.tflite").read_bytes())
-    assert "CONV_2D" in ops
-    # rename an operator code to CUSTOM in a copy of the flatbuffer: the check must notice
-    from ai_edge_litert import schema_py_generated as schema
-
-    buf = bytearray((out / "model_fp32.tflite").read_bytes())
-    m = schema.ModelT.InitFromObj(schema.Model.GetRootAs(buf, 0))
-    m.operatorCodes[0].builtinCode = schema.BuiltinOperator.CUSTOM
-    m.operatorCodes[0].deprecatedBuiltinCode = schema.BuiltinOperator.CUSTOM
-    m.operatorCodes[0].customCode = "MyOp"
-    import flatbuffers
-
-    b = flatbuffers.Builder(1024)
-    b.Finish(m.Pack(b), file_identifier=b"TFL3")
-    with pytest.raises(ExportError, match="CUSTOM:MyOp"):
-        check_builtin_only(bytes(b.Output()))
-
-
-def test_calibration_images_use_the_letterbox_and_span_0_255(exported):
-    _, _, recs = exported
-    imgs = calibration_images(recs, TINY_SPEC, 3)
-    assert len(imgs) == 3 and imgs[0].shape == (1, 64, 64, 3) and imgs[0].dtype == np.float32
-    assert imgs[0].min() == 0 and imgs[0].max() == 255
-
-
-def test_calibration_images_are_the_inference_input_of_each_file(tmp_path):
-    """Calibration must feed what inference feeds: letterbox_image(read_image_rgb(file)) as float32 RGB,
-    except pixel (0, 0) set to 0 and the last pixel to 255. Files with known content, written by cv2 (BGR
-    on disk): the expected arrays of the first two are written out by hand."""
-    from keras_lmk.data.frames import read_image_rgb
-    from keras_lmk.detector.letterbox import PAD_VALUE, letterbox_image
-
-    red, blue, olive = (255, 0, 0), (0, 0, 255), (200, 150, 30)  # RGB
-    # 64x64 = the input size (letterbox is the identity): left half red, right half blue
-    a = np.zeros((64, 64, 3), np.uint8)
-    a[:, :32], a[:, 32:] = red, blue
-    # 128x64: scale 0.5 -> 64x32, centred with 16 grey rows above and below
-    b = np.full((64, 128, 3), olive, np.uint8)
-    expect_b = np.full((64, 64, 3), PAD_VALUE, np.uint8)
-    expect_b[16:48] = olive
-    # 50x40 noise: compared with letterbox_image(read_image_rgb(...)) itself
-    c = np.random.default_rng(0).integers(0, 256, (40, 50, 3), dtype=np.uint8)
-    paths = []
-    for name, rgb in (("a", a), ("b", b), ("c", c)):
-        paths.append(tmp_path / f"{name}.png")
-        assert cv2.imwrite(str(paths[-1]), rgb[..., ::-1])  # cv2 writes BGR
-    expected = [a, expect_b, letterbox_image(read_image_rgb(paths[2]), 64, 64)[0]]
-    expected = [e.astype(np.float32) for e in expected]
-    for e in expected:
-        e[0, 0], e[-1, -1] = 0.0, 255.0
-    records = [
-        ImageRecord(str(p), im.shape[1], im.shape[0], np.zeros((0, 4)), np.zeros((0, 2)), np.zeros(0))
-        for p, im in zip(paths, (a, b, c), strict=True)
-    ]
-    # 6 steps over 3 files: each file exactly twice, in some seeded order
-    imgs = calibration_images(records, TINY_SPEC, 6)
-    assert len(imgs) == 6
-    used = [0, 0, 0]
-    for img in imgs:
-        assert img.shape == (1, 64, 64, 3) and img.dtype == np.float32
-        hits = [k for k, e in enumerate(expected) if np.array_equal(img[0], e)]
-        assert len(hits) == 1, "a calibration image equals none of the files' inference inputs"
-        used[hits[0]] += 1
-    assert used == [2, 2, 2]
-
-
-def test_raw_outputs_are_the_interpreter_tensors_by_name(exported):
-    """raw_outputs returns each signature output as the interpreter holds it: float32 for fp32, equal to
-    Keras; int8 for int8, which dequantised by hand, (q - zero point) * scale with the interpreter's own
-    parameters, is near Keras."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    from keras_lmk.detector.letterbox import letterbox_image
-
-    run_dir, out, recs = exported
-    img, _ = letterbox_image(_images(recs, 1)[0], 64, 64)
-    model = KerasRunner(run_dir / "model.keras").model
-    keras_out = {k: np.asarray(v) for k, v in model(img[None].astype(np.float32), training=False).items()}
-    assert keras_out["class_logits"].shape == (1, 64, 2, 3) and keras_out["points"].shape == (1, 64, 2, 2)
-    raw = raw_outputs(out / "model_fp32.tflite", img)
-    for name, k in keras_out.items():
-        assert raw[name].dtype == np.float32 and raw[name].shape == k.shape
-        np.testing.assert_allclose(raw[name], k, atol=1e-4, rtol=1e-4)
-    raw = raw_outputs(out / "model_int8.tflite", img)
-    it = Interpreter(model_path=str(out / "model_int8.tflite"))
-    by_index = {d["index"]: d for d in it.get_output_details()}
-    for name, idx in it._get_full_signature_list()["serving_default"]["outputs"].items():
-        k = keras_out[name]
-        assert raw[name].dtype == np.int8 and raw[name].shape == k.shape
-        scale, zp = by_index[idx]["quantization"]
-        deq = (raw[name].astype(np.float64) - zp) * scale
-        span = k.max() - k.min()
-        assert np.abs(deq - k).mean() < 0.1 * span, name
-
-
-def test_measure_latency_is_the_median_invoke_time(monkeypatch):
-    """A fake interpreter whose invokes take 100 ms (3 warm-ups) then 4, 1, 9, 2, 7 ms on a fake clock:
-    the latency is their median, 4 ms; the input fed has the input tensor's shape and dtype."""
-    import keras_lmk.deploy.inspect as inspect_lib
-
-    clock = [0.0]
-    durations = iter([0.1] * 3 + [0.004, 0.001, 0.009, 0.002, 0.007])
-
-    class FakeInterpreter:
-        fed = []
-
-        def get_input_details(self):
-            return [{"index": 0, "shape": np.array([1, 4, 6, 3]), "dtype": np.uint8}]
-
-        def set_tensor(self, index, value):
-            self.fed.append(value)
-
-        def invoke(self):
-            clock[0] += next(durations)
-
-    threads_seen = []
-    monkeypatch.setattr(
-        inspect_lib, "_interpreter", lambda t, threads=1: threads_seen.append(threads) or FakeInterpreter()
-    )
-    monkeypatch.setattr(inspect_lib.time, "perf_counter", lambda: clock[0])
-    assert inspect_lib.measure_latency(b"model", threads=2, runs=5, warmup=3) == pytest.approx(4.0)
-    assert threads_seen == [2]
-    assert len(FakeInterpreter.fed) == 1
-    assert FakeInterpreter.fed[0].shape == (1, 4, 6, 3) and FakeInterpreter.fed[0].dtype == np.uint8
-
-
 def test_unknown_quant_is_an_error(tmp_path):
     from keras_lmk.export import main
 
     with pytest.raises(SystemExit):
         main(["--model", "x.keras", "--out", str(tmp_path), "--quant", "int4"])
-    model = tiny_keras_model()
-    from keras_lmk.deploy.convert import convert_keras
-
-    with pytest.raises(ValueError, match="calibration"):
-        convert_keras(model, TINY_SPEC, "int8", None)

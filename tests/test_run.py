@@ -1,0 +1,71 @@
+"""Training library (keras_lmk.training.run), narrow and fast: a run directory holding a trained run is
+refused before anything is written, the operating point is set from the held-out F1 (evaluation faked with
+hand-written metrics) or left alone when that F1 is 0, and a CPU machine trains on one replica. Whole
+training runs (debug preset) are tested in test_train.py."""
+
+import json
+
+import pytest
+
+from keras_lmk.training.config import resolve_config
+from keras_lmk.training.run import calibrate_operating_point, pick_strategy, run
+
+
+@pytest.mark.parametrize("trained", ["model.keras", "checkpoints/last.keras"])
+def test_a_trained_run_is_refused_and_left_as_it_was(tmp_path, trained):
+    (tmp_path / trained).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / trained).write_bytes(b"weights")
+    before = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*"))
+    with pytest.raises(
+        ValueError, match=f"holds a trained run \\({trained.split('/')[-1]}\\); pass --resume"
+    ):
+        run(resolve_config("debug"), tmp_path)
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == before  # no config.yaml
+    assert (tmp_path / trained).read_bytes() == b"weights"
+
+
+def fake_evaluation(monkeypatch, best):
+    from keras_lmk.evaluation import evaluate
+
+    calls = []
+
+    def fake_run(model, data, out, progress=True):
+        calls.append((model.name, data.name, out.name, progress))
+        return {"best_f1": best, "tolerances": {"adaptive": {"mAP": 0.625}}, "primary_tolerance": "adaptive"}
+
+    monkeypatch.setattr(evaluate, "run", fake_run)
+    return calls
+
+
+def write_card(run_dir, threshold=0.05):
+    (run_dir / "model_card.json").write_text(
+        json.dumps({"decoder": {"score_threshold": threshold}, "grid": {}})
+    )
+
+
+def test_operating_point_is_the_held_out_best_f1(tmp_path, monkeypatch):
+    write_card(tmp_path)
+    best = {"threshold": 0.4, "f1": 0.75, "precision": 0.8, "recall": 0.7}
+    calls = fake_evaluation(monkeypatch, best)
+    assert calibrate_operating_point(tmp_path) == {**best, "mAP": 0.625}
+    assert calls == [("model.keras", "val.json", "eval", False)]
+    card = json.loads((tmp_path / "model_card.json").read_text())
+    assert card == {"decoder": {"score_threshold": 0.4}, "grid": {}}
+
+
+@pytest.mark.parametrize("best", [None, {"threshold": 0.01, "f1": 0.0, "precision": 0.0, "recall": 0.0}])
+def test_no_operating_point_from_a_split_where_nothing_is_found(tmp_path, monkeypatch, best):
+    write_card(tmp_path, threshold=0.3)
+    fake_evaluation(monkeypatch, best)
+    assert calibrate_operating_point(tmp_path) is None
+    assert json.loads((tmp_path / "model_card.json").read_text())["decoder"]["score_threshold"] == 0.3
+
+
+def test_a_cpu_machine_trains_on_one_replica(monkeypatch):
+    import tensorflow as tf
+
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    if len(tf.config.list_physical_devices("GPU")) > 1:
+        pytest.skip("several GPUs: auto picks MirroredStrategy")
+    assert pick_strategy("auto").num_replicas_in_sync == 1
+    assert pick_strategy("auto") is tf.distribute.get_strategy()  # the default strategy, no wrapping
