@@ -69,6 +69,7 @@ def main(argv=None) -> int:
     ap.add_argument("--oracle-false", type=float, default=0.25, help="mean false detections per frame")
     ap.add_argument("--max-frames", type=int, default=0, help="stop after this many frames (0: all)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     ap.add_argument(
         "--score-threshold",
         type=float,
@@ -126,6 +127,7 @@ def main(argv=None) -> int:
         gate_px=args.gate_px,
         dedup_px=args.dedup_px,
         ignore_classes=tuple(args.ignore_classes),
+        progress=not args.no_progress,
     )
     msg = f"{s['frames']} frames, status {s['status_counts']}"
     if "estimate" in s:

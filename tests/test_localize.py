@@ -184,3 +184,25 @@ def test_cli_oracle_on_a_synthetic_drive(tmp_path, capsys):
     assert s["estimate"]["position_m"]["median"] < 0.5 * s["prior"]["position_m"]["median"]
     assert s["estimate"]["heading_deg"]["median"] < 0.5
     assert math.isfinite(s["solve_ms_median"])
+
+
+def test_a_missing_drive_or_drive_file_is_named(tmp_path, capsys):
+    missing = tmp_path / "missing"
+    assert main(["--drive", str(missing), "--out", str(tmp_path / "o"), "--oracle-detections"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: {missing}: no such drive folder (one with camera.json, map.json and frames)\n"
+    assert not (tmp_path / "o").exists()  # refused before the output folder was made
+    _straight_drive(tmp_path / "d", 3)
+    (tmp_path / "d" / "map.json").unlink()
+    assert main(["--drive", str(tmp_path / "d"), "--out", str(tmp_path / "o"), "--oracle-detections"]) == 2
+    assert capsys.readouterr().err == f"error: {tmp_path / 'd'}: drive folder without map.json\n"
+
+
+def test_progress_bar_counts_frames_unless_no_progress(tmp_path, capsys):
+    _straight_drive(tmp_path / "drive", 5)
+    args = ["--drive", str(tmp_path / "drive"), "--oracle-detections", "--estimator", "loose"]
+    assert main([*args, "--out", str(tmp_path / "a"), "--no-progress"]) == 0
+    assert capsys.readouterr().err == ""
+    assert main([*args, "--out", str(tmp_path / "b"), "--max-frames", "4"]) == 0
+    err = capsys.readouterr().err
+    assert "localize" in err and "4/4" in err and "frame" in err  # tqdm: description, count, unit

@@ -10,8 +10,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from keras_lmk.atomic import atomic_write_json, atomic_write_text, check_writable_dir
+from keras_lmk.data.frames import FrameSource, drive_frames
 from keras_lmk.data.taxonomy import Taxonomy, load_taxonomy
 from keras_lmk.geometry.camera import Camera, GeometryError, Pose, load_camera, load_poses
 from keras_lmk.geometry.map_ground_truth import LandmarkMap, facing_normals, load_map
@@ -226,6 +228,7 @@ def run(
     gate_px: float | None = None,
     dedup_px: float | None = None,
     ignore_classes: tuple[str, ...] = (),
+    progress: bool = True,
 ) -> dict:
     """Localize the vehicle along ``drive`` and write trajectory.csv, errors.csv (with ground truth),
     summary.json and trajectory.png into ``out_dir``; returns the summary.
@@ -236,13 +239,20 @@ def run(
     ``drive/poses.json`` plus simulated noise (:func:`make_prior`, seeded by ``seed``); ``prior_noise_m`` and
     ``prior_noise_deg`` are its 1-sigma. ``reproj_px``, ``gate_px`` and ``dedup_px`` override the detector
     profile (:func:`detector_profile`); ``score_threshold`` the model card's; ``ignore_classes`` are
-    detected classes left out of the pose. ``max_frames`` > 0 stops early. The options are those of
-    ``python -m keras_lmk.localize`` (:mod:`keras_lmk.localize`)."""
+    detected classes left out of the pose. ``max_frames`` > 0 stops early. ``progress`` shows a progress
+    bar (tqdm, on stderr). The options are those of ``python -m keras_lmk.localize``
+    (:mod:`keras_lmk.localize`)."""
     if prior_noise_m <= 0 or prior_noise_deg <= 0:
         raise ValueError("prior_noise_m and prior_noise_deg must be positive")
     if estimator not in ESTIMATORS:
         raise ValueError(f"unknown estimator {estimator!r}; expected one of {ESTIMATORS}")
-    drive, out = Path(drive), check_writable_dir(out_dir)
+    drive = Path(drive)
+    if not drive.is_dir():
+        raise FileNotFoundError(f"{drive}: no such drive folder (one with camera.json, map.json and frames)")
+    for name in ("camera.json", "map.json"):
+        if not (drive / name).is_file():
+            raise FileNotFoundError(f"{drive}: drive folder without {name}")
+    out = check_writable_dir(out_dir)
     camera = load_camera(drive / "camera.json")
     lmap = load_map(drive / "map.json")
     truth = load_poses(drive / "poses.json") if (drive / "poses.json").is_file() else None
@@ -273,6 +283,9 @@ def run(
             raise FileNotFoundError(f"{drive}: no readable frames")
         taxonomy = holder[0]
         dets = _chain_first(first, gen, max_frames)
+        n = len(FrameSource(drive_frames(drive)))  # a video's count is the container's (may be approximate)
+        n = min(n, max_frames or n)
+    dets = tqdm(dets, total=n, unit="frame", disable=not progress, desc="localize")
     solver, dedup = detector_profile(
         camera, oracle=oracle, reproj_px=reproj_px, gate_px=gate_px, dedup_px=dedup_px
     )
