@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from keras_lmk.detector.grid import GridSpec
-from keras_lmk.detector.targets import anchor_offset_targets, encode_targets, landmark_cell_mask
+from keras_lmk.detector.targets import encode_targets, landmark_cell_mask
 
 SPEC = GridSpec(input_height=64, input_width=128, stride=8, num_classes=4)  # 8 rows x 16 cols, S = 128
 
@@ -167,17 +167,6 @@ def test_cell_mask_matches_bruteforce_rule():
         cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
         inside[min(int(cy // 8), 7) * 16 + min(int(cx // 8), 15)] = True
         assert np.array_equal(m, inside)
-
-
-def test_anchor_offset_targets():
-    spec = GridSpec(input_height=16, input_width=16, stride=8, num_classes=2)
-    gt = np.array([[0.5, 0.5], [1.0, 0.0], [0, 0], [0, 0]], np.float32)
-    off = anchor_offset_targets(spec, gt)
-    assert off.shape == (4, 5, 2)
-    assert np.allclose(off[0, 0], [0, 0]) and np.allclose(off[0, 1], [0.25, 0.25])
-    assert np.allclose(off[1, 4], [0.25, -0.75])
-    assert np.allclose(off + spec.anchor_array(), gt[:, None, :])  # anchor + offset = gt_point
-    assert anchor_offset_targets(spec, gt[None]).shape == (1, 4, 5, 2)
 
 
 def test_fast_on_full_size_grid():

@@ -11,7 +11,7 @@ units*
     t["gt_point"]  # float32 [S, 2]: reference point in cell units of that cell (0 in background cells)
     t["cls_mask"]  # float32 [S]: 1 = cell enters the classification loss
 
-Per-anchor regression targets are ``gt_point[s] - anchors[a]`` (:func:`anchor_offset_targets`); the loss
+Per-anchor regression targets are ``gt_point[s] - anchors[a]`` (the model adds the anchors itself); the loss
 compares the head's ``points`` output (already anchor + offset, cell units) with ``gt_point`` directly.
 """
 
@@ -179,14 +179,3 @@ def encode_targets(
             rng = np.random.default_rng(rng)
             cls_mask[rng.choice(background, size=n_bg, replace=False)] = 1.0
     return {"gt_class": gt_class, "gt_point": gt_point, "cls_mask": cls_mask}
-
-
-def anchor_offset_targets(spec: GridSpec, gt_point) -> np.ndarray:
-    """Per-anchor regression targets ``gt_point - anchors``: float [..., S, 2] -> float32 [..., S, A, 2].
-
-    In cell units; this is the offset the head must add to each anchor so that its ``points`` output
-    equals ``gt_point``. The loss does not need it (it compares ``points`` with ``gt_point``); it documents
-    the anchor convention and is what a decoder's ``anchor + offset`` inverts.
-    """
-    gt_point = np.asarray(gt_point, np.float32)
-    return gt_point[..., :, None, :] - spec.anchor_array()
