@@ -1,9 +1,7 @@
 """Map-based vehicle localization: detected landmark reference points + the HD map -> vehicle poses.
 
-    python -m keras_lmk.localize --model run/model.tflite --drive DRIVE --out OUTDIR \
-        [--prior PRIOR.json] [--prior-noise-m 2.0 --prior-noise-deg 2.0] [--seed 0]
-    python -m keras_lmk.localize --oracle-detections --drive DRIVE --out OUTDIR \
-        [--oracle-noise-px 1.0 --oracle-miss 0.1 --oracle-false 0.25]
+    python -m keras_lmk.localize --model run/model.tflite --drive DRIVE --out OUTDIR [--prior PRIOR.json]
+    python -m keras_lmk.localize --oracle-detections --drive DRIVE --out OUTDIR [--oracle-miss 0.1]
 
 DRIVE holds ``camera.json``, ``map.json`` and frames (``images/`` or one video), plus ``poses.json`` (ground
 truth; optional with a model and ``--prior``). The coarse prior (a GPS-like pose per frame) is ``--prior``
@@ -34,10 +32,9 @@ with 3 inliers) that updates the filter. Either way the prior then updates it we
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from keras_lmk.cli import command
+from keras_lmk.cli import command, make_parser
 from keras_lmk.localization.inputs import DETECTOR_DEDUP_PX, DETECTOR_SOLVER
 from keras_lmk.localization.localize import ESTIMATORS, run
 from keras_lmk.localization.pose_solver import SolverConfig
@@ -45,10 +42,10 @@ from keras_lmk.localization.pose_solver import SolverConfig
 
 @command
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m keras_lmk.localize", description=__doc__.splitlines()[0])
+    ap = make_parser("python -m keras_lmk.localize", __doc__)
     ap.add_argument("--drive", required=True, help="folder with camera.json, map.json, images/ or a video")
-    ap.add_argument("--out", required=True, help="output folder")
-    ap.add_argument("--model", help="model.tflite or model.keras (model card beside it)")
+    ap.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    ap.add_argument("--model", help="model.tflite or model.keras (model card beside it); default: none")
     ap.add_argument(
         "--oracle-detections", action="store_true", help="projected ground truth instead of a model"
     )
@@ -64,11 +61,13 @@ def main(argv=None) -> int:
     )
     ap.add_argument("--prior-noise-m", type=float, default=2.0, help="prior position 1-sigma (m)")
     ap.add_argument("--prior-noise-deg", type=float, default=2.0, help="prior angle 1-sigma (deg)")
-    ap.add_argument("--oracle-noise-px", type=float, default=1.0)
+    ap.add_argument(
+        "--oracle-noise-px", type=float, default=1.0, help="oracle detections: point noise 1-sigma (px)"
+    )
     ap.add_argument("--oracle-miss", type=float, default=0.1, help="probability a landmark is not detected")
     ap.add_argument("--oracle-false", type=float, default=0.25, help="mean false detections per frame")
     ap.add_argument("--max-frames", type=int, default=0, help="stop after this many frames (0: all)")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="seed of the simulated prior and oracle detections")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     ap.add_argument(
         "--score-threshold",

@@ -252,9 +252,9 @@ def test_skipped_images_are_warning_lines_naming_the_file(entry, tmp_path):
 
 # --------------------------------------------------------------------------------------- one flag vocabulary
 
-# localize is owned elsewhere for now (its --help lacks defaults)
 DOCUMENTED = [
     "train", "evaluate", "export", "predict", "data.__main__", "synth.__main__", "demo_assets", "run_tflite",
+    "localize",
 ]  # fmt: skip
 
 
