@@ -36,6 +36,22 @@ def test_twin_equals_keras3_model():
     np.testing.assert_allclose(points.numpy(), np.asarray(ref["points"]), atol=1e-5, rtol=1e-5)
 
 
+def test_twin_keeps_the_offset_bound():
+    # offsets pushed to +-40 cells by the bias: the bounded model clips them to +-1.5, and so must its twin
+    from keras_lmk.detector.model import ModelConfig, build_model
+
+    model = build_model(TINY_SPEC, ModelConfig(width=0.5, head_channels=8, head_depth=0, offset_bound=1.5))
+    model.get_layer("offset_conv").bias.assign(
+        np.tile([40.0, -40.0], TINY_SPEC.num_anchors).astype(np.float32)
+    )
+    twin = qat.build_twin(model)
+    x = np.random.default_rng(0).uniform(0, 255, (1, 64, 64, 3)).astype(np.float32)
+    _, points = twin(x, training=False)
+    offsets = points.numpy() - TINY_SPEC.anchor_array()
+    np.testing.assert_allclose(offsets[..., 0], 1.5, atol=1e-5)
+    np.testing.assert_allclose(offsets[..., 1], -1.5, atol=1e-5)
+
+
 def test_unknown_layer_has_no_twin():
     import keras
 

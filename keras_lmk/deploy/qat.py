@@ -41,17 +41,20 @@ qk = tfmot.quantization.keras
 
 
 class TwinAnchorOffsets(tf_keras.layers.Layer):
-    """tf_keras twin of :class:`keras_lmk.detector.layers.AnchorOffsets`: points = offsets + anchors."""
+    """tf_keras twin of :class:`keras_lmk.detector.layers.AnchorOffsets`: points = clip(offsets) + anchors."""
 
-    def __init__(self, anchors, **kwargs):
+    def __init__(self, anchors, bound=None, **kwargs):
         super().__init__(**kwargs)
         self.anchors = [[float(u), float(v)] for u, v in np.asarray(anchors, np.float32).reshape(-1, 2)]
+        self.bound = None if bound is None else float(bound)
 
     def call(self, offsets):
+        if self.bound is not None:
+            offsets = tf.clip_by_value(offsets, -self.bound, self.bound)
         return offsets + tf.constant(self.anchors, offsets.dtype)  # [B, S, A, 2] + [A, 2]
 
     def get_config(self):
-        return {**super().get_config(), "anchors": self.anchors}
+        return {**super().get_config(), "anchors": self.anchors, "bound": self.bound}
 
 
 class OutputQuantizeConfig(qk.QuantizeConfig):
@@ -131,7 +134,7 @@ def _twin_layer(layer):
     if kind == "UpsampleNearest":
         return L.UpSampling2D(c["factor"], interpolation="nearest", name=name)
     if kind == "AnchorOffsets":
-        return TwinAnchorOffsets(c["anchors"], name=name)
+        return TwinAnchorOffsets(c["anchors"], c.get("bound"), name=name)
     if kind == "Dropout":
         return L.Dropout(c["rate"], name=name)
     raise NotImplementedError(
@@ -247,8 +250,13 @@ def calibrate_ranges(q: tf_keras.Model, images: Sequence[np.ndarray], input_rang
             v.assign(input_range[0] if v.name.endswith("_min:0") else input_range[1])
 
 
-def finetune(q: tf_keras.Model, dataset, loss_cfg, steps: int, learning_rate: float = 1e-4) -> list[float]:
-    """``steps`` QAT steps on ``(image, targets)`` batches with the training loss; returns the losses."""
+def finetune(
+    q: tf_keras.Model, dataset, loss_cfg, steps: int, learning_rate: float = 1e-4, progress: bool = True
+) -> list[float]:
+    """``steps`` QAT steps on ``(image, targets)`` batches with the training loss; returns the losses.
+    ``progress``: a tqdm bar on stderr (the fine-tuning takes minutes on a CPU)."""
+    from tqdm import tqdm
+
     from keras_lmk.detector.losses import batch_loss
 
     opt = tf_keras.optimizers.Adam(learning_rate)
@@ -263,8 +271,11 @@ def finetune(q: tf_keras.Model, dataset, loss_cfg, steps: int, learning_rate: fl
         return total
 
     losses = []
-    for x, y in dataset.take(steps):
-        losses.append(float(step(x, y)))
+    with tqdm(total=steps, desc="QAT fine-tuning", unit="step", disable=not progress) as bar:
+        for x, y in dataset.take(steps):
+            losses.append(float(step(x, y)))
+            bar.update(1)
+            bar.set_postfix(loss=f"{losses[-1]:.3g}")
     return losses
 
 
