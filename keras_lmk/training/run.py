@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import time
 from pathlib import Path
 
@@ -18,17 +17,6 @@ from keras_lmk.atomic import atomic_write_text, check_writable_dir, remove_stale
 from keras_lmk.detector.card import model_card
 from keras_lmk.training.config import Config, with_num_classes
 from keras_lmk.training.config_io import to_dict
-
-
-def pick_strategy(mode: str):
-    import tensorflow as tf
-
-    gpus = tf.config.list_physical_devices("GPU")
-    if mode == "multiworker" or (mode == "auto" and "TF_CONFIG" in os.environ):
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    if mode == "mirrored" or (mode == "auto" and len(gpus) > 1):
-        return tf.distribute.MirroredStrategy()
-    return tf.distribute.get_strategy()
 
 
 def run(cfg: Config, run_dir: Path, resume: bool = False, overwrite: bool = False) -> dict:
@@ -41,6 +29,13 @@ def run(cfg: Config, run_dir: Path, resume: bool = False, overwrite: bool = Fals
     from keras_lmk.data.taxonomy import load_taxonomy
     from keras_lmk.detector.model import build_model, with_input_size
     from keras_lmk.evaluation.plots import plot_loss_trajectories, read_trajectory
+    from keras_lmk.training.distribute import (
+        SyncReplicaStatistics,
+        pick_strategy,
+        shard_by_data,
+        weights_fingerprint,
+        worker_role,
+    )
     from keras_lmk.training.pipeline import make_dataset
     from keras_lmk.training.trainer import (
         LandmarkTrainer,
@@ -62,24 +57,31 @@ def run(cfg: Config, run_dir: Path, resume: bool = False, overwrite: bool = Fals
             "--overwrite to start over, or another --run-dir"
         )
     run_dir = check_writable_dir(run_dir)  # fail before long work starts
-    for d in (run_dir, run_dir / "checkpoints"):  # half-written files of a killed run: never read, now gone
-        for stale in remove_stale_temporaries(d):
-            print(f"      removed {stale} (temporary of an interrupted write)")
+    # before any other TensorFlow op (multi-worker: configures collectives, waits until every worker is up)
+    strategy = pick_strategy(cfg.train.distribute)
+    role = worker_role(strategy, run_dir)  # only the chief writes run_dir; the others role.write_dir
+    if role.is_chief:  # half-written files of a killed run: never read, now gone
+        for d in (run_dir, run_dir / "checkpoints"):
+            for stale in remove_stale_temporaries(d):
+                print(f"      removed {stale} (temporary of an interrupted write)")
     taxonomy = load_taxonomy(cfg.data.taxonomy)
     cfg = with_num_classes(cfg, taxonomy.num_classes)
-    keras.utils.set_random_seed(cfg.train.seed)
-    atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
-    write_json(run_dir / "model_card.json", model_card(cfg.grid, taxonomy, cfg.decoder))
+    keras.utils.set_random_seed(cfg.train.seed)  # the same on every worker: the same global batches
+    if role.is_chief:
+        atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
+        write_json(run_dir / "model_card.json", model_card(cfg.grid, taxonomy, cfg.decoder))
     if cfg.train.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
-    strategy = pick_strategy(cfg.train.distribute)
-    print(f"[1/6] config: preset resolved, run dir {run_dir}, {strategy.num_replicas_in_sync} replica(s)")
+    print(
+        f"[1/6] config: preset resolved, run dir {run_dir}, {strategy.num_replicas_in_sync} replica(s), "
+        f"{role.describe()}"
+    )
 
     # ---- 2. data ---------------------------------------------------------------------------------------
     train_records, val_records = load_training_records(cfg.data, taxonomy)
     n_lmk = sum(r.num_landmarks for r in train_records)
     print(f"[2/6] data: {len(train_records)} train images ({n_lmk} landmarks), {len(val_records)} val images")
-    if val_records:  # the held-out split, for `python -m keras_lmk.evaluate --data RUN/val.json`
+    if val_records and role.is_chief:  # held-out split: `python -m keras_lmk.evaluate --data RUN/val.json`
         write_coco(val_records, taxonomy, run_dir / "val.json")
     global_batch = cfg.pipeline.batch_size * strategy.num_replicas_in_sync
     pipe_cfg = dataclasses.replace(cfg.pipeline, batch_size=global_batch)
@@ -91,8 +93,14 @@ def run(cfg: Config, run_dir: Path, resume: bool = False, overwrite: bool = Fals
         if val_records
         else None
     )
-    steps = cfg.train.steps_per_epoch or max(1, len(train_records) // global_batch)
-    train_ds = train_ds.repeat()
+    steps = cfg.train.steps_per_epoch or max(1, len(train_records) // global_batch)  # global steps
+    train_ds = shard_by_data(train_ds.repeat())
+    val_ds = shard_by_data(val_ds) if val_ds is not None else None
+    print(
+        f"      global batch {global_batch} = {cfg.pipeline.batch_size} per replica x "
+        f"{strategy.num_replicas_in_sync} replica(s); {steps} global steps an epoch"
+        + (", data sharded by global batch (auto-shard DATA)" if role.count > 1 else "")
+    )
 
     # ---- 3. model --------------------------------------------------------------------------------------
     ckpt_dir = run_dir / "checkpoints"
@@ -139,37 +147,51 @@ def run(cfg: Config, run_dir: Path, resume: bool = False, overwrite: bool = Fals
             if traj_path.exists():
                 traj_rows = [tuple(r) for r in read_trajectory(traj_path) if r[0] <= initial_epoch * steps]
             print(f"      resumed after epoch {initial_epoch} (best val loss {best:.4g})")
-    print(f"[4/6] compile: AdamW lr {cfg.train.learning_rate}, loss {cfg.loss}")
+    print(
+        f"[4/6] compile: AdamW lr {cfg.train.learning_rate} (cosine over {total_steps} global steps, "
+        f"{warmup} warm-up), loss {cfg.loss}"
+    )
 
     # ---- 5. fit ----------------------------------------------------------------------------------------
     guard = NonFiniteGuard()
     callbacks = [
         guard,
-        RunCheckpoint(run_dir, net, history, best),
-        TrajectoryLogger(run_dir / "trajectory.csv", cfg.train.trajectory_every, traj_rows),
+        SyncReplicaStatistics(strategy, net),  # before the checkpoint: every worker holds the same weights
+        RunCheckpoint(role.write_dir, net, history, best),  # non-chief: checkpoints in its temp dir
     ]
-    if cfg.train.tensorboard:
+    if role.is_chief:
+        callbacks.append(TrajectoryLogger(run_dir / "trajectory.csv", cfg.train.trajectory_every, traj_rows))
+    if cfg.train.tensorboard and role.is_chief:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "tb"), update_freq="epoch"))
     t0 = time.time()
-    if initial_epoch < cfg.train.epochs:
-        print(f"[5/6] fit: epochs {initial_epoch + 1}..{cfg.train.epochs}, {steps} steps each")
-        trainer.fit(
-            train_ds,
-            epochs=cfg.train.epochs,
-            initial_epoch=initial_epoch,
-            steps_per_epoch=steps,
-            validation_data=val_ds,
-            shuffle=False,  # the tf.data pipeline shuffles
-            validation_steps=cfg.train.validation_steps,
-            callbacks=callbacks,
-            verbose=cfg.train.verbose,
-        )
-    fit_s = time.time() - t0
-    if guard.message:
-        raise NonFiniteLossError(guard.message)
-
-    # ---- 6. save ---------------------------------------------------------------------------------------
-    save_keras_atomic(with_input_size(net, cfg.grid, cfg.model), run_dir / "model.keras")
+    try:
+        if initial_epoch < cfg.train.epochs:
+            print(f"[5/6] fit: epochs {initial_epoch + 1}..{cfg.train.epochs}, {steps} steps each")
+            fit_across_workers(
+                trainer,
+                role,
+                train_ds,
+                epochs=cfg.train.epochs,
+                initial_epoch=initial_epoch,
+                steps_per_epoch=steps,
+                validation_data=val_ds,
+                shuffle=False,  # the tf.data pipeline shuffles
+                validation_steps=cfg.train.validation_steps,
+                callbacks=callbacks,
+                verbose=cfg.train.verbose,
+            )
+        fit_s = time.time() - t0
+        if guard.message:
+            raise NonFiniteLossError(guard.message)
+        # ---- 6. save -----------------------------------------------------------------------------------
+        save_keras_atomic(with_input_size(net, cfg.grid, cfg.model), role.write_dir / "model.keras")
+    finally:
+        role.cleanup()
+    if role.count > 1:  # compare across the workers' logs: all the same after a good run
+        print(f"      {role.describe()}: weights sha256 {weights_fingerprint(net)}")
+    if not role.is_chief:
+        print(f"[6/6] done; the chief saves {run_dir / 'model.keras'}")
+        return {"run_dir": str(run_dir), "epochs": cfg.train.epochs, "fit_seconds": round(fit_s, 1)}
     if (run_dir / "trajectory.csv").exists():
         plot_loss_trajectories(
             {cfg.loss.variant: read_trajectory(run_dir / "trajectory.csv")},
@@ -197,6 +219,30 @@ def run(cfg: Config, run_dir: Path, resume: bool = False, overwrite: bool = Fals
             f"{operating_point['threshold']:g}, now the model card's; details in {run_dir / 'eval'}"
         )
     return summary
+
+
+def fit_across_workers(trainer, role, train_ds, **fit_kwargs) -> None:
+    """``trainer.fit``; in a multi-worker run, a lost worker becomes a ``WorkerLostError`` that says how to
+    go on (every worker's collective ops fail or are aborted by TensorFlow's health check)."""
+    import tensorflow as tf
+
+    from keras_lmk.training.distribute import WorkerLostError
+
+    try:
+        trainer.fit(train_ds, **fit_kwargs)
+    except (tf.errors.UnavailableError, tf.errors.CancelledError, tf.errors.DeadlineExceededError,
+            tf.errors.AbortedError, tf.errors.InternalError) as e:  # fmt: skip
+        if role.count == 1:
+            raise
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        lost = sorted({line for line in lines if line.startswith("/job:")})  # named by the health check
+        first = lines[0][:200] if lines else ""
+        why = f"no heartbeat from {', '.join(lost)}" if lost else f"{type(e).__name__}: {first}"
+        raise WorkerLostError(
+            f"{role.describe()}: lost contact with the other workers ({why}). "
+            f"Stopped. The last complete epoch is in {role.run_dir / 'checkpoints'}; start every worker "
+            "again with the same command plus --resume."
+        ) from e
 
 
 def calibrate_operating_point(run_dir: Path) -> dict | None:

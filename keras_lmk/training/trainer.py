@@ -16,6 +16,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 from keras import ops
 
 from keras_lmk.atomic import atomic_write, atomic_write_bytes, atomic_write_json, atomic_write_text
@@ -34,10 +35,16 @@ class LandmarkTrainer(keras.Model):
         self.cls_tracker = keras.metrics.Mean(name="cls")
         self.loc_tracker = keras.metrics.Mean(name="loc")
         self.gate_tracker = keras.metrics.Mean(name="loc_on")
-        # class-first switch state (claim 11): recent landmark-cell accuracy and the sticky localisation gate
-        self.recent_accuracy = keras.Variable(0.0, trainable=False, name="recent_accuracy")
+        # class-first switch state (claim 11): recent landmark-cell accuracy and the sticky localisation gate;
+        # "mean": under a distribution strategy every replica's update is averaged, so all replicas agree
+        self.recent_accuracy = keras.Variable(
+            0.0, trainable=False, name="recent_accuracy", aggregation="mean"
+        )
         self.loc_gate = keras.Variable(
-            0.0 if loss_cfg.loc_start_accuracy is not None else 1.0, trainable=False, name="loc_gate"
+            0.0 if loss_cfg.loc_start_accuracy is not None else 1.0,
+            trainable=False,
+            name="loc_gate",
+            aggregation="mean",
         )
 
     def call(self, inputs, training=False):
@@ -52,12 +59,36 @@ class LandmarkTrainer(keras.Model):
             m = self.ACCURACY_MOMENTUM
             recent = ops.where(ops.isnan(acc), self.recent_accuracy, m * self.recent_accuracy + (1 - m) * acc)
             self.recent_accuracy.assign(recent)
-            opened = ops.cast(recent >= self.loss_cfg.loc_start_accuracy, "float32")
+            # read back: the replicas' mean, so that every replica opens the gate at the same step
+            opened = ops.cast(self.recent_accuracy >= self.loss_cfg.loc_start_accuracy, "float32")
             self.loc_gate.assign(ops.maximum(self.loc_gate, opened))  # once open, stays open
         self.cls_tracker.update_state(cls)
         self.loc_tracker.update_state(loc)
         self.gate_tracker.update_state(self.loc_gate)
-        return total
+        # Keras sums the replicas' gradients and reports loss x replicas (as its own losses do): a replica's
+        # share of the global-batch loss is its loss / replicas
+        return total / tf.distribute.get_strategy().num_replicas_in_sync
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras 3 (3.15) all-reduces a whole first batch to get example shapes, which fails under
+        # MultiWorkerMirroredStrategy (keras-team/keras#20585): this replica's part of it has the shapes
+        if iterator is not None and data_batch is None and self._distribute_strategy is not None:
+            local = self.distribute_strategy.experimental_local_results
+            for _, _, it in iterator:
+                data_batch = keras.tree.map_structure(
+                    lambda v: local(v)[0] if isinstance(v, tf.distribute.DistributedValues) else v, next(it)
+                )
+                break
+        return super()._maybe_symbolic_build(data_batch=data_batch)
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        logs = super().compute_metrics(x, y, y_pred, sample_weight)
+        strategy = tf.distribute.get_strategy()
+        if getattr(strategy.extended, "_in_multi_worker_mode", lambda: False)():
+            # Keras 3 (3.15) averages the replicas' logs with strategy.reduce("MEAN", v, axis=0) across
+            # workers, which fails on scalars: give it [1]-vectors, it returns their mean as a scalar
+            logs = {k: ops.reshape(v, [1]) for k, v in logs.items()}
+        return logs
 
     @property
     def metrics(self):

@@ -1,0 +1,64 @@
+"""Distribution helpers in one process: TF_CONFIG checks, the one-process role, the shard policy, the weights
+fingerprint. The two-worker runs themselves are in test_multiworker.py."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_lmk.training.distribute import (
+    SyncReplicaStatistics,
+    cluster_from_env,
+    pick_strategy,
+    shard_by_data,
+    weights_fingerprint,
+    worker_role,
+)
+
+
+def test_multiworker_without_tf_config_is_a_clear_error(monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(ValueError, match="needs TF_CONFIG on every worker"):
+        pick_strategy("multiworker")
+    monkeypatch.setenv("TF_CONFIG", "{not json")
+    with pytest.raises(ValueError, match="not a cluster"):
+        cluster_from_env()
+    monkeypatch.setenv(
+        "TF_CONFIG", json.dumps({"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 3}})
+    )
+    with pytest.raises(ValueError, match="index 3 is not one of the 1 workers"):
+        cluster_from_env()
+
+
+def test_one_process_is_the_chief_and_writes_the_run_directory(tmp_path, monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    role = worker_role(pick_strategy("none"), tmp_path)
+    assert (role.index, role.count, role.is_chief, role.write_dir) == (0, 1, True, tmp_path)
+    role.cleanup()
+    assert tmp_path.exists()
+    assert pick_strategy("mirrored").num_replicas_in_sync == len(tf.config.list_logical_devices("CPU"))
+
+
+def test_datasets_are_sharded_by_data():
+    ds = shard_by_data(tf.data.Dataset.from_tensor_slices(np.arange(8)).batch(4))
+    policy = ds.options().experimental_distribute.auto_shard_policy
+    assert policy == tf.data.experimental.AutoShardPolicy.DATA
+
+
+def test_fingerprint_follows_every_weight():
+    net = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2), keras.layers.BatchNormalization()])
+    before = weights_fingerprint(net)
+    assert before == weights_fingerprint(net) and len(before) == 16
+    moving_mean = net.layers[1].moving_mean
+    moving_mean.assign(moving_mean + 1e-6)  # a non-trainable weight counts too
+    assert weights_fingerprint(net) != before
+
+
+def test_statistics_sync_is_a_no_op_on_one_replica():
+    net = keras.Sequential([keras.Input((3,)), keras.layers.BatchNormalization()])
+    sync = SyncReplicaStatistics(tf.distribute.get_strategy(), net)
+    assert [v.name for v in sync.variables] == ["moving_mean", "moving_variance"]
+    sync.on_epoch_end(0)
+    np.testing.assert_array_equal(net.layers[0].moving_mean.numpy(), np.zeros(3))
