@@ -2,6 +2,8 @@
 fingerprint. The two-worker runs themselves are in test_multiworker.py."""
 
 import json
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -62,3 +64,34 @@ def test_statistics_sync_is_a_no_op_on_one_replica():
     assert [v.name for v in sync.variables] == ["moving_mean", "moving_variance"]
     sync.on_epoch_end(0)
     np.testing.assert_array_equal(net.layers[0].moving_mean.numpy(), np.zeros(3))
+
+
+# a fresh process: logical devices must be configured before TensorFlow starts
+TWO_REPLICAS = """
+import json, numpy as np, tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras
+from keras_lmk.training.distribute import SyncReplicaStatistics, pick_strategy
+strategy = pick_strategy("mirrored")
+with strategy.scope():
+    net = keras.Sequential([keras.Input((3,)), keras.layers.BatchNormalization(momentum=0.0)])
+    net.compile(optimizer="sgd", loss="mse")
+x = np.concatenate([np.zeros((4, 3)), np.full((4, 3), 2.0)]).astype("float32")  # replica 0: 0s, 1: 2s
+net.fit(x, x, batch_size=8, epochs=1, verbose=0, shuffle=False)
+copies = lambda: [v.numpy().tolist() for v in net.layers[0].moving_mean.value.values]
+before = copies()
+SyncReplicaStatistics(strategy, net).on_epoch_end(0)
+print(json.dumps({"replicas": strategy.num_replicas_in_sync, "before": before, "after": copies()}))
+"""
+
+
+def test_statistics_sync_averages_batchnorm_over_two_replicas():
+    """Keras 3 keeps a BatchNorm moving mean per replica, each from its own half of the batch; the sync
+    leaves every replica with their mean (here two logical CPU devices, momentum 0: the batch means)."""
+    out = subprocess.run([sys.executable, "-c", TWO_REPLICAS], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["replicas"] == 2
+    assert result["before"] == [[0.0] * 3, [2.0] * 3]
+    assert result["after"] == [[1.0] * 3, [1.0] * 3]

@@ -1,6 +1,11 @@
 """LandmarkTrainer: the class-first switch (claim 11) learns landmarks from scratch under a confidence
 threshold; the state it keeps is what it says."""
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
@@ -69,3 +74,46 @@ def test_gate_state_starts_open_without_a_switch():
     assert float(LandmarkTrainer(net, LossConfig(loc_start_accuracy=0.5)).loc_gate.numpy()) == 0.0
     with pytest.raises(ValueError, match="loc_start_accuracy"):
         LossConfig(loc_start_accuracy=1.5)
+
+
+# a fresh process: logical devices must be configured before TensorFlow starts
+TWO_REPLICAS = """
+import json, sys
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras
+from keras import ops
+from test_trainer import SPEC, toy_batches
+from keras_lmk.detector.losses import LossConfig, batch_loss
+from keras_lmk.detector.model import ModelConfig, build_model
+from keras_lmk.training.distribute import pick_strategy
+from keras_lmk.training.trainer import LandmarkTrainer
+strategy = pick_strategy("mirrored")
+x, y = toy_batches(8)
+with strategy.scope():
+    keras.utils.set_random_seed(0)
+    net = build_model(SPEC, ModelConfig(width=0.5, head_channels=16, head_depth=1))
+    trainer = LandmarkTrainer(net, LossConfig())
+    trainer.compile(optimizer=keras.optimizers.SGD(0.0))
+halves = []  # what each replica computes: its half of the global batch, BatchNorm over that half
+for part in (slice(0, 4), slice(4, 8)):
+    out = {k: ops.cast(v, "float32") for k, v in net(x[part], training=True).items()}
+    halves.append(float(batch_loss(out, {k: v[part] for k, v in y.items()}, LossConfig())[0]))
+logged = trainer.fit(x, y, batch_size=8, epochs=1, verbose=0, shuffle=False).history["loss"][0]
+print(json.dumps({"replicas": strategy.num_replicas_in_sync, "halves": halves, "logged": logged}))
+"""
+
+
+def test_two_replicas_log_and_train_the_global_batch_mean():
+    """Under two replicas (two logical CPU devices) the logged loss is the mean of the replicas' losses on
+    their halves of the global batch; it was their sum (and the gradients twice the mean's) before the loss
+    was divided by the replica count, as Keras's own losses are."""
+    tests = Path(__file__).resolve().parent
+    out = subprocess.run(
+        [sys.executable, "-c", TWO_REPLICAS], capture_output=True, text=True, timeout=600, cwd=tests
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["replicas"] == 2
+    assert result["logged"] == pytest.approx(np.mean(result["halves"]), rel=1e-5)
