@@ -8,7 +8,8 @@ import json
 import pytest
 
 from keras_lmk.training.config import resolve_config
-from keras_lmk.training.run import calibrate_operating_point, pick_strategy, run
+from keras_lmk.training.distribute import pick_strategy
+from keras_lmk.training.run import calibrate_operating_point, run
 
 
 @pytest.mark.parametrize("trained", ["model.keras", "checkpoints/last.keras"])
@@ -69,3 +70,18 @@ def test_a_cpu_machine_trains_on_one_replica(monkeypatch):
         pytest.skip("several GPUs: auto picks MirroredStrategy")
     assert pick_strategy("auto").num_replicas_in_sync == 1
     assert pick_strategy("auto") is tf.distribute.get_strategy()  # the default strategy, no wrapping
+
+
+def test_a_start_that_fails_on_its_data_leaves_nothing_behind(tmp_path, capsys):
+    # the markings source read from an empty folder: the CLI says which folder and exits 2, and the run
+    # directory it made is gone again (no config.yaml or model_card.json from the failed start)
+    from keras_lmk.train import main
+
+    empty = tmp_path / "no_markings"
+    empty.mkdir()
+    run_dir = tmp_path / "r"
+    code = main(["--preset", "debug", "--run-dir", str(run_dir), "--set", "data.source=markings",
+                 "--set", f"data.markings_dir={empty}"])  # fmt: skip
+    assert code == 2
+    assert str(empty) in capsys.readouterr().err
+    assert not run_dir.exists()

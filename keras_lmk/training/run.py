@@ -67,9 +67,6 @@ def run(cfg: Config, run_dir: Path, resume: bool = False, overwrite: bool = Fals
     taxonomy = load_taxonomy(cfg.data.taxonomy)
     cfg = with_num_classes(cfg, taxonomy.num_classes)
     keras.utils.set_random_seed(cfg.train.seed)  # the same on every worker: the same global batches
-    if role.is_chief:
-        atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
-        write_json(run_dir / "model_card.json", model_card(cfg.grid, taxonomy, cfg.decoder))
     if cfg.train.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
     print(
@@ -79,6 +76,9 @@ def run(cfg: Config, run_dir: Path, resume: bool = False, overwrite: bool = Fals
 
     # ---- 2. data ---------------------------------------------------------------------------------------
     train_records, val_records = load_training_records(cfg.data, taxonomy)
+    if role.is_chief:  # only once the data is there: a start that fails on its data leaves nothing behind
+        atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
+        write_json(run_dir / "model_card.json", model_card(cfg.grid, taxonomy, cfg.decoder))
     n_lmk = sum(r.num_landmarks for r in train_records)
     print(f"[2/6] data: {len(train_records)} train images ({n_lmk} landmarks), {len(val_records)} val images")
     if val_records and role.is_chief:  # held-out split: `python -m keras_lmk.evaluate --data RUN/val.json`
