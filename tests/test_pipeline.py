@@ -162,3 +162,23 @@ def test_ignore_regions_are_neither_landmark_nor_background(tmp_path):
     ignored = {r * SPEC.grid_w + c for r in range(4, 8) for c in range(6, 10)}
     assert set(np.flatnonzero(t["cls_mask"][0] == 0)) == ignored
     assert set(np.flatnonzero(t["gt_class"][0])) == {r * SPEC.grid_w + c for r in (1, 2) for c in (1, 2)}
+
+
+def test_far_cells_reaches_the_target_encoder():
+    # the marking of test_point_radius_reaches_the_target_encoder with far_cells="background": the
+    # max(round(1.0 * 4), min_background 4) = 4 background cells are all far cells of its box
+    from keras_lmk.training.pipeline import make_encoder
+
+    cfg = dataclasses.replace(CFG, point_radius=20.0, far_cells="background")
+    example = {
+        "boxes": tf.constant([[0.0, 0.0, 64.0, 32.0]]),
+        "points": tf.constant([[64.0, 32.0]]),
+        "classes": tf.constant([MARKING]),
+        "seed": tf.constant([1, 2], tf.int64),
+        "image": tf.zeros([64, 96, 3], tf.uint8),
+    }
+    _, t = make_encoder(SPEC, cfg)(example)
+    near = {r * SPEC.grid_w + c for r in (2, 3) for c in (6, 7)}
+    box = {r * SPEC.grid_w + c for r in range(4) for c in range(8)}
+    chosen = set(np.flatnonzero(t["cls_mask"].numpy())) - near
+    assert len(chosen) == 4 and chosen <= box - near

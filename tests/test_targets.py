@@ -276,3 +276,27 @@ def test_point_radius_keeps_the_nearest_cell_when_the_point_is_far_outside():
 def test_point_radius_none_is_the_whole_box():
     t = encode([[0, 0, 64, 32]], [[64, 32]], [1], point_radius=None)
     assert len(landmark_cells(t)) == 32
+
+
+def test_far_cells_as_background_are_sampled_first():
+    # the marking of test_point_radius_keeps_only_cells_near_the_reference_point: 4 near cells, 28 far
+    spec = GridSpec(input_height=64, input_width=128, stride=8, num_classes=7)
+    near = {cell(2, 6), cell(2, 7), cell(3, 6), cell(3, 7)}
+    far = {cell(r, c) for r in range(4) for c in range(8)} - near
+
+    def bg(min_background):
+        t = encode_targets(
+            spec, [[0, 0, 64, 32]], [[64, 32]], [6], point_radius=20.0, far_cells="background",
+            background_ratio=1.0, min_background=min_background, rng=3,
+        )  # fmt: skip
+        assert landmark_cells(t) == near
+        return set(np.flatnonzero(t["cls_mask"])) - near
+
+    # balanced count max(round(1.0 * 4), 8) = 8 background cells, all of them far cells of the marking
+    chosen = bg(8)
+    assert len(chosen) == 8 and chosen <= far
+    # 40 background cells: all 28 far cells, then 12 others at random
+    chosen = bg(40)
+    assert len(chosen) == 40 and far <= chosen
+    with pytest.raises(ValueError, match="far_cells"):
+        encode_targets(spec, [[0, 0, 64, 32]], [[64, 32]], [6], point_radius=20.0, far_cells="x", rng=0)

@@ -110,6 +110,7 @@ def encode_targets(
     background_ratio: float | None = 1.0,
     min_background: int = 8,
     point_radius: float | None = None,
+    far_cells: str = "ignore",
     rng: np.random.Generator | int,
 ) -> dict[str, np.ndarray]:
     """Per-cell class, reference point and classification mask of one image.
@@ -132,6 +133,11 @@ def encode_targets(
         point (always at least the covered cell nearest to the point); its other cells are *ignored*, neither
         landmark nor background. A large road marking then no longer makes hundreds of cells regress a point
         20+ cells away, which dominated the localization loss on real markings (docs/real_data.md).
+      far_cells: what the cells of a box farther than ``point_radius`` become. ``"ignore"``: neither landmark
+        nor background (untrained, so at inference they may fire anywhere on a large marking).
+        ``"background"``: background cells sampled *first* (hard negatives: paint or a sign face away from
+        the reference point), up to the balanced count, the rest at random; the detector then learns to fire
+        only near the point.
       rng: numpy Generator (or int seed) used for background sampling; same seed, same cells.
 
     Returns:
@@ -158,7 +164,10 @@ def encode_targets(
         cover = landmark_cell_mask(spec, boxes)  # [N, S]
         if point_radius is not None:
             cover, far = _near_point(spec, cover, points, point_radius)
-            ignored |= far
+            if far_cells == "ignore":
+                ignored |= far
+            elif far_cells != "background":
+                raise ValueError(f"far_cells must be 'ignore' or 'background', got {far_cells!r}")
         area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
         order = np.lexsort((np.arange(len(boxes)), area))  # by area, then by index
         cover_sorted = cover[order]
@@ -169,7 +178,8 @@ def encode_targets(
 
     is_landmark = gt_class > 0
     cls_mask = is_landmark.astype(np.float32)
-    background = np.flatnonzero(~is_landmark & ~ignored)
+    free = ~is_landmark & ~ignored
+    background = np.flatnonzero(free)
     if background_ratio is None or background_ratio < 0:
         cls_mask[background] = 1.0
     else:
@@ -177,5 +187,11 @@ def encode_targets(
         n_bg = min(n_bg, len(background))
         if n_bg:
             rng = np.random.default_rng(rng)
-            cls_mask[rng.choice(background, size=n_bg, replace=False)] = 1.0
+            hard = np.zeros(0, np.int64)
+            if point_radius is not None and far_cells == "background" and len(boxes):
+                hard = np.flatnonzero(far & free)
+                hard = rng.choice(hard, size=min(n_bg, len(hard)), replace=False)
+                cls_mask[hard] = 1.0
+            rest = np.flatnonzero(free & (cls_mask == 0))
+            cls_mask[rng.choice(rest, size=n_bg - len(hard), replace=False)] = 1.0
     return {"gt_class": gt_class, "gt_point": gt_point, "cls_mask": cls_mask}

@@ -129,6 +129,7 @@ def make_encoder(spec: GridSpec, cfg: PipelineConfig):
             background_ratio=cfg.background_ratio,
             min_background=cfg.min_background,
             point_radius=cfg.point_radius,
+            far_cells=cfg.far_cells,
             rng=rng,
         )
         return (

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import Literal
 
 from keras_lmk.detector.grid import GridSpec
 from keras_lmk.training.augment_config import AugmentConfig
@@ -22,6 +23,8 @@ class PipelineConfig:
     # px at the model input: a landmark trains only its cells within this distance of its reference point,
     # the rest of its box is ignored (see encode_targets); None: every cell of the box (the method as written)
     point_radius: float | None = None
+    # what a box's cells beyond point_radius become: "ignore" (untrained) or "background" (sampled first)
+    far_cells: Literal["ignore", "background"] = "ignore"
     max_landmarks: int = 256  # an image with more landmarks is reported as a data error
     deterministic: bool = True  # keep element order under parallel map (reproducible runs)
     # (width, height): train on windows of the image letterboxed to the model input instead of the whole
@@ -38,6 +41,8 @@ class PipelineConfig:
                 raise ValueError(f"train_crop must be (width, height) >= 1, got {self.train_crop}")
         if self.point_radius is not None and not self.point_radius > 0:
             raise ValueError(f"point_radius must be > 0 px or null, got {self.point_radius}")
+        if self.far_cells not in ("ignore", "background"):
+            raise ValueError(f"far_cells must be 'ignore' or 'background', got {self.far_cells!r}")
         if not 0 <= self.crop_focus <= 1:
             raise ValueError(f"crop_focus must be in [0, 1], got {self.crop_focus}")
 
