@@ -212,7 +212,7 @@ def test_run_tflite_bad_model_is_an_error_line_not_a_traceback(model_problem, tm
     model.write_text("not a flatbuffer")
     if model_problem == "not tflite":
         shutil.copy(KIT_MODEL.with_suffix(".json"), tmp_path / "m.json")
-    r = _run_script(RUN_TFLITE, model, KIT_MODEL.parent / "samples" / "sample_0_synthetic.png")
+    r = _run_script(RUN_TFLITE, model, KIT_MODEL.parent / "samples" / "sample_3_synthetic.png")
     assert r.returncode == 2, r.stderr
     assert f"error: {model}: " in r.stderr and "Traceback" not in r.stderr
 
@@ -238,7 +238,7 @@ def test_run_tflite_on_only_corrupt_images_fails(tmp_path):
 @pytest.mark.parametrize("entry", ["predict", "run_tflite"])
 def test_skipped_images_are_warning_lines_naming_the_file(entry, tmp_path):
     folder = _bad_images(tmp_path / "imgs", n=1)
-    shutil.copy(KIT_MODEL.parent / "samples" / "sample_0_synthetic.png", folder / "good.png")
+    shutil.copy(KIT_MODEL.parent / "samples" / "sample_3_synthetic.png", folder / "good.png")
     if entry == "predict":
         r = _run_script("-m", "keras_lmk.predict", "--model", KIT_MODEL, "--input", folder, "--out",
                         tmp_path / "p.json")  # fmt: skip

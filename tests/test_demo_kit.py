@@ -39,8 +39,15 @@ def test_committed_assets_reproduce_goldens():
 @needs_kit
 def test_check_reports_every_change_to_the_kit(tmp_path):
     kit = shutil.copytree(ASSETS, tmp_path / "kit")
-    exp_path = kit / "samples" / "sample_0_synthetic.expected.json"
+    # the sample with golden tensors (the first one the kit writes)
+    exp_path = next(
+        p
+        for p in sorted((kit / "samples").glob("*.expected.json"))
+        if "golden_tensors" in json.loads(p.read_text())
+    )
     exp = json.loads(exp_path.read_text())
+    sample = exp_path.name.replace(".expected.json", ".png")
+    score = exp["landmarks"][0]["score"]
 
     def with_expected(change) -> list[str]:
         changed = json.loads(json.dumps(exp))
@@ -52,20 +59,20 @@ def test_check_reports_every_change_to_the_kit(tmp_path):
         e["landmarks"][0]["x"] += 2.0
 
     def rescore(e):
-        e["landmarks"][1]["score"] += 0.05
+        e["landmarks"][0]["score"] -= 0.05
 
     def drop(e):
         e["landmarks"].pop()
 
     assert [p.split(": ")[1][:19] for p in with_expected(move)] == ["landmark moved 2.00"]
-    assert [p.split(": ")[1][:11] for p in with_expected(rescore)] == ["score 0.994"]
+    assert [p.split(": ")[1][:11] for p in with_expected(rescore)] == [f"score {score:.4f}"[:11]]
     assert [p.split(": ")[1][:7] for p in with_expected(drop)] == ["classes"]
     exp_path.write_text(json.dumps(exp))
     golden = kit / exp["golden_tensors"]["input"]
     x = np.load(golden)
     x[0, 0, 0] ^= 1
     np.save(golden, x)
-    assert demo_kit.check(kit) == ["sample_0_synthetic.png: letterboxed input differs from the golden input"]
+    assert demo_kit.check(kit) == [f"{sample}: letterboxed input differs from the golden input"]
     for p in (kit / "samples").glob("*.expected.json"):
         p.unlink()
     assert demo_kit.check(kit) == [f"{kit}: no samples/*.expected.json"]
