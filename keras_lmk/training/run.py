@@ -13,7 +13,12 @@ from pathlib import Path
 
 import yaml
 
-from keras_lmk.atomic import atomic_write_text, check_writable_dir, remove_stale_temporaries
+from keras_lmk.atomic import (
+    atomic_write_json,
+    atomic_write_text,
+    check_writable_dir,
+    remove_stale_temporaries,
+)
 from keras_lmk.detector.card import model_card
 from keras_lmk.training.config import Config, with_num_classes
 from keras_lmk.training.config_io import to_dict
@@ -27,7 +32,7 @@ def run(cfg: Config, run_dir: Path, resume: bool = False, overwrite: bool = Fals
     from keras_lmk.data.coco import write_coco
     from keras_lmk.data.sources import load_training_records
     from keras_lmk.data.taxonomy import load_taxonomy
-    from keras_lmk.detector.model import build_model, with_input_size
+    from keras_lmk.detector.model import build_model, load_model, with_input_size
     from keras_lmk.evaluation.plots import plot_loss_trajectories, read_trajectory
     from keras_lmk.training.distribute import (
         SyncReplicaStatistics,
@@ -45,7 +50,6 @@ def run(cfg: Config, run_dir: Path, resume: bool = False, overwrite: bool = Fals
         TrajectoryLogger,
         restore_optimizer_state,
         save_keras_atomic,
-        write_json,
     )
 
     # ---- 1. config -------------------------------------------------------------------------------------
@@ -78,7 +82,7 @@ def run(cfg: Config, run_dir: Path, resume: bool = False, overwrite: bool = Fals
     train_records, val_records = load_training_records(cfg.data, taxonomy)
     if role.is_chief:  # only once the data is there: a start that fails on its data leaves nothing behind
         atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
-        write_json(run_dir / "model_card.json", model_card(cfg.grid, taxonomy, cfg.decoder))
+        atomic_write_json(run_dir / "model_card.json", model_card(cfg.grid, taxonomy, cfg.decoder))
     n_lmk = sum(r.num_landmarks for r in train_records)
     print(f"[2/6] data: {len(train_records)} train images ({n_lmk} landmarks), {len(val_records)} val images")
     if val_records and role.is_chief:  # held-out split: `python -m keras_lmk.evaluate --data RUN/val.json`
@@ -109,7 +113,7 @@ def run(cfg: Config, run_dir: Path, resume: bool = False, overwrite: bool = Fals
     initial_epoch, best = 0, math.inf
     with strategy.scope():
         if resume and (ckpt_dir / "last.keras").exists():
-            net = keras.saving.load_model(ckpt_dir / "last.keras", safe_mode=True)
+            net = load_model(ckpt_dir / "last.keras", compile=True)
         else:
             if resume:
                 print(f"      --resume: no checkpoint in {ckpt_dir}, starting fresh")
@@ -210,7 +214,7 @@ def run(cfg: Config, run_dir: Path, resume: bool = False, overwrite: bool = Fals
         "final": history[-1] if history else {},
         "operating_point": operating_point,
     }
-    write_json(run_dir / "summary.json", summary)
+    atomic_write_json(run_dir / "summary.json", summary)
     print(f"[6/6] saved {run_dir / 'model.keras'} ({fit_s:.0f} s of training)")
     if operating_point:
         print(
@@ -250,7 +254,6 @@ def calibrate_operating_point(run_dir: Path) -> dict | None:
     the score of best pooled F1 there. Returns that point (threshold, f1, precision, recall, mAP) or None
     when the split has no ground truth or the model predicts nothing."""
     from keras_lmk.evaluation import evaluate
-    from keras_lmk.training.trainer import write_json
 
     metrics = evaluate.run(run_dir / "model.keras", run_dir / "val.json", run_dir / "eval", progress=False)
     best = metrics["best_f1"]
@@ -259,5 +262,5 @@ def calibrate_operating_point(run_dir: Path) -> dict | None:
     card_path = run_dir / "model_card.json"
     card = json.loads(card_path.read_text())
     card["decoder"]["score_threshold"] = best["threshold"]
-    write_json(card_path, card)
+    atomic_write_json(card_path, card)
     return {**best, "mAP": metrics["tolerances"][metrics["primary_tolerance"]]["mAP"]}

@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from keras_lmk.atomic import atomic_write, atomic_write_bytes, atomic_write_json, atomic_write_text
+from keras_lmk.atomic import atomic_write, atomic_write_bytes, atomic_write_text
 from keras_lmk.detector.losses import LossConfig, batch_loss, landmark_cell_accuracy
 
 
@@ -204,7 +204,3 @@ class TrajectoryLogger(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         text = "step,cls,loc\n" + "".join(f"{int(s)},{c:.6g},{lo:.6g}\n" for s, c, lo in self.rows)
         atomic_write_text(self.path, text)
-
-
-def write_json(path: Path, obj) -> None:
-    atomic_write_json(path, obj)
