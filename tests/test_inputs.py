@@ -3,6 +3,7 @@ and the CLI using it (it used the raw 640-px radius on every drive)."""
 
 import json
 
+import cv2
 import numpy as np
 
 import keras_lmk.localization.localize as localize_lib
@@ -42,6 +43,9 @@ def test_cli_uses_the_width_scaled_radius(tmp_path, monkeypatch):
     save_camera(cam, d / "camera.json")
     save_poses(poses, d / "poses.json")
     save_map(LandmarkMap((), "korea"), d / "map.json")
+    (d / "images").mkdir()
+    for i in range(3):  # a drive has frames (the progress bar counts them); the stand-in never reads them
+        cv2.imwrite(str(d / "images" / f"{i:06d}.png"), np.zeros((720, 1280, 3), np.uint8))
 
     def fake_detections(model, drive, camera, holder, threshold, ignore=()):
         from keras_lmk.data.taxonomy import load_taxonomy
