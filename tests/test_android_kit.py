@@ -1,5 +1,5 @@
-"""The shipped Android kit (android_demo_assets/): its README's letterbox procedure, followed step by step as a
-phone app would, reproduces the golden input exactly (issue 16)."""
+"""The shipped Android kit (android_demo_assets/): its README's letterbox procedure, followed step by step
+as a phone app would, reproduces the golden input exactly (issue 16)."""
 
 import json
 from pathlib import Path

@@ -100,8 +100,11 @@ class Config:
             if need is None or bound < need:
                 raise ValueError(
                     f"model.offset_bound {bound} cells would clip training targets: it needs "
-                    + ("pipeline.point_radius (every cell of a box regresses the point)" if need is None
-                       else f">= pipeline.point_radius / grid.stride + 0.5 = {need:g}")
+                    + (
+                        "pipeline.point_radius (every cell of a box regresses the point)"
+                        if need is None
+                        else f">= pipeline.point_radius / grid.stride + 0.5 = {need:g}"
+                    )
                 )
 
 
