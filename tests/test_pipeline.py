@@ -126,6 +126,17 @@ def test_pipeline_throughput(records):
     assert pipeline_throughput(ds.repeat(), steps=3) > 0
 
 
+def marking_example() -> dict:
+    """One 64x32 road marking at the top left of a 96x64 input, its point at the box's lower-right corner."""
+    return {
+        "boxes": tf.constant([[0.0, 0.0, 64.0, 32.0]]),
+        "points": tf.constant([[64.0, 32.0]]),
+        "classes": tf.constant([MARKING]),
+        "seed": tf.constant([1, 2], tf.int64),
+        "image": tf.zeros([64, 96, 3], tf.uint8),
+    }
+
+
 def test_point_radius_reaches_the_target_encoder():
     # One 64x32 marking in a 96x64 input (no letterbox change), its point at the box's lower-right corner
     # (64, 32); with point_radius 20 only cells (2..3, 6..7) are landmark cells (same hand count as in
@@ -133,14 +144,7 @@ def test_point_radius_reaches_the_target_encoder():
     from keras_lmk.training.pipeline import make_encoder
 
     cfg = dataclasses.replace(CFG, point_radius=20.0, background_ratio=None)
-    example = {
-        "boxes": tf.constant([[0.0, 0.0, 64.0, 32.0]]),
-        "points": tf.constant([[64.0, 32.0]]),
-        "classes": tf.constant([MARKING]),
-        "seed": tf.constant([1, 2], tf.int64),
-        "image": tf.zeros([64, 96, 3], tf.uint8),
-    }
-    _, t = make_encoder(SPEC, cfg)(example)
+    _, t = make_encoder(SPEC, cfg)(marking_example())
     cells = {r * SPEC.grid_w + c for r in (2, 3) for c in (6, 7)}
     assert set(np.flatnonzero(t["gt_class"].numpy())) == cells
     box = {r * SPEC.grid_w + c for r in range(4) for c in range(8)}
@@ -170,14 +174,7 @@ def test_far_cells_reaches_the_target_encoder():
     from keras_lmk.training.pipeline import make_encoder
 
     cfg = dataclasses.replace(CFG, point_radius=20.0, far_cells="background")
-    example = {
-        "boxes": tf.constant([[0.0, 0.0, 64.0, 32.0]]),
-        "points": tf.constant([[64.0, 32.0]]),
-        "classes": tf.constant([MARKING]),
-        "seed": tf.constant([1, 2], tf.int64),
-        "image": tf.zeros([64, 96, 3], tf.uint8),
-    }
-    _, t = make_encoder(SPEC, cfg)(example)
+    _, t = make_encoder(SPEC, cfg)(marking_example())
     near = {r * SPEC.grid_w + c for r in (2, 3) for c in (6, 7)}
     box = {r * SPEC.grid_w + c for r in range(4) for c in range(8)}
     chosen = set(np.flatnonzero(t["cls_mask"].numpy())) - near

@@ -151,6 +151,8 @@ def encode_targets(
     (it has fewer cells to lose), ties going to the lower annotation index. The result does not depend on
     ``rng`` except for which background cells are sampled.
     """
+    if far_cells not in ("ignore", "background"):
+        raise ValueError(f"far_cells must be 'ignore' or 'background', got {far_cells!r}")
     boxes, points, classes = _clean_boxes(spec, boxes, points, classes)
     ignored = np.zeros((spec.num_cells,), bool)
     if (classes == 0).any():  # ignore regions: their cells are never sampled as background
@@ -166,8 +168,6 @@ def encode_targets(
             cover, far = _near_point(spec, cover, points, point_radius)
             if far_cells == "ignore":
                 ignored |= far
-            elif far_cells != "background":
-                raise ValueError(f"far_cells must be 'ignore' or 'background', got {far_cells!r}")
         area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
         order = np.lexsort((np.arange(len(boxes)), area))  # by area, then by index
         cover_sorted = cover[order]
