@@ -20,23 +20,33 @@ def builder() -> SceneBuilder:
     return SceneBuilder(sun=np.array([0.0, 0.0, 1.0]))
 
 
-def test_a_marking_point_is_its_nearest_then_rightmost_paint_vertex():
+def test_a_marking_point_is_the_near_right_corner_of_its_outline():
     b = builder()
-    # an arrow 5 m long at s = 20 in the lane centred at lat = -1.75: its nearest vertices (a = 0) are
-    # b = -0.15 and b = +0.15; the rightmost is b = -0.15, so the point is (20, -1.9, 0)
+    # an arrow 5 m long, 1 m wide (head), at s = 20 in the lane centred at lat = -1.75. Its outline is the
+    # rectangle a in [0, 5], b in [-0.5, 0.5]; the point is the outline's near (a = 0) right (b = -0.5)
+    # corner, (20, -2.25, 0), as the real marking quads mark the lower-right vertex of the outline, not the
+    # nearest paint vertex (the shaft's corner, b = -0.15)
     ((cls, point, outline),) = lm.add_lane_marking(b, ROAD, 20.0, -1.75, "arrow", np.random.default_rng(0))
     assert cls == "road_marking"
-    np.testing.assert_allclose(point, [20.0, -1.9, 0.0])
+    np.testing.assert_allclose(point, [20.0, -2.25, 0.0])
     np.testing.assert_allclose(outline, [[20, -2.25, 0], [25, -2.25, 0], [25, -1.25, 0], [20, -1.25, 0]])
     sc = b.build()
     assert len(sc.s) == 1 and sc.pass_.tolist() == [PASS_MARKINGS] and sc.cull.tolist() == [False]
     assert np.all(sc.verts[:, 2] == 0)  # paint lies on the road
 
 
+def test_a_right_turn_arrow_point_is_its_outline_corner_not_its_shaft():
+    # the right-turn arrow's head reaches b = -1.5 (shape 'right' = 'left' mirrored): outline corner (0, -1.5)
+    ((_, point, outline),) = lm.add_lane_marking(builder(), ROAD, 20.0, 0.0, "right", None)
+    np.testing.assert_allclose(point, [20.0, -1.5, 0.0])
+    assert np.any(np.all(np.isclose(outline, point), axis=1))  # the point is a vertex of the outline
+
+
 def test_a_reversed_marking_is_turned_half_round():
-    # the oncoming lane's arrow points at us: its nearest vertex is the tip, 5 m before s
+    # the oncoming lane's arrow points at us: its outline spans a in [-5, 0] and b in [-0.5, 0.5] around
+    # lat = 1.75; the point is the near right corner (15, 1.25, 0), not the tip (15, 1.75, 0)
     ((_, point, _),) = lm.add_lane_marking(builder(), ROAD, 20.0, 1.75, "arrow", None, reverse=True)
-    np.testing.assert_allclose(point, [15.0, 1.75, 0.0])
+    np.testing.assert_allclose(point, [15.0, 1.25, 0.0])
 
 
 def test_stop_line_and_crosswalk_points():
@@ -87,3 +97,20 @@ def test_a_signal_point_is_its_housing_centre():
 def test_unknown_sign_class_is_an_error():
     with pytest.raises(ValueError, match="no sign design"):
         lm.add_sign_pole(builder(), ROAD, 50.0, -9.0, 0.0, [("lighthouse", 1.0)], np.random.default_rng(0))
+
+
+@pytest.mark.parametrize(
+    "kind, lat, reverse", [("arrow", -1.75, False), ("right", -1.75, False), ("left", 1.75, False), ("arrow", 1.75, True)]
+)
+def test_projected_marking_point_follows_the_real_quad_rule(kind, lat, reverse):
+    # the real marking quads' rule (taxonomy.outline_point: of the outline's two lowest image vertices, the
+    # right one) applied to the projected outline picks the projected synthetic point, for our lane's and
+    # the oncoming lane's markings, seen from a camera 1.5 m up in our lane looking along the road
+    from keras_lmk.data.taxonomy import outline_point
+    from keras_lmk.geometry.camera import Camera, Mount, Pose
+
+    cam = Camera(600.0, 600.0, 640.0, 360.0, 1280, 720, mount=Mount(z=1.5))
+    pose = Pose(x=5.0, y=-1.75)
+    ((_, point, outline),) = lm.add_lane_marking(builder(), ROAD, 20.0, lat, kind, None, reverse=reverse)
+    px = cam.project(np.vstack([outline, point]), pose).pixels
+    np.testing.assert_allclose(outline_point(px[:4, 0], px[:4, 1], "bbox_bottom_right"), px[4], atol=1e-3)

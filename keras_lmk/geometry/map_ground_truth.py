@@ -10,7 +10,7 @@ says which way it faces. ``map.json``::
                                          "outline": [[x, y, z], ...]}, ...]}
 
 The class rule lives in 3D: a sign's or signal's point is the centre of its face, a road marking's point is
-the end of the paint nearest the driver and rightmost there (its "lower-right end" seen from the lane). The
+its outline's corner nearest the driver and rightmost there (its "lower-right end" seen from the lane). The
 frame's reference point is the projection of that 3D point, not a rule applied to the 2D box.
 """
 

@@ -31,8 +31,9 @@ from keras_lmk.synth.world import build_world
 
 # bump when the output of a given seed changes: it names the cache folder. 2: smooth vehicle speed (1 drew
 # each frame's step on its own: accelerations of several g); 3: visible landmarks whose point left the frame
-# or under 2 px on a side are ignore regions (iscrowd) instead of dropped
-GENERATOR_VERSION = 3
+# or under 2 px on a side are ignore regions (iscrowd) instead of dropped; 4: a marking's point is its
+# outline's near right corner (was its nearest-then-rightmost paint vertex)
+GENERATOR_VERSION = 4
 STEP_M = 2.6  # metres driven between frames, on average
 CONDITION_FRAMES = 25  # frames sharing one lighting/weather draw
 MAX_RANGE_M = 80.0

@@ -3,8 +3,10 @@
 Each ``add_*`` function draws into a :class:`SceneBuilder` and returns the map entries
 ``(class, point [3], outline [K, 3])`` it created. Faces are built in a (u right, v up) plane seen from the
 front and stand facing approaching traffic; markings are built in road coordinates (a along, b left).
-A sign's point is its face's box centre; a marking's point is its paint vertex nearest the driver
-(smallest a) and, among those, rightmost (smallest b): the "lower-right end" seen from the lane.
+A sign's point is its face's box centre; a marking's point is the near (smallest a), right (smallest b)
+corner of its outline rectangle: the "lower-right end" seen from the lane, the vertex the real marking quads
+mark (of the outline's two lowest vertices in the image, the right one). An oncoming-lane arrow therefore
+gets its outline's corner, not its tip.
 """
 
 from __future__ import annotations
@@ -230,9 +232,8 @@ def add_marking(
             pass_=PASS_MARKINGS,
             cull=False,
         )
-    near = allp[allp[:, 0] <= allp[:, 0].min() + 1e-6]
-    ref = near[np.argmin(near[:, 1])]
     box = rect(*allp.min(0), *allp.max(0))
+    ref = allp.min(0)  # the outline's near (smallest a), right (smallest b) corner
     return [
         (
             "road_marking",
