@@ -173,3 +173,49 @@ def start_tensorflow():
 
         tf.config.list_physical_devices()  # the CUDA probe (cuInit) writes here, not at the first op
     return tf
+
+
+def add_tracking_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--track`` and the tracker's settings (keras_lmk/inference/tracking.py), shared by predict, evaluate
+    and localize."""
+    from keras_lmk.inference.tracking import TrackerConfig
+
+    d = TrackerConfig()
+    g = parser.add_argument_group("tracking (keras_lmk/inference/tracking.py)")
+    g.add_argument("--track", action="store_true", help="track landmarks across the frames (one drive)")
+    g.add_argument(
+        "--track-gate",
+        metavar="F",
+        type=float,
+        default=d.gate_frac,
+        help="association gate, fraction of width",
+    )
+    g.add_argument(
+        "--track-alpha", metavar="F", type=float, default=d.alpha, help="point filter gain (1 = raw points)"
+    )
+    g.add_argument("--track-beta", metavar="F", type=float, default=d.beta, help="velocity filter gain")
+    g.add_argument(
+        "--track-min-hits",
+        metavar="N",
+        type=int,
+        default=d.min_hits,
+        help="detections before a track is reported",
+    )
+    g.add_argument(
+        "--track-max-age", metavar="N", type=int, default=d.max_age, help="missed frames before a track ends"
+    )
+
+
+def tracker_config(args: argparse.Namespace):
+    """The TrackerConfig of ``--track ...`` (None without --track); a ValueError names the bad value."""
+    if not args.track:
+        return None
+    from keras_lmk.inference.tracking import TrackerConfig
+
+    return TrackerConfig(
+        gate_frac=args.track_gate,
+        alpha=args.track_alpha,
+        beta=args.track_beta,
+        min_hits=args.track_min_hits,
+        max_age=args.track_max_age,
+    )

@@ -12,6 +12,11 @@ that video: image entry k is frame ``frame_index`` when it has that field, else 
 list). Only frames with an image entry are evaluated; corrupt or missing ones are skipped and counted.
 Metric definitions: keras_lmk/evaluation/metrics.py and docs/evaluation.md.
 
+``--track`` (a drive: frames in order, landmark ids in the ground truth) also tracks the operating-point
+detections (keras_lmk/inference/tracking.py) and adds ``tracking`` to metrics.json: the tracks' recall,
+precision, MOTA, ID switches, track recall, mostly-tracked share and point error within --track-tolerance,
+beside the raw detections' recall, precision and point error (keras_lmk/evaluation/tracking_metrics.py).
+
 Writes into --out: metrics.json, per_frame.csv, pr_curves.png, point_errors.png, confusion.png.
 Frames are streamed: the ground truth is read by a streaming parser into compact arrays
 (keras_lmk/data/coco_reader.py), per-frame rows go straight to disk, and the metrics keep fixed-size score
@@ -25,7 +30,14 @@ from __future__ import annotations
 
 import sys
 
-from keras_lmk.cli import add_input_argument, command, make_parser, start_tensorflow
+from keras_lmk.cli import (
+    add_input_argument,
+    add_tracking_arguments,
+    command,
+    make_parser,
+    start_tensorflow,
+    tracker_config,
+)
 from keras_lmk.evaluation.evaluate import run
 from keras_lmk.evaluation.matching import DEFAULT_TOLERANCES, tolerance_by_name
 
@@ -49,7 +61,16 @@ def main(argv=None) -> int:
     )
     ap.add_argument("--threads", type=int, default=2, help="TFLite interpreter threads")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_tracking_arguments(ap)
+    ap.add_argument(
+        "--track-tolerance",
+        metavar="PX",
+        type=float,
+        default=8.0,
+        help="match radius of the tracking metrics",
+    )
     args = ap.parse_args(argv)
+    track = tracker_config(args)
     if args.model.endswith(".keras"):  # a .tflite model runs without TensorFlow
         start_tensorflow()
     primary = tolerance_by_name(args.primary_tolerance)
@@ -65,6 +86,8 @@ def main(argv=None) -> int:
         threads=args.threads,
         progress=not args.no_progress,
         tolerances=tolerances,
+        track=track,
+        track_tolerance_px=args.track_tolerance,
     )
     t = s["tolerances"][s["primary_tolerance"]]
     pe = s["point_error_px"]
@@ -80,9 +103,26 @@ def main(argv=None) -> int:
             f"best F1 {b['f1']:.3f} (P {b['precision']:.3f} R {b['recall']:.3f}) at score threshold "
             f"{b['threshold']:g}"
         )
+    if track is not None:
+        print(tracking_line(s["tracking"]))
     if s["unlabelled_classes"]:
         print(f"unlabelled (no ground truth, predictions not counted): {', '.join(s['unlabelled_classes'])}")
     return 0
+
+
+def tracking_line(t: dict) -> str:
+    def f(v, spec=".3f"):
+        return "n/a" if v is None else format(v, spec)
+
+    k, d = t["tracks"], t["detections"]
+    return (
+        f"tracks (within {k['tolerance_px']:g} px): recall {f(k['recall'])} precision {f(k['precision'])} "
+        f"MOTA {f(k['mota'])}, {k['id_switches']} ID switches, track recall {f(k['track_recall'])}, "
+        f"mostly tracked {f(k['mostly_tracked'])}, "
+        f"median point error {f(k['point_error_px']['median'], '.2f')} px; "
+        f"raw detections: recall {f(d['recall'])} precision {f(d['precision'])}, "
+        f"median point error {f(d['point_error_px']['median'], '.2f')} px"
+    )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 r"""Predict landmarks on an image, a folder of images or a video; write COCO keypoint-results JSON.
 
     python -m keras_lmk.predict --model run/model.tflite --input drive.mp4 --out preds.json \
-        [--render preds.mp4 | --render rendered/] [--score-threshold 0.4] [--threads 2]
+        [--render preds.mp4 | --render rendered/] [--score-threshold 0.4] [--threads 2] [--track]
 
 The model card (grid, taxonomy, decoder settings) is read from beside the model (see
 keras_lmk.inference.runtime).
@@ -12,6 +12,10 @@ Output: a JSON list, one entry per landmark::
 
 image_id is the frame index (video) or the position in the sorted file list (folder); file_name is relative to
 the input folder, or the video's name. Points are original-image pixels, x right, y down.
+
+``--track`` treats the frames as one drive (a video, or a folder in file order) and tracks the landmarks
+(keras_lmk/inference/tracking.py): each entry gets a ``"track_id"`` stable across frames, its point is the
+tracker's filtered point, and detections not yet confirmed by ``--track-min-hits`` frames are left out.
 """
 
 from __future__ import annotations
@@ -19,7 +23,14 @@ from __future__ import annotations
 import sys
 import warnings
 
-from keras_lmk.cli import add_input_argument, command, make_parser, start_tensorflow
+from keras_lmk.cli import (
+    add_input_argument,
+    add_tracking_arguments,
+    command,
+    make_parser,
+    start_tensorflow,
+    tracker_config,
+)
 from keras_lmk.inference.predict import run
 
 
@@ -35,7 +46,9 @@ def main(argv=None) -> int:
     ap.add_argument("--score-threshold", type=float, help="operating threshold (default: the model card's)")
     ap.add_argument("--threads", type=int, default=2, help="TFLite interpreter threads")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_tracking_arguments(ap)
     args = ap.parse_args(argv)
+    track = tracker_config(args)
     if args.model.endswith(".keras"):  # a .tflite model runs without TensorFlow
         start_tensorflow()
     with warnings.catch_warnings():
@@ -48,10 +61,13 @@ def main(argv=None) -> int:
             score_threshold=args.score_threshold,
             threads=args.threads,
             progress=not args.no_progress,
+            track=track,
         )
     print(
         f"{summary['frames']} frames ({summary['skipped']} skipped), {summary['detections']} landmarks, "
-        f"{summary['model_fps']:.1f} frames/s (model+decode) -> {summary['out']}"
+        f"{summary['model_fps']:.1f} frames/s (model+decode)"
+        + (f", {summary['tracks']} tracks" if track is not None else "")
+        + f" -> {summary['out']}"
     )
     return 0
 

@@ -129,3 +129,29 @@ def test_drive_folder_with_a_video_instead_of_images(tmp_path):
     assert s["frames"] == 3 and s["skipped_images"] == 0 and s["video"] == str(drive / "drive.avi")
     rows = list(csv.DictReader((tmp_path / "e" / "per_frame.csv").open()))
     assert [(int(r["frame_index"]), int(r["num_gt"])) for r in rows] == [(0, 1), (1, 2), (2, 0)]
+
+
+def test_evaluate_track_needs_landmark_ids_and_reports_tracking(tmp_path, capsys):
+    model = save_tiny_keras(tmp_path / "run")
+    data = write_fixture(tmp_path / "data")
+    args = [
+        "--model",
+        str(model),
+        "--input",
+        str(data),
+        "--score-threshold",
+        "0.05",
+        "--no-progress",
+        "--track",
+    ]
+    assert main([*args, "--out", str(tmp_path / "e1")]) == 2
+    assert "--track needs a landmark id" in capsys.readouterr().err
+    coco = json.loads(data.read_text())
+    for k, ann in enumerate(coco["annotations"]):  # three landmarks, ids 7, 8, 9
+        ann["landmark_id"] = [7, 8, 9][k]
+    data.write_text(json.dumps(coco))
+    assert main([*args, "--out", str(tmp_path / "e2")]) == 0
+    t = json.loads((tmp_path / "e2" / "metrics.json").read_text())["tracking"]
+    assert (t["tracks"]["frames"], t["tracks"]["gt_landmark_frames"], t["tracks"]["landmarks"]) == (3, 3, 3)
+    assert t["tracker"]["min_hits"] == 2 and set(t["detections"]) >= {"recall", "precision", "point_error_px"}
+    assert "tracks (within 8 px)" in capsys.readouterr().out

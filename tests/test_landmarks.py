@@ -100,7 +100,8 @@ def test_unknown_sign_class_is_an_error():
 
 
 @pytest.mark.parametrize(
-    "kind, lat, reverse", [("arrow", -1.75, False), ("right", -1.75, False), ("left", 1.75, False), ("arrow", 1.75, True)]
+    "kind, lat, reverse",
+    [("arrow", -1.75, False), ("right", -1.75, False), ("left", 1.75, False), ("arrow", 1.75, True)],
 )
 def test_projected_marking_point_follows_the_real_quad_rule(kind, lat, reverse):
     # the real marking quads' rule (taxonomy.outline_point: of the outline's two lowest image vertices, the

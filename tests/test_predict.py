@@ -94,3 +94,34 @@ def test_the_readme_python_example_runs_without_tensorflow():
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert lines and all(re.fullmatch(r"\w+ +x= *[\d.]+ y= *[\d.]+ score=[01]\.\d\d", ln) for ln in lines)
+
+
+def test_predict_track_gives_stable_ids_on_a_still_video(tmp_path, capsys):
+    # four identical frames: the tiny model votes the same way in each, so every landmark it reports from
+    # the second frame on (min_hits 2) keeps its track id, and its point is one of the frame's own
+    # detections (alpha 1: no filtering)
+    model = save_tiny_keras(tmp_path / "run")
+    frame = np.random.default_rng(3).integers(0, 255, (64, 96, 3), dtype=np.uint8)
+    w = cv2.VideoWriter(str(tmp_path / "still.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (96, 64))
+    for _ in range(4):
+        w.write(frame)
+    w.release()
+    common = ["--model", str(model), "--input", str(tmp_path / "still.avi"), "--score-threshold", "0.05"]
+    assert main([*common, "--out", str(tmp_path / "raw.json"), "--no-progress"]) == 0
+    assert main([*common, "--out", str(tmp_path / "trk.json"), "--no-progress", "--track"]) == 0
+    raw, trk = (json.loads((tmp_path / f).read_text()) for f in ("raw.json", "trk.json"))
+    assert trk and all(isinstance(p["track_id"], int) for p in trk) and not any("track_id" in p for p in raw)
+    assert {p["image_id"] for p in trk} == {1, 2, 3}
+    ids = [sorted(p["track_id"] for p in trk if p["image_id"] == i) for i in (1, 2, 3)]
+    assert ids[0] == ids[1] == ids[2] and len(set(ids[0])) == len(ids[0])
+    for p in trk:
+        same_frame = [q["keypoints"] for q in raw if q["image_id"] == p["image_id"]]
+        assert p["keypoints"] in same_frame
+    assert "tracks" in capsys.readouterr().out
+
+
+def test_predict_track_rejects_a_bad_setting(tmp_path, capsys):
+    model = save_tiny_keras(tmp_path / "run")
+    rc = main(["--model", str(model), "--input", str(tmp_path), "--out", str(tmp_path / "p.json"), "--track",
+               "--track-alpha", "0"])  # fmt: skip
+    assert rc == 2 and "alpha=0" in capsys.readouterr().err

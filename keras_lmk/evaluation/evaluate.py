@@ -19,7 +19,9 @@ from keras_lmk.data.coco_reader import CocoReader
 from keras_lmk.data.frames import FrameSource, FrameSourceError, drive_frames, read_image_rgb
 from keras_lmk.evaluation.matching import DEFAULT_TOLERANCES
 from keras_lmk.evaluation.metrics import PointEvaluator
+from keras_lmk.evaluation.tracking_metrics import SequenceTracking
 from keras_lmk.inference.runtime import open_runner, with_threshold
+from keras_lmk.inference.tracking import TrackerConfig
 
 SYNTHETIC_FILES = ("map.json", "camera.json", "poses.json", "annotations.json")
 CSV_FIELDS = [
@@ -104,10 +106,14 @@ def run(
     threads: int = 2,
     progress: bool = True,
     tolerances=DEFAULT_TOLERANCES,
+    track: TrackerConfig | None = None,
+    track_tolerance_px: float = 8.0,
 ) -> dict:
     """Evaluate ``model`` on ``data`` into ``out_dir``; returns the metrics dict (also metrics.json).
 
     tolerances: match radii; the first is the primary one (point errors, confusion, best F1).
+    track: also track the operating-point detections over the frames in order and add ``tracking``
+    (:class:`~keras_lmk.evaluation.tracking_metrics.SequenceTracking`, matched within ``track_tolerance_px``).
     """
     out_dir = check_writable_dir(out_dir)
     runner = open_runner(model, num_threads=threads)
@@ -115,6 +121,7 @@ def run(
     curve_cfg = dataclasses.replace(op_cfg, score_threshold=min(curve_threshold, op_cfg.score_threshold))
     records, frames = load_ground_truth(data, runner.taxonomy, images, video)
     ev = PointEvaluator(runner.taxonomy, tolerances, op_cfg.score_threshold)
+    seq = SequenceTracking(track, runner.taxonomy, track_tolerance_px) if track is not None else None
     skipped, t_model = 0, 0.0
     t_start = time.perf_counter()
 
@@ -149,6 +156,8 @@ def run(
                     op_scores=dets.scores,
                     ignore_boxes=rec.ignore_boxes,
                 )
+                if seq is not None:
+                    seq.add_frame(rec, dets, size[0])
                 w.writerow(
                     {
                         "image_id": rec.image_id,
@@ -178,6 +187,8 @@ def run(
             "decoder": op_cfg.to_json(),
         }
     )
+    if seq is not None:
+        summary["tracking"] = seq.summary()
     atomic_write_json(out_dir / "metrics.json", strict_json(summary))
     _plots(ev, out_dir)
     return summary

@@ -16,12 +16,16 @@ from keras_lmk.data.frames import Frame, FrameSource
 from keras_lmk.data.taxonomy import Taxonomy
 from keras_lmk.detector.decode import Detections
 from keras_lmk.inference.runtime import open_runner, with_threshold
+from keras_lmk.inference.tracking import LandmarkTracker, TrackedDetections, TrackerConfig, point_groups
 
 
-def detection_entries(frame: Frame, dets: Detections, taxonomy: Taxonomy) -> list[dict]:
+def detection_entries(frame: Frame, dets: Detections | TrackedDetections, taxonomy: Taxonomy) -> list[dict]:
+    """COCO keypoint-result entries of one frame; tracked detections add ``track_id`` (their points are the
+    tracker's filtered points)."""
     entries = []
-    for cls, (x, y), score in zip(
-        dets.classes.tolist(), dets.points.tolist(), dets.scores.tolist(), strict=True
+    track_ids = dets.track_ids.tolist() if isinstance(dets, TrackedDetections) else [None] * len(dets)
+    for cls, (x, y), score, tid in zip(
+        dets.classes.tolist(), dets.points.tolist(), dets.scores.tolist(), track_ids, strict=True
     ):
         e = {
             "image_id": frame.index,
@@ -31,6 +35,8 @@ def detection_entries(frame: Frame, dets: Detections, taxonomy: Taxonomy) -> lis
             "keypoints": [round(x, 2), round(y, 2), 1],
             "score": round(score, 4),
         }
+        if tid is not None:
+            e["track_id"] = int(tid)
         if frame.timestamp_s is not None:
             e["timestamp_s"] = round(frame.timestamp_s, 4)
         entries.append(e)
@@ -46,8 +52,12 @@ def run(
     score_threshold: float | None = None,
     threads: int = 2,
     progress: bool = True,
+    track: TrackerConfig | None = None,
 ) -> dict:
-    """Predict every frame of ``input_path``; returns a summary dict."""
+    """Predict every frame of ``input_path``; returns a summary dict. With ``track`` the frames are one
+    sequence (a video, or a folder in file order) and the detections go through
+    :class:`~keras_lmk.inference.tracking.LandmarkTracker`: entries get a ``track_id`` and filtered points,
+    and unconfirmed detections are left out."""
     out = Path(out)
     check_writable_dir(out.parent)  # fail before loading the model and decoding frames
     source = FrameSource(input_path)
@@ -59,6 +69,7 @@ def run(
 
         sink = RenderSink(render, fps=getattr(source, "fps", 10.0))
     counts = {"frames": 0, "detections": 0, "t_model": 0.0}
+    tracker = LandmarkTracker(track, point_groups(runner.taxonomy)) if track is not None else None
 
     def stream(tmp: str) -> None:
         # entries go straight to the (temporary) output file: memory stays flat on long drives
@@ -69,6 +80,8 @@ def run(
                 dets = runner.predict_frame(frame.image)
                 counts["t_model"] += time.perf_counter() - t0
                 counts["frames"] += 1
+                if tracker is not None:
+                    dets = tracker.update(dets.points, dets.classes, dets.scores, frame.image.shape[1])
                 for e in detection_entries(frame, dets, runner.taxonomy):
                     f.write(("\n" if counts["detections"] == 0 else ",\n") + json.dumps(e))
                     counts["detections"] += 1
@@ -92,5 +105,6 @@ def run(
         "skipped": source.skipped,
         "detections": counts["detections"],
         "model_fps": frames / t_model if t_model > 0 else 0.0,
+        "tracks": tracker.tracks_started if tracker is not None else None,
         "out": str(out),
     }

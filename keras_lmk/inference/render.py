@@ -71,7 +71,7 @@ def place_labels(points, sizes, frame_size, gap: int = 4) -> list[tuple[int, int
 
 def draw_detections(rgb: np.ndarray, dets: Detections, taxonomy: Taxonomy) -> np.ndarray:
     """Return a copy of ``rgb`` (uint8 [h, w, 3]) with markers and labels drawn (labels by descending score,
-    placed by :func:`place_labels`)."""
+    placed by :func:`place_labels`; tracked detections are labelled with their track id)."""
     out = np.ascontiguousarray(rgb).copy()
     h_img, w_img = out.shape[:2]
     size = max(8, round(min(h_img, w_img) / 40))
@@ -81,6 +81,9 @@ def draw_detections(rgb: np.ndarray, dets: Detections, taxonomy: Taxonomy) -> np
     scores = np.asarray(dets.scores)[order].tolist()
     points = np.asarray(dets.points, float).reshape(-1, 2)[order].tolist()
     labels = [f"{taxonomy.classes[c].name} {s:.2f}" for c, s in zip(classes, scores, strict=True)]
+    if hasattr(dets, "track_ids"):  # tracked detections (keras_lmk.inference.tracking): "#id class score"
+        ids = np.asarray(dets.track_ids)[order].tolist()
+        labels = [f"#{t} {label}" for t, label in zip(ids, labels, strict=True)]
     metrics = [cv2.getTextSize(label, FONT, font, 3) for label in labels]  # ((w, h), baseline)
     sizes = [(tw + 2, th + base + 2) for (tw, th), base in metrics]
     rects = place_labels(points, sizes, (w_img, h_img), gap=size // 2 + 2)

@@ -17,7 +17,8 @@ mirror-invariant rules (centre, top/bottom centre), so no point ever changes mea
 any image and recomputes the point of mirror-variant classes from the flipped box with the class's own rule:
 exact for the box rules; a marking's recomputed point is its flipped box's bottom-right corner (the pipeline
 carries no outlines), its outline's lower-right vertex only when the outline is axis-aligned, and a mirrored
-road marking is a different (possibly non-existent) physical object, so use it only when that is acceptable. Neither mode can label a lower-left point as lower-right.
+road marking is a different (possibly non-existent) physical object, so use it only when that is acceptable.
+Neither mode can label a lower-left point as lower-right.
 """
 
 from __future__ import annotations

@@ -1,0 +1,117 @@
+"""Landmark tracker (keras_lmk.inference.tracking) on hand-made detection sequences."""
+
+import numpy as np
+import pytest
+
+from keras_lmk.inference.tracking import LandmarkTracker, TrackerConfig
+
+W = 640  # image width: the default gate is 0.05 * 640 = 32 px
+
+
+def run(tracker, frames):
+    return [tracker.update(p, c, s, W) for p, c, s in frames]
+
+
+def det(points, classes, scores=None):
+    points = np.asarray(points, float).reshape(-1, 2)
+    return points, np.asarray(classes), np.full(len(points), 0.9) if scores is None else np.asarray(scores)
+
+
+def test_constant_velocity_landmarks_keep_their_ids_and_exact_points():
+    # two signs moving right / down at constant speed; the second detection sets the velocity, so from
+    # then on the prediction is exact and the filtered point equals the detection
+    a = [(100 + 5 * t, 50.0) for t in range(6)]
+    b = [(300.0, 200 + 8 * t) for t in range(6)]
+    out = run(LandmarkTracker(), [det([a[t], b[t]], [1, 2]) for t in range(6)])
+    assert len(out[0]) == 0  # min_hits = 2: nothing before a landmark's second detection
+    for t in range(1, 6):
+        assert out[t].track_ids.tolist() == [0, 1]
+        assert out[t].classes.tolist() == [1, 2]
+        np.testing.assert_allclose(out[t].points, [a[t], b[t]], atol=1e-4)
+        np.testing.assert_allclose(out[t].raw_points, [a[t], b[t]], atol=1e-4)
+        np.testing.assert_allclose(out[t].scores, [0.9, 0.9], atol=1e-6)
+
+
+def test_a_detection_of_another_class_starts_another_track():
+    tr = LandmarkTracker(TrackerConfig(min_hits=1))
+    out = run(tr, [det([(100, 100)], [1]), det([(101, 100)], [2]), det([(102, 100)], [1])])
+    assert [o.track_ids.tolist() for o in out] == [[0], [1], [0]]
+    assert tr.tracks_started == 2
+
+
+def test_a_missed_landmark_coasts_then_ends_after_max_age():
+    tr = LandmarkTracker(TrackerConfig(min_hits=1, max_age=2))
+    seq = [det([(10.0 * t, 100)], [1]) for t in range(3)]  # moving 10 px/frame
+    seq += [det([], [])] * 2  # two missed frames: coasts to x = 40
+    seq += [det([(50.0, 100)], [1])]  # back where the velocity predicts it: same track
+    seq += [det([], [])] * 3  # three missed frames > max_age: ends
+    seq += [det([(90.0, 100)], [1])]
+    out = run(tr, seq)
+    assert [o.track_ids.tolist() for o in out] == [[0], [0], [0], [], [], [0], [], [], [], [1]]
+
+
+def test_association_minimises_total_distance_not_greedy():
+    # tracks standing at x = 0 and x = 10 (zero velocity); detections at 5.5 and 16 with an 8 px gate.
+    # Greedy nearest-first gives 5.5 to the track at 10 (4.5 px) and leaves the other unmatched (16 px >
+    # gate); the optimal assignment is 0 -> 5.5, 10 -> 16.
+    tr = LandmarkTracker(TrackerConfig(gate_frac=8 / W, duplicate_frac=0, min_hits=1, alpha=1.0, beta=0.0))
+    tr.update(*det([(0, 0), (10, 0)], [1, 1]), W)
+    tr._vel[:] = 0.0
+    out = tr.update(*det([(5.5, 0), (16, 0)], [1, 1]), W)
+    assert dict(zip(out.track_ids.tolist(), out.raw_points[:, 0].tolist(), strict=True)) == {0: 5.5, 1: 16.0}
+
+
+def test_filtering_reduces_the_point_noise_of_a_steady_track():
+    rng = np.random.default_rng(0)
+    truth = np.column_stack([200 + 3.0 * np.arange(60), np.full(60, 120.0)])
+    noisy = truth + rng.normal(scale=2.0, size=truth.shape)
+    out = run(LandmarkTracker(TrackerConfig(alpha=0.5, beta=0.2)), [det([p], [3]) for p in noisy])
+    assert all(o.track_ids.tolist() == [0] for o in out[1:])
+    filtered = np.array([o.points[0] for o in out[10:]])
+    raw_err = np.linalg.norm(noisy[10:] - truth[10:], axis=1)
+    filt_err = np.linalg.norm(filtered - truth[10:], axis=1)
+    assert filt_err.mean() < 0.85 * raw_err.mean()
+
+
+def test_default_reports_the_detections_own_points():
+    pts = [(10.0, 10.0), (13.0, 11.0), (19.0, 12.5)]
+    out = run(LandmarkTracker(), [det([p], [1]) for p in pts])
+    np.testing.assert_allclose([o.points[0] for o in out[1:]], pts[1:])
+
+
+def test_bad_config_and_inputs_are_errors():
+    with pytest.raises(ValueError, match="alpha=0"):
+        TrackerConfig(alpha=0)
+    with pytest.raises(ValueError, match="min_hits=0"):
+        TrackerConfig(min_hits=0)
+    with pytest.raises(ValueError, match="2 points, 1 classes"):
+        LandmarkTracker().update(np.zeros((2, 2)), [1], [0.5, 0.5], W)
+
+
+def test_a_landmark_read_as_another_class_of_its_point_group_keeps_its_track_and_class():
+    # classes 1 and 2 share a point rule (group 1), class 3 has another (group 2): a sign read as class 2 in
+    # one frame stays on its track and keeps class 1 (summed scores 0.9 + 0.8 > 0.6); a class-3 detection at
+    # the same place starts its own track
+    tr = LandmarkTracker(TrackerConfig(min_hits=1, duplicate_frac=0.0), point_group=[0, 1, 1, 2])
+    seq = [det([(100, 100)], [1], [0.9]), det([(102, 100)], [2], [0.6]), det([(104, 100)], [1], [0.8])]
+    seq += [det([(106, 100)], [3], [0.9])]
+    out = run(tr, seq)
+    assert [o.track_ids.tolist() for o in out] == [[0], [0], [0], [1]]
+    assert [o.classes.tolist() for o in out] == [[1], [1], [1], [3]]
+
+
+def test_a_duplicate_vote_starts_no_track():
+    # a second vote 6 px from a tracked landmark (under duplicate_frac 0.02 x 640 = 12.8 px) starts no track
+    tr = LandmarkTracker(TrackerConfig(min_hits=1))
+    out = run(tr, [det([(100, 100)], [1]), det([(110, 100), (116, 100)], [1, 1])])
+    assert [o.track_ids.tolist() for o in out] == [[0], [0]] and tr.tracks_started == 1
+
+
+def test_two_tracks_that_meet_on_one_landmark_become_one():
+    # two tracks born 30 px apart converge to 6 px: as many detections each, so the younger (id 1) ends and
+    # is not reported; the surviving track keeps following
+    tr = LandmarkTracker(TrackerConfig(min_hits=1))
+    out = run(tr, [det([(100, 100), (130, 100)], [1, 1]), det([(112, 100), (118, 100)], [1, 1])])
+    out += run(tr, [det([(124, 100)], [1])])
+    assert [o.track_ids.tolist() for o in out] == [[0, 1], [0], [0]]
+    assert tr.num_tracks == 1
