@@ -11,7 +11,9 @@ per frame) and
 every simulated GPS prior (``--prior-seeds``: 2 m / 2 deg drifting noise, as the CLI's defaults). Reference
 rows: the noisy prior alone and oracle detections (projected ground truth, 1 px noise, 10 % misses, 0.25
 false per frame). Prints one row per (detections, estimator): per drive the median position (m) and heading
-(deg) error averaged over the prior seeds, and the mean over drives.
+(deg) error averaged over the prior seeds, the mean over drives, the mean p90s and the share of frames with
+a heading error over 1 deg (spikes). ``--track`` adds, per model, its detections passed through the landmark
+tracker (``keras_lmk.localization.inputs.tracked_detections``, TrackerConfig's defaults).
 """
 
 from __future__ import annotations
@@ -43,22 +45,34 @@ def model_dets(model: str, drive: Path, camera, threshold: float | None) -> tupl
     return dets, holder[0]
 
 
-def score(rows, truth, prior) -> tuple[float, float, int]:
+SPIKE_DEG = 1.0  # a heading spike: a frame whose heading error exceeds this
+
+
+def score(rows, truth, prior) -> dict:
     from keras_lmk.localization.report import evaluate
 
-    _, s = evaluate(rows, truth, prior)
-    vision = sum(1 for r in rows if r["vision"] is not None)
-    return s["estimate"]["position_m"]["median"], s["estimate"]["heading_deg"]["median"], vision
+    errs, s = evaluate(rows, truth, prior)
+    est = s["estimate"]
+    return {
+        "position_m": est["position_m"]["median"],
+        "heading_deg": est["heading_deg"]["median"],
+        "position_p90_m": est["position_m"]["p90"],
+        "heading_p90_deg": est["heading_deg"]["p90"],
+        "heading_spikes": float(np.mean([e["heading_err_deg"] > SPIKE_DEG for e in errs])),
+        "vision_frames": sum(1 for r in rows if r["vision"] is not None),
+    }
 
 
 def bench(args) -> dict:
     from keras_lmk.data.taxonomy import load_taxonomy
     from keras_lmk.geometry.camera import load_camera, load_poses
     from keras_lmk.geometry.map_ground_truth import load_map
+    from keras_lmk.inference.tracking import TrackerConfig
     from keras_lmk.localization.inputs import (
         detector_profile,
         make_prior,
         oracle_detections,
+        tracked_detections,
     )
     from keras_lmk.localization.localize import localize
     from keras_lmk.localization.pose_solver import pose_error
@@ -67,10 +81,8 @@ def bench(args) -> dict:
     work = Path(args.work)
     results: dict = {}
 
-    def add(name: str, drive_seed: int, pos: float, head: float, vision: int) -> None:
-        results.setdefault(name, {}).setdefault(str(drive_seed), []).append(
-            {"position_m": pos, "heading_deg": head, "vision_frames": vision}
-        )
+    def add(name: str, drive_seed: int, row: dict) -> None:
+        results.setdefault(name, {}).setdefault(str(drive_seed), []).append(row)
 
     for ds in args.drives:
         drive = drive_dir(work, ds, args.frames)
@@ -85,14 +97,22 @@ def bench(args) -> dict:
                 f"drive {ds}: {model} on {len(dets)} frames in {time.perf_counter() - t0:.0f} s", flush=True
             )
             sources.append((model, dets, *detector_profile(camera)))
+            if args.track:
+                tracked = list(tracked_detections(dets, TrackerConfig(), tax, camera.width))
+                sources.append((f"{model} + track", tracked, *detector_profile(camera)))
         rng = np.random.default_rng([0, 9])
         oracle = [(i, *oracle_detections(lmap, camera, p, tax, rng)) for i, p in enumerate(truth)]
         sources.append(("oracle", oracle, *detector_profile(camera, oracle=True)))
         for ps in args.prior_seeds:
             prior = make_prior(truth, 2.0, 2.0, ps)
             perr = [pose_error(p, t) for p, t in zip(prior, truth, strict=True)]
-            pos, head = ([e[k] for e in perr] for k in ("pos_err_m", "heading_err_deg"))
-            add("prior alone", ds, float(np.median(pos)), float(np.median(head)), 0)
+            pos, head = (np.array([e[k] for e in perr]) for k in ("pos_err_m", "heading_err_deg"))
+            add("prior alone", ds, {
+                "position_m": float(np.median(pos)), "heading_deg": float(np.median(head)),
+                "position_p90_m": float(np.percentile(pos, 90)),
+                "heading_p90_deg": float(np.percentile(head, 90)),
+                "heading_spikes": float(np.mean(head > SPIKE_DEG)), "vision_frames": 0,
+            })  # fmt: skip
             for name, dets, solver, dedup in sources:
                 for est in ESTIMATORS:
                     # the oracle's 1 px points: the tight filter assumes 1 px noise (the CLI does the same)
@@ -100,14 +120,15 @@ def bench(args) -> dict:
                     rows = localize(camera, lmap, tax, iter(dets), prior, prior_noise_m=2.0,
                                     prior_noise_deg=2.0, solver=solver, dedup_px=dedup, estimator=est,
                                     tight=tight)  # fmt: skip
-                    add(f"{name} [{est}]", ds, *score(rows, truth, prior))
+                    add(f"{name} [{est}]", ds, score(rows, truth, prior))
             print(f"drive {ds}, prior seed {ps} done", flush=True)
     return results
 
 
 def table(results: dict, drives) -> str:
-    head = "| detections [estimator] | " + " | ".join(f"drive {d}: m / deg" for d in drives) + " | mean |"
-    lines = [head, "|---" * (len(drives) + 2) + "|"]
+    head = "| detections [estimator] | " + " | ".join(f"drive {d}: m / deg" for d in drives)
+    head += " | mean | mean p90 m / deg | heading spikes > 1 deg |"
+    lines = [head, "|---" * (len(drives) + 4) + "|"]
     for name, per in results.items():
         cells, pos, hd = [], [], []
         for d in drives:
@@ -116,7 +137,13 @@ def table(results: dict, drives) -> str:
             pos.append(p)
             hd.append(h)
             cells.append(f"{p:.2f} / {h:.2f}")
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | **{np.mean(pos):.2f} / {np.mean(hd):.2f}** |")
+        every = [r for d in drives for r in per[str(d)]]
+        p90 = [np.mean([r.get(k, np.nan) for r in every]) for k in ("position_p90_m", "heading_p90_deg")]
+        spikes = np.mean([r.get("heading_spikes", np.nan) for r in every])
+        lines.append(
+            f"| {name} | " + " | ".join(cells) + f" | **{np.mean(pos):.2f} / {np.mean(hd):.2f}** | "
+            f"{p90[0]:.2f} / {p90[1]:.2f} | {100 * spikes:.1f} % |"
+        )
     return "\n".join(lines)
 
 
@@ -127,6 +154,7 @@ def main(argv=None) -> int:
     ap.add_argument("--prior-seeds", type=int, nargs="+", default=[0, 1, 2, 3])
     ap.add_argument("--frames", type=int, default=300)
     ap.add_argument("--threshold", type=float, default=None, help="detector threshold (default: the card's)")
+    ap.add_argument("--track", action="store_true", help="also each model's detections through the tracker")
     ap.add_argument("--work", default="/tmp/keras_lmk_bench_localize", help="generated drives (reused)")
     ap.add_argument("--json", help="write the per-run numbers here")
     ap.add_argument("--md", help="write the table here")

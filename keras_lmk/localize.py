@@ -12,6 +12,8 @@ truth with pixel noise, misses and false detections, so localization can be judg
 With ``--model`` the solver uses :data:`DETECTOR_SOLVER` (thresholds for a detector's few-pixel point error)
 and the detection scores (duplicate suppression, score-aware association); the oracle keeps SolverConfig's
 defaults. ``--reproj-px``, ``--gate-px``, ``--dedup-px`` and ``--score-threshold`` override them.
+``--track`` (with ``--model``) tracks the landmarks over the frames (keras_lmk/inference/tracking.py) and
+feeds the pose only confirmed tracks: no one-frame false detections, no duplicate votes.
 
 Per frame, ``--estimator tight`` (default, keras_lmk/localization/tight_filter.py): predict the
 constant-velocity filter
@@ -34,7 +36,7 @@ from __future__ import annotations
 
 import sys
 
-from keras_lmk.cli import command, make_parser
+from keras_lmk.cli import add_tracking_arguments, command, make_parser, tracker_config
 from keras_lmk.localization.inputs import DETECTOR_DEDUP_PX, DETECTOR_SOLVER
 from keras_lmk.localization.localize import ESTIMATORS, run
 from keras_lmk.localization.pose_solver import SolverConfig
@@ -104,7 +106,9 @@ def main(argv=None) -> int:
         metavar="CLASS",
         help="detected classes not used for the pose (e.g. road_marking when the map lacks some paint)",
     )
+    add_tracking_arguments(ap)
     args = ap.parse_args(argv)
+    track = tracker_config(args)
     if args.prior_noise_m <= 0 or args.prior_noise_deg <= 0:
         ap.error("--prior-noise-m and --prior-noise-deg must be positive")
     s = run(
@@ -127,6 +131,7 @@ def main(argv=None) -> int:
         dedup_px=args.dedup_px,
         ignore_classes=tuple(args.ignore_classes),
         progress=not args.no_progress,
+        track=track,
     )
     msg = f"{s['frames']} frames, status {s['status_counts']}"
     if "estimate" in s:

@@ -5,6 +5,7 @@ import json
 
 import cv2
 import numpy as np
+import pytest
 
 import keras_lmk.localization.localize as localize_lib
 from keras_lmk.geometry.camera import Camera, save_camera, save_poses
@@ -67,3 +68,33 @@ def test_make_prior_is_seeded():
     poses = [Pose(0, 0, 0, 0, 0, 0)] * 3
     a, b = make_prior(poses, 2.0, 1.0, seed=1), make_prior(poses, 2.0, 1.0, seed=1)
     assert [p.x for p in a] == [p.x for p in b] and a[0].x != make_prior(poses, 2.0, 1.0, seed=2)[0].x
+
+
+def test_tracked_detections_drop_one_frame_detections_and_keep_the_layout():
+    from keras_lmk.data.taxonomy import load_taxonomy
+    from keras_lmk.inference.tracking import TrackerConfig
+    from keras_lmk.localization.inputs import tracked_detections
+
+    sign = load_taxonomy().class_id("warning")
+    frames = [
+        (0, np.array([[100.0, 50.0]]), np.array([sign]), np.array([0.9], np.float32)),
+        (1, np.array([[104.0, 50.0], [400, 300]]), np.array([sign, sign]), np.array([0.9, 0.95], np.float32)),
+        (2, np.array([[108.0, 50.0]]), np.array([sign]), np.array([0.8], np.float32)),
+    ]  # fmt: skip
+    out = list(tracked_detections(frames, TrackerConfig(), load_taxonomy(), 640))
+    assert [o[0] for o in out] == [0, 1, 2]
+    assert [o[1].tolist() for o in out] == [
+        [],
+        [[104.0, 50.0]],
+        [[108.0, 50.0]],
+    ]  # the one-off at (400, 300) never
+    assert [o[2].tolist() for o in out] == [[], [sign], [sign]]
+    np.testing.assert_allclose(out[2][3], [0.8])
+
+
+def test_localize_track_needs_a_model(tmp_path):
+    from keras_lmk.inference.tracking import TrackerConfig
+    from keras_lmk.localization.localize import run
+
+    with pytest.raises(ValueError, match="--track tracks a model"):
+        run(tmp_path, tmp_path / "out", oracle=True, track=TrackerConfig())

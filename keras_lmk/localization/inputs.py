@@ -111,3 +111,16 @@ def model_detections(
         dets = runner.predict_frame(frame.image)
         keep = ~np.isin(dets.classes, ignored)
         yield frame.index, dets.points[keep], dets.classes[keep], dets.scores[keep]
+
+
+def tracked_detections(dets, config, taxonomy: Taxonomy, image_width: int):
+    """Pass (frame index, points, classes, scores) per frame through a
+    :class:`~keras_lmk.inference.tracking.LandmarkTracker`: yields the same layout with only the confirmed
+    tracks matched in each frame (their points and voted classes), so one-frame false detections and
+    duplicate votes never reach the pose."""
+    from keras_lmk.inference.tracking import LandmarkTracker, point_groups
+
+    tracker = LandmarkTracker(config, point_groups(taxonomy))
+    for index, points, classes, scores in dets:
+        t = tracker.update(points, classes, scores, image_width)
+        yield index, t.points.astype(np.float64), t.classes.astype(np.int64), t.scores

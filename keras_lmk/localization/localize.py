@@ -22,6 +22,7 @@ from keras_lmk.localization.inputs import (
     make_prior,
     model_detections,
     oracle_detections,
+    tracked_detections,
 )
 from keras_lmk.localization.pose_filter import FilterConfig, PoseFilter, diag_cov
 from keras_lmk.localization.pose_solver import (
@@ -229,6 +230,7 @@ def run(
     dedup_px: float | None = None,
     ignore_classes: tuple[str, ...] = (),
     progress: bool = True,
+    track=None,
 ) -> dict:
     """Localize the vehicle along ``drive`` and write trajectory.csv, errors.csv (with ground truth),
     summary.json and trajectory.png into ``out_dir``; returns the summary.
@@ -239,13 +241,16 @@ def run(
     ``drive/poses.json`` plus simulated noise (:func:`make_prior`, seeded by ``seed``); ``prior_noise_m`` and
     ``prior_noise_deg`` are its 1-sigma. ``reproj_px``, ``gate_px`` and ``dedup_px`` override the detector
     profile (:func:`detector_profile`); ``score_threshold`` the model card's; ``ignore_classes`` are
-    detected classes left out of the pose. ``max_frames`` > 0 stops early. ``progress`` shows a progress
-    bar (tqdm, on stderr). The options are those of ``python -m keras_lmk.localize``
-    (:mod:`keras_lmk.localize`)."""
+    detected classes left out of the pose. ``track`` (a TrackerConfig, with ``model``) feeds the pose only
+    the confirmed landmark tracks (:func:`tracked_detections`). ``max_frames`` > 0 stops early.
+    ``progress`` shows a progress bar (tqdm, on stderr). The options are those of
+    ``python -m keras_lmk.localize`` (:mod:`keras_lmk.localize`)."""
     if prior_noise_m <= 0 or prior_noise_deg <= 0:
         raise ValueError("prior_noise_m and prior_noise_deg must be positive")
     if estimator not in ESTIMATORS:
         raise ValueError(f"unknown estimator {estimator!r}; expected one of {ESTIMATORS}")
+    if oracle and track is not None:
+        raise ValueError("--track tracks a model's detections: use it with --model")
     drive = Path(drive)
     if not drive.is_dir():
         raise FileNotFoundError(f"{drive}: no such drive folder (one with camera.json, map.json and frames)")
@@ -283,6 +288,8 @@ def run(
             raise FileNotFoundError(f"{drive}: no readable frames")
         taxonomy = holder[0]
         dets = _chain_first(first, gen, max_frames)
+        if track is not None:
+            dets = tracked_detections(dets, track, taxonomy, camera.width)
         n = len(FrameSource(drive_frames(drive)))  # a video's count is the container's (may be approximate)
         n = min(n, max_frames or n)
     dets = tqdm(dets, total=n, unit="frame", disable=not progress, desc="localize")
@@ -307,6 +314,7 @@ def run(
             "tight": dict(tight.__dict__) if estimator == "tight" else None,
             "filter": dict(filt_cfg.__dict__),
             "dedup_px": dedup,
+            "track": dict(track.__dict__) if track is not None else None,
         }
     )
     atomic_write_text(out / "trajectory.csv", _csv(rows, TRAJECTORY_FIELDS))
