@@ -98,7 +98,7 @@ def bench(args) -> dict:
             )
             sources.append((model, dets, *detector_profile(camera)))
             if args.track:
-                tracked = list(tracked_detections(dets, TrackerConfig(), tax, camera.width))
+                tracked = list(tracked_detections(dets, TrackerConfig(), camera.width))
                 sources.append((f"{model} + track", tracked, *detector_profile(camera)))
         rng = np.random.default_rng([0, 9])
         oracle = [(i, *oracle_detections(lmap, camera, p, tax, rng)) for i, p in enumerate(truth)]

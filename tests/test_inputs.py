@@ -81,7 +81,7 @@ def test_tracked_detections_drop_one_frame_detections_and_keep_the_layout():
         (1, np.array([[104.0, 50.0], [400, 300]]), np.array([sign, sign]), np.array([0.9, 0.95], np.float32)),
         (2, np.array([[108.0, 50.0]]), np.array([sign]), np.array([0.8], np.float32)),
     ]  # fmt: skip
-    out = list(tracked_detections(frames, TrackerConfig(), load_taxonomy(), 640))
+    out = list(tracked_detections(frames, TrackerConfig(), 640))
     assert [o[0] for o in out] == [0, 1, 2]
     assert [o[1].tolist() for o in out] == [
         [],

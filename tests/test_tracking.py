@@ -88,18 +88,6 @@ def test_bad_config_and_inputs_are_errors():
         LandmarkTracker().update(np.zeros((2, 2)), [1], [0.5, 0.5], W)
 
 
-def test_a_landmark_read_as_another_class_of_its_point_group_keeps_its_track_and_class():
-    # classes 1 and 2 share a point rule (group 1), class 3 has another (group 2): a sign read as class 2 in
-    # one frame stays on its track and keeps class 1 (summed scores 0.9 + 0.8 > 0.6); a class-3 detection at
-    # the same place starts its own track
-    tr = LandmarkTracker(TrackerConfig(min_hits=1, duplicate_frac=0.0), point_group=[0, 1, 1, 2])
-    seq = [det([(100, 100)], [1], [0.9]), det([(102, 100)], [2], [0.6]), det([(104, 100)], [1], [0.8])]
-    seq += [det([(106, 100)], [3], [0.9])]
-    out = run(tr, seq)
-    assert [o.track_ids.tolist() for o in out] == [[0], [0], [0], [1]]
-    assert [o.classes.tolist() for o in out] == [[1], [1], [1], [3]]
-
-
 def test_a_duplicate_vote_starts_no_track():
     # a second vote 6 px from a tracked landmark (under duplicate_frac 0.02 x 640 = 12.8 px) starts no track
     tr = LandmarkTracker(TrackerConfig(min_hits=1))

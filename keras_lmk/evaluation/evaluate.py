@@ -121,7 +121,7 @@ def run(
     curve_cfg = dataclasses.replace(op_cfg, score_threshold=min(curve_threshold, op_cfg.score_threshold))
     records, frames = load_ground_truth(data, runner.taxonomy, images, video)
     ev = PointEvaluator(runner.taxonomy, tolerances, op_cfg.score_threshold)
-    seq = SequenceTracking(track, runner.taxonomy, track_tolerance_px) if track is not None else None
+    seq = SequenceTracking(track, track_tolerance_px) if track is not None else None
     skipped, t_model = 0, 0.0
     t_start = time.perf_counter()
 

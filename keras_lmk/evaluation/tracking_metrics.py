@@ -20,7 +20,7 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
-from keras_lmk.inference.tracking import LandmarkTracker, TrackerConfig, point_groups
+from keras_lmk.inference.tracking import LandmarkTracker, TrackerConfig
 
 
 def match_points(
@@ -137,9 +137,9 @@ class SequenceTracking:
     """``evaluate --track``: tracks one drive's operating-point detections and scores the tracks and, for
     comparison, the raw detections with the same matching (their identity metrics do not apply)."""
 
-    def __init__(self, config: TrackerConfig, taxonomy, tolerance_px: float = 8.0):
+    def __init__(self, config: TrackerConfig, tolerance_px: float = 8.0):
         self.config = config
-        self.tracker = LandmarkTracker(config, point_groups(taxonomy))
+        self.tracker = LandmarkTracker(config)
         self.tracks = TrackingEvaluator(tolerance_px)
         self.raw = TrackingEvaluator(tolerance_px)
         self._raw_ids = 0

@@ -16,7 +16,7 @@ from keras_lmk.data.frames import Frame, FrameSource
 from keras_lmk.data.taxonomy import Taxonomy
 from keras_lmk.detector.decode import Detections
 from keras_lmk.inference.runtime import open_runner, with_threshold
-from keras_lmk.inference.tracking import LandmarkTracker, TrackedDetections, TrackerConfig, point_groups
+from keras_lmk.inference.tracking import LandmarkTracker, TrackedDetections, TrackerConfig
 
 
 def detection_entries(frame: Frame, dets: Detections | TrackedDetections, taxonomy: Taxonomy) -> list[dict]:
@@ -69,7 +69,7 @@ def run(
 
         sink = RenderSink(render, fps=getattr(source, "fps", 10.0))
     counts = {"frames": 0, "detections": 0, "t_model": 0.0}
-    tracker = LandmarkTracker(track, point_groups(runner.taxonomy)) if track is not None else None
+    tracker = LandmarkTracker(track) if track is not None else None
 
     def stream(tmp: str) -> None:
         # entries go straight to the (temporary) output file: memory stays flat on long drives

@@ -113,14 +113,14 @@ def model_detections(
         yield frame.index, dets.points[keep], dets.classes[keep], dets.scores[keep]
 
 
-def tracked_detections(dets, config, taxonomy: Taxonomy, image_width: int):
+def tracked_detections(dets, config, image_width: int):
     """Pass (frame index, points, classes, scores) per frame through a
     :class:`~keras_lmk.inference.tracking.LandmarkTracker`: yields the same layout with only the confirmed
     tracks matched in each frame (their points and voted classes), so one-frame false detections and
     duplicate votes never reach the pose."""
-    from keras_lmk.inference.tracking import LandmarkTracker, point_groups
+    from keras_lmk.inference.tracking import LandmarkTracker
 
-    tracker = LandmarkTracker(config, point_groups(taxonomy))
+    tracker = LandmarkTracker(config)
     for index, points, classes, scores in dets:
         t = tracker.update(points, classes, scores, image_width)
         yield index, t.points.astype(np.float64), t.classes.astype(np.int64), t.scores

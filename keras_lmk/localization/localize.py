@@ -289,7 +289,7 @@ def run(
         taxonomy = holder[0]
         dets = _chain_first(first, gen, max_frames)
         if track is not None:
-            dets = tracked_detections(dets, track, taxonomy, camera.width)
+            dets = tracked_detections(dets, track, camera.width)
         n = len(FrameSource(drive_frames(drive)))  # a video's count is the container's (may be approximate)
         n = min(n, max_frames or n)
     dets = tqdm(dets, total=n, unit="frame", disable=not progress, desc="localize")
