@@ -27,6 +27,12 @@ def main(argv=None) -> int:
         "--samples", type=int, default=2, help="validation images with landmarks per data source of the run"
     )
     p.add_argument("--calib-steps", type=int, default=100, help="int8 calibration images")
+    p.add_argument(
+        "--localization-threshold",
+        type=float,
+        help="score threshold localize uses with this model (card: localization.score_threshold); "
+        "default: none, localize uses the decoder's",
+    )
     p.add_argument("--check", metavar="DIR", help="compare DIR's model with its goldens instead")
     args = p.parse_args(argv)
     start_tensorflow()  # the kit is built and checked with Keras and TFLite
@@ -38,7 +44,13 @@ def main(argv=None) -> int:
         return 1 if problems else 0
     if not args.run:
         p.error("--run is required (or --check DIR)")
-    build(args.run, args.out, samples=args.samples, calib_steps=args.calib_steps)
+    build(
+        args.run,
+        args.out,
+        samples=args.samples,
+        calib_steps=args.calib_steps,
+        localization_threshold=args.localization_threshold,
+    )
     return 0
 
 

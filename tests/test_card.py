@@ -37,3 +37,36 @@ def test_bad_cards_name_the_file(tmp_path):
         load_model_card(tmp_path / "model.tflite")
     with pytest.raises(ModelCardError, match="no model card found"):
         find_model_card(tmp_path / "elsewhere" / "m.tflite")
+
+
+def test_localization_threshold_is_read_and_range_checked(tmp_path):
+    card = model_card(SPEC, TAX, DecoderConfig(score_threshold=0.999))
+    assert load_model_card("m.tflite", card).localization_threshold is None  # absent: localize uses 0.999
+    card["localization"] = {"score_threshold": 0.5}
+    back = load_model_card("m.tflite", card)
+    assert back.localization_threshold == 0.5 and back.decoder.score_threshold == 0.999
+    card["localization"] = {"score_threshold": 1.5}
+    with pytest.raises(ModelCardError, match=r"localization.score_threshold must be in \[0, 1\), got 1.5"):
+        load_model_card("m.tflite", card)
+
+
+def test_localize_takes_the_cards_localization_threshold(tmp_path, monkeypatch):
+    # model_detections hands the decoder the card's localization threshold unless one is given
+    import keras_lmk.inference.runtime as runtime
+    from keras_lmk.localization.inputs import model_detections
+
+    seen = []
+
+    class Runner:
+        card = load_model_card(
+            "m.tflite", {**model_card(SPEC, TAX), "localization": {"score_threshold": 0.5}}
+        )
+        decoder, taxonomy = card.decoder, card.taxonomy
+
+    monkeypatch.setattr(runtime, "open_runner", lambda model: Runner())
+    monkeypatch.setattr(runtime, "with_threshold", lambda cfg, t: seen.append(t) or cfg)
+    monkeypatch.setattr("keras_lmk.data.frames.drive_frames", lambda drive: drive)
+    monkeypatch.setattr("keras_lmk.data.frames.FrameSource", lambda path: [])
+    for given, expected in ((None, 0.5), (0.9, 0.9)):
+        list(model_detections("m.tflite", tmp_path, None, [], given))
+        assert seen[-1] == expected

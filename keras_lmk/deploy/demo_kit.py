@@ -41,7 +41,18 @@ def detections_json(dets, taxonomy) -> list[dict]:
     ]
 
 
-def build(run_dir: str | Path, out: str | Path, *, samples: int = 2, calib_steps: int = 100) -> Path:
+def build(
+    run_dir: str | Path,
+    out: str | Path,
+    *,
+    samples: int = 2,
+    calib_steps: int = 100,
+    localization_threshold: float | None = None,
+) -> Path:
+    """Build the kit from ``run_dir`` into ``out``; ``localization_threshold`` goes into the card as
+    ``localization.score_threshold`` (the threshold ``localize`` uses; the decoder's stays for display)."""
+    if localization_threshold is not None and not 0.0 <= localization_threshold < 1.0:
+        raise ValueError(f"localization threshold must be in [0, 1), got {localization_threshold}")
     from keras_lmk.data.frames import read_image_rgb
     from keras_lmk.deploy.convert import calibration_images, calibration_records, convert_keras, run_config
     from keras_lmk.deploy.export_lib import export_card
@@ -66,6 +77,12 @@ def build(run_dir: str | Path, out: str | Path, *, samples: int = 2, calib_steps
     mcard["grid_stride"] = spec.stride
     mcard["anchor_positions"] = [list(a) for a in spec.anchors]
     mcard["labels"] = "labels.txt"
+    if localization_threshold is not None:
+        mcard["localization"] = {
+            "score_threshold": localization_threshold,
+            "meaning": "detections for map-based localization (python -m keras_lmk.localize): the robust "
+            "pose association wants recall; decoder.score_threshold is for display",
+        }
     atomic_write_json(out / "model_int8.json", mcard)
     atomic_write_text(out / "labels.txt", "\n".join(taxonomy.names) + "\n")
 

@@ -25,6 +25,9 @@ class ModelCard:
     taxonomy: Taxonomy
     decoder: DecoderConfig
     source: str = "<dict>"
+    # the score threshold for map-based localization (``localize``), when it differs from the decoder's
+    # display threshold: the localizer's robust association wants recall (card key "localization")
+    localization_threshold: float | None = None
 
     @classmethod
     def from_json(cls, d: Mapping, source: str = "<dict>") -> ModelCard:
@@ -32,13 +35,16 @@ class ModelCard:
             spec = GridSpec.from_json(d["grid"])
             taxonomy = parse_taxonomy(d["taxonomy"], f"{source}:taxonomy")
             decoder = DecoderConfig.from_json(d.get("decoder"))
+            loc = (d.get("localization") or {}).get("score_threshold")
+            if loc is not None and not 0.0 <= float(loc) < 1.0:
+                raise ValueError(f"localization.score_threshold must be in [0, 1), got {loc}")
         except (KeyError, TypeError, ValueError) as e:
             raise ModelCardError(f"{source}: malformed model card ({type(e).__name__}: {e})") from e
         if taxonomy.num_classes != spec.num_classes:
             raise ModelCardError(
                 f"{source}: taxonomy has {taxonomy.num_classes} classes but the grid has {spec.num_classes}"
             )
-        return cls(spec, taxonomy, decoder, source)
+        return cls(spec, taxonomy, decoder, source, None if loc is None else float(loc))
 
 
 def model_card(spec: GridSpec, taxonomy: Taxonomy, decoder: DecoderConfig | None = None) -> dict:

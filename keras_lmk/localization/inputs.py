@@ -94,11 +94,14 @@ def model_detections(
     ignore_classes: tuple[str, ...] = (),
 ):
     """Yield (frame index, points [D, 2], classes [D], scores [D]) from the model on the drive's frames (lazy
-    imports: TensorFlow / LiteRT load only here). ``score_threshold`` overrides the model card's threshold."""
+    imports: TensorFlow / LiteRT load only here). The threshold is ``score_threshold``, else the model card's
+    localization threshold (``localization.score_threshold``), else its decoder threshold."""
     from keras_lmk.data.frames import FrameSource, drive_frames
     from keras_lmk.inference.runtime import open_runner, with_threshold
 
     runner = open_runner(model)
+    if score_threshold is None:
+        score_threshold = runner.card.localization_threshold
     runner.decoder = with_threshold(runner.decoder, score_threshold)
     ignored = [runner.taxonomy.class_id(name) for name in ignore_classes]
     taxonomy_out.append(runner.taxonomy)
