@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_localize import DEFAULT_DRIVES, drive_dir  # noqa: E402
 
 VARIANTS = {
-    "no filtering, every detection its own track start (duplicate_frac 0)": {"duplicate_frac": 0.0},
+    "duplicate_frac 0 (duplicate votes start tracks)": {"duplicate_frac": 0.0},
     "point filter alpha 0.7, beta 0.3": {"alpha": 0.7, "beta": 0.3},
     "min_hits 3": {"min_hits": 3},
     "max_age 6": {"max_age": 6},
