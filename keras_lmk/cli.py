@@ -24,12 +24,11 @@ import argparse
 import contextlib
 import functools
 import os
-import re
 import sys
-import tempfile
 import warnings
 
 from keras_lmk.atomic import forget_created_dirs, remove_empty_created_dirs
+from keras_lmk.native_log import debug, is_startup_noise, quiet_native_stderr  # noqa: F401 - re-exported
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported anywhere
 
@@ -66,10 +65,6 @@ def add_input_argument(parser: argparse.ArgumentParser, help: str, *, old: tuple
     group.add_argument("--input", metavar="PATH", help=help)
     for flag in old:
         group.add_argument(flag, dest="input", help=argparse.SUPPRESS)
-
-
-def debug() -> bool:
-    return os.environ.get("KERAS_LMK_DEBUG", "") not in ("", "0")
 
 
 def exit_code(error: BaseException) -> int:
@@ -120,41 +115,6 @@ def warnings_as_lines():
         if not debug():
             warnings.showwarning = _show_warning
         yield
-
-
-# absl/tsl log lines ("I0000 00:00:1795973740.49 18902 cudart_stub.cc:31] ...") of the info and warning
-# levels, the CUDA probe's errors on a machine without a GPU, absl's pre-initialisation notice, and the second
-# line of cpu_feature_guard's message
-_NOISE = re.compile(
-    r"^(?:[IW]\d{4} [\d:.]+ +\d+ \S+:\d+\] "
-    r"|E\d{4} [\d:.]+ +\d+ \S+:\d+\] .*(?:cuInit|cuda|CUDA|cuDNN|cuFFT|cuBLAS)"
-    r"|WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
-    r"|To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags)"
-)
-
-
-def is_startup_noise(line: str) -> bool:
-    """True for a line of TensorFlow's native start-up chatter (see the module docstring)."""
-    return bool(_NOISE.match(line))
-
-
-@contextlib.contextmanager
-def quiet_native_stderr():
-    """Send file descriptor 2 to a temporary file inside the block; afterwards write on what is not noise."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as tmp:
-        os.dup2(tmp.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            tmp.seek(0)
-            kept = [ln for ln in tmp.read().decode(errors="replace").splitlines() if not is_startup_noise(ln)]
-            if kept:
-                print("\n".join(kept), file=sys.stderr)
 
 
 def start_tensorflow():

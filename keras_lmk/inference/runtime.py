@@ -27,6 +27,7 @@ from keras_lmk.detector.card import ModelCard, ModelCardError, load_model_card
 from keras_lmk.detector.decode import DecoderConfig, Detections, decode, dequantize_output, quantization_of
 from keras_lmk.detector.grid import GridSpec
 from keras_lmk.detector.letterbox import Letterbox, letterbox_image
+from keras_lmk.native_log import quiet_native_stderr
 
 OUTPUT_NAMES = ("class_logits", "points")
 
@@ -110,8 +111,9 @@ class LandmarkRuntime(_Runner):
         self.card = load_model_card(self.path, model_card)
         self.decoder = decoder or self.card.decoder
         try:
-            self.interpreter = Interpreter(model_path=str(self.path), num_threads=num_threads)
-            self.interpreter.allocate_tensors()
+            with quiet_native_stderr():  # LiteRT's "INFO: Created ... XNNPACK delegate" on every interpreter
+                self.interpreter = Interpreter(model_path=str(self.path), num_threads=num_threads)
+                self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as e:
             raise ModelCardError(f"{self.path}: not a loadable TFLite model ({e})") from e
         inputs = self.interpreter.get_input_details()
