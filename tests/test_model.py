@@ -158,3 +158,65 @@ def test_offset_bound_fixes_the_int8_points_step(tmp_path):
     assert step > 0.3 and err > 0.25
     step, err = step_and_error(3.5)
     assert step <= 7.5 / 255 + 1e-6 and err <= 0.25
+
+
+def test_backbone_weights_path_copies_the_backbone_and_leaves_a_fresh_head(tmp_path):
+    """Fine-tuning from another run: backbone layers take the donor's weights, the head starts as a new model
+    (background prior in the class bias), and the donor's head weights are not carried over."""
+    donor = build_model(TINY, TINY_CFG)
+    rng = np.random.default_rng(3)
+    for layer in donor.layers:  # make every weight recognisable
+        layer.set_weights([rng.normal(size=w.shape).astype(np.float32) for w in layer.get_weights()])
+    path = tmp_path / "donor.weights.h5"
+    donor.save_weights(path)
+
+    net = build_model(
+        TINY, ModelConfig(width=0.5, head_channels=16, head_depth=1, backbone_weights_path=str(path))
+    )
+    stem = [np.asarray(w) for w in net.get_layer("stem_conv").get_weights()]
+    np.testing.assert_array_equal(stem[0], donor.get_layer("stem_conv").get_weights()[0])
+    deep = net.get_layer("s32_ir1_project_bn").get_weights()  # gamma, beta, moving mean, moving variance
+    for got, want in zip(deep, donor.get_layer("s32_ir1_project_bn").get_weights(), strict=True):
+        np.testing.assert_array_equal(got, want)
+    m = TINY.num_classes
+    prior = math.log(BACKGROUND_PRIOR * (m - 1) / (1 - BACKGROUND_PRIOR))
+    bias = net.get_layer("class_conv").get_weights()[1].reshape(TINY.num_anchors, m)
+    np.testing.assert_allclose(bias[:, 0], prior, rtol=1e-6)
+    np.testing.assert_array_equal(bias[:, 1:], 0.0)
+    for name in ("lateral8_conv", "head0_pw_conv", "offset_conv"):
+        assert not np.allclose(net.get_layer(name).get_weights()[0], donor.get_layer(name).get_weights()[0])
+
+
+def test_freeze_backbone_trains_only_the_head():
+    """With freeze_backbone a training step moves the head and leaves every backbone weight, BatchNorm
+    statistics included, where it was."""
+    net = build_model(TINY, ModelConfig(width=0.5, head_channels=16, head_depth=1, freeze_backbone=True))
+    backbone = {
+        v.path for v in net.get_layer("stem_conv").weights + net.get_layer("s8_ir0_expand_bn").weights
+    }
+    trainable = {v.path for v in net.trainable_variables}
+    assert not backbone & trainable
+    assert {v.path for v in net.get_layer("class_conv").weights} <= trainable
+    before = {
+        name: [np.array(w) for w in net.get_layer(name).get_weights()]
+        for name in ("stem_bn", "s8_ir0_expand_bn", "head0_pw_conv", "lateral8_bn")
+    }
+    x = np.random.default_rng(0).uniform(0, 255, (2, 64, 96, 3)).astype(np.float32)
+    opt = keras.optimizers.SGD(0.1)
+    with tf.GradientTape() as tape:
+        out = net(x, training=True)
+        loss = tf.reduce_mean(out["class_logits"] ** 2) + tf.reduce_mean(out["points"] ** 2)
+    opt.apply_gradients(
+        zip(tape.gradient(loss, net.trainable_variables), net.trainable_variables, strict=True)
+    )
+    for name in ("stem_bn", "s8_ir0_expand_bn"):
+        for got, want in zip(net.get_layer(name).get_weights(), before[name], strict=True):
+            np.testing.assert_array_equal(got, want)
+    assert not np.allclose(net.get_layer("head0_pw_conv").get_weights()[0], before["head0_pw_conv"][0])
+    moved = net.get_layer("lateral8_bn").get_weights()[2]  # the head's BN statistics still update
+    assert not np.allclose(moved, before["lateral8_bn"][2])
+
+
+def test_weights_path_and_backbone_weights_path_are_exclusive():
+    with pytest.raises(ValueError, match="not both"):
+        ModelConfig(weights_path="a.weights.h5", backbone_weights_path="b.weights.h5")

@@ -153,7 +153,48 @@ def build_model(spec: GridSpec, cfg: ModelConfig | None = None) -> keras.Model:
 
     if cfg.weights_path:
         model.load_weights(cfg.weights_path)
+    if cfg.backbone_weights_path:
+        donor = build_model(
+            spec, ModelConfig(**{**_architecture(cfg), "weights_path": cfg.backbone_weights_path})
+        )
+        for name in backbone_layer_names(model):
+            model.get_layer(name).set_weights(donor.get_layer(name).get_weights())
+    if cfg.freeze_backbone:
+        for name in backbone_layer_names(model):
+            model.get_layer(name).trainable = False
     return model
+
+
+# layers from the feature fusion on (see _fuse and build_model); everything before them is the backbone
+HEAD_LAYER_PREFIXES = (
+    "lateral",
+    "up",
+    "fuse",
+    "smooth",
+    "head",
+    "class_conv",
+    "offset_conv",
+    "class_logits",
+    "offsets",
+    "points",
+)
+
+
+def backbone_layer_names(model: keras.Model) -> list[str]:
+    """Names of the layers with weights that belong to the backbone (not the fusion or the head)."""
+    return [
+        layer.name
+        for layer in model.layers
+        if layer.weights and not layer.name.startswith(HEAD_LAYER_PREFIXES)
+    ]
+
+
+def _architecture(cfg: ModelConfig) -> dict:
+    """``cfg``'s fields that shape the weights (no weight files, no freezing)."""
+    fields = dataclasses.asdict(cfg)
+    for key in ("weights_path", "backbone_weights_path", "freeze_backbone"):
+        fields.pop(key)
+    return fields
 
 
 def with_input_size(net: keras.Model, spec: GridSpec, cfg: ModelConfig) -> keras.Model:
@@ -164,7 +205,7 @@ def with_input_size(net: keras.Model, spec: GridSpec, cfg: ModelConfig) -> keras
     """
     if tuple(net.input_shape[1:3]) == (spec.input_height, spec.input_width):
         return net
-    out = build_model(spec, dataclasses.replace(cfg, weights_path=None))
+    out = build_model(spec, ModelConfig(**_architecture(cfg)))
     out.set_weights(net.get_weights())
     return out
 
