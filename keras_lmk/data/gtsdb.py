@@ -24,32 +24,20 @@ import numpy as np
 
 from keras_lmk.data.records import ImageRecord
 from keras_lmk.data.taxonomy import Taxonomy, load_class_mapping
-from keras_lmk.data.validation import DataError, LoadReport, check_box, image_size, parse_number, read_text
+from keras_lmk.data.validation import (
+    IMAGE_SUFFIXES,
+    DataError,
+    LoadReport,
+    check_box,
+    image_size,
+    index_images,
+    parse_number,
+    read_text,
+    resolve_image,
+)
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm")  # preference order when several files share a stem
 GT_FILE = "gt.txt"
 DEFAULT_MAPPING = "gtsdb_to_korea"
-
-
-def index_images(folder: Path) -> dict[str, Path]:
-    """stem -> image file in ``folder`` (not recursive), preferring IMAGE_SUFFIXES order."""
-    found: dict[str, Path] = {}
-    rank = {s: i for i, s in enumerate(IMAGE_SUFFIXES)}
-    for p in sorted(folder.iterdir()):
-        s = p.suffix.lower()
-        if s in rank and p.is_file():
-            old = found.get(p.stem)
-            if old is None or rank[s] < rank[old.suffix.lower()]:
-                found[p.stem] = p
-    return found
-
-
-def resolve_image(folder: Path, name: str, index: dict[str, Path]) -> Path | None:
-    """The file gt.txt means by ``name``: the exact file if present, else any image with the same stem."""
-    exact = folder / name
-    if exact.is_file():
-        return exact
-    return index.get(Path(name).stem)
 
 
 def _image_id(path: Path, fallback: int) -> int:

@@ -28,7 +28,6 @@ import numpy as np
 from keras_lmk.data.records import ImageRecord
 from keras_lmk.data.taxonomy import Taxonomy, outline_point
 from keras_lmk.data.validation import (
-    IMAGE_SUFFIXES,
     DataError,
     LoadReport,
     check_box,
@@ -36,19 +35,8 @@ from keras_lmk.data.validation import (
     image_size,
     parse_number,
     read_text,
+    resolve_image,
 )
-
-
-def resolve_image(folder: Path, name: str) -> Path | None:
-    """``folder/name`` if it exists, else the first ``folder/stem.SUFFIX`` that does (or None)."""
-    path = folder / name
-    if path.is_file():
-        return path
-    for suffix in IMAGE_SUFFIXES:
-        cand = path.with_suffix(suffix)
-        if cand.is_file():
-            return cand
-    return None
 
 
 def _parse_line(fields: list[str], csv_path: Path, lineno: int):

@@ -17,7 +17,40 @@ from pathlib import Path
 import numpy as np
 
 # Image files the folder importers (YOLO, marking quads) recognise, by suffix.
+# image files the importers read, in preference order when several files share a stem
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".webp")
+
+
+def index_images(folder: Path) -> dict[str, Path]:
+    """stem -> image file in ``folder`` (not recursive), preferring IMAGE_SUFFIXES order."""
+    rank = {s: i for i, s in enumerate(IMAGE_SUFFIXES)}
+    found: dict[str, Path] = {}
+    for p in sorted(folder.iterdir()):
+        s = p.suffix.lower()
+        if s in rank and p.is_file():
+            old = found.get(p.stem)
+            if old is None or rank[s] < rank[old.suffix.lower()]:
+                found[p.stem] = p
+    return found
+
+
+def resolve_image(folder: Path, name: str, index: dict[str, Path] | None = None) -> Path | None:
+    """The image an annotation file means by ``name``: ``folder/name`` if it exists, else an image of the same
+    stem with another suffix (re-hosted copies of a data set often re-encode ``.ppm``/``.png`` as ``.jpg``),
+    else None. ``index``: :func:`index_images` of ``folder``, to look up many names without probing the disk.
+    """
+    path = folder / name
+    if path.is_file():
+        return path
+    if index is not None:
+        return index.get(Path(name).stem)
+    for suffix in IMAGE_SUFFIXES:
+        cand = path.with_suffix(suffix)
+        if cand.is_file():
+            return cand
+    return None
+
+
 # Boxes may overshoot the image by this many pixels (rounding in annotation tools); they are clipped.
 BOX_TOLERANCE_PX = 1.0
 
