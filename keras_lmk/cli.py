@@ -67,6 +67,16 @@ def add_input_argument(parser: argparse.ArgumentParser, help: str, *, old: tuple
         group.add_argument(flag, dest="input", help=argparse.SUPPRESS)
 
 
+def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
+    """What every command that runs a model over frames takes: ``--score-threshold``, ``--threads`` and
+    ``--no-progress``."""
+    parser.add_argument(
+        "--score-threshold", type=float, help="operating threshold (default: the model card's)"
+    )
+    parser.add_argument("--threads", type=int, default=2, help="TFLite interpreter threads")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
 def exit_code(error: BaseException) -> int:
     """2 for user errors (ValueError, OSError and their kinds), 130 for Ctrl-C, 1 for everything else."""
     if isinstance(error, KeyboardInterrupt):

@@ -32,6 +32,7 @@ import sys
 
 from keras_lmk.cli import (
     add_input_argument,
+    add_runner_arguments,
     add_tracking_arguments,
     command,
     make_parser,
@@ -52,15 +53,13 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--out", required=True, metavar="DIR", help="output folder (metrics.json, per_frame.csv, plots)"
     )
-    ap.add_argument("--score-threshold", type=float, help="operating threshold (default: the model card's)")
     ap.add_argument("--curve-threshold", type=float, default=0.05, help="lowest score kept for PR/AP")
     ap.add_argument(
         "--primary-tolerance",
         default="adaptive",
         help="match radius for point errors, confusion and best F1: adaptive or <N>px, e.g. 10px",
     )
-    ap.add_argument("--threads", type=int, default=2, help="TFLite interpreter threads")
-    ap.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_runner_arguments(ap)
     add_tracking_arguments(ap)
     ap.add_argument(
         "--track-tolerance",

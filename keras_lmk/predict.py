@@ -25,6 +25,7 @@ import warnings
 
 from keras_lmk.cli import (
     add_input_argument,
+    add_runner_arguments,
     add_tracking_arguments,
     command,
     make_parser,
@@ -43,9 +44,7 @@ def main(argv=None) -> int:
         "--out", required=True, metavar="FILE", help="predictions JSON file (COCO keypoint results)"
     )
     ap.add_argument("--render", metavar="DIR|VIDEO", help="folder for rendered images, or an .mp4/.avi video")
-    ap.add_argument("--score-threshold", type=float, help="operating threshold (default: the model card's)")
-    ap.add_argument("--threads", type=int, default=2, help="TFLite interpreter threads")
-    ap.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_runner_arguments(ap)
     add_tracking_arguments(ap)
     args = ap.parse_args(argv)
     track = tracker_config(args)
