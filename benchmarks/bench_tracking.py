@@ -32,22 +32,16 @@ VARIANTS = {
 
 
 def score(dets, records, config, tolerance: float, width: int) -> dict:
-    from keras_lmk.evaluation.tracking_metrics import TrackingEvaluator
-    from keras_lmk.inference.tracking import LandmarkTracker
+    """Tracking metrics of one drive: of the tracks (``config``) or, with ``config`` None, of the raw
+    detections, each its own identity (identity metrics do not apply), as ``evaluate --track`` scores them."""
+    from keras_lmk.detector.decode import Detections
+    from keras_lmk.evaluation.tracking_metrics import SequenceTracking
+    from keras_lmk.inference.tracking import TrackerConfig
 
-    ev = TrackingEvaluator(tolerance)
-    tracker = LandmarkTracker(config) if config is not None else None
-    next_id = 0
+    seq = SequenceTracking(config or TrackerConfig(), tolerance)
     for (_, points, classes, scores), rec in zip(dets, records, strict=True):
-        if tracker is None:  # raw detections: each one its own identity (identity metrics do not apply)
-            ids = np.arange(next_id, next_id + len(points))
-            next_id += len(points)
-            out = (points, classes, ids)
-        else:
-            t = tracker.update(points, classes, scores, width)
-            out = (t.points, t.classes, t.track_ids)
-        ev.add_frame(rec.points, rec.classes, rec.landmark_ids, *out, ignore_boxes=rec.ignore_boxes)
-    return ev.summary()
+        seq.add_frame(rec, Detections(classes, points, scores), width)
+    return (seq.tracks if config is not None else seq.raw).summary()
 
 
 def merge(summaries: list[dict]) -> dict:
