@@ -276,11 +276,16 @@ def photometric(example: dict, cfg: AugmentConfig, seed) -> dict:
 
 
 def make_augment(
-    cfg: AugmentConfig, taxonomy: Taxonomy, crop: tuple[int, int] | None = None, crop_focus: float = 0.0
+    cfg: AugmentConfig,
+    taxonomy: Taxonomy,
+    crop: tuple[int, int] | None = None,
+    crop_focus: float = 0.0,
+    paste: Callable[[dict, tf.Tensor], dict] | None = None,
 ) -> Callable[[dict], dict]:
-    """Return ``augment(example) -> example`` (geometry, [crop], flip, photometric) driven by
+    """Return ``augment(example) -> example`` ([crop], [paste], geometry, flip, photometric) driven by
     ``example["seed"]``. ``crop``: (width, height) of :func:`random_crop` windows, cut first so that the
-    warp and the photometric work run on the crop only (a zoom-out then pads the crop with grey)."""
+    warp and the photometric work run on the crop only (a zoom-out then pads the crop with grey).
+    ``paste(example, seed)``: copy-paste (:func:`keras_lmk.training.copy_paste.tf_paste`), into the window."""
     rules, variant = rule_matrices(taxonomy)
 
     def augment(example: dict) -> dict:
@@ -289,6 +294,8 @@ def make_augment(
         if crop is not None:  # first, so the warp runs on the crop; its own seed stream
             s_crop = tf.random.experimental.stateless_fold_in(example["seed"], 1)
             ex = random_crop(ex, crop[0], crop[1], crop_focus, s_crop, cfg.min_visible, cfg.ignore_cut)
+        if paste is not None:
+            ex = paste(ex, tf.random.experimental.stateless_fold_in(example["seed"], 2))
         ex = random_affine(ex, cfg, s_geo)
         if cfg.hflip_prob > 0:
             ex = random_hflip(ex, cfg, s_flip, rules, variant)

@@ -4,8 +4,28 @@ fast. The augmentations themselves are :mod:`keras_lmk.training.augment`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
+
+
+@dataclass(frozen=True)
+class CopyPasteConfig:
+    """Real landmark crops pasted onto other training images (:mod:`keras_lmk.training.copy_paste`)."""
+
+    classes: tuple[str, ...] = ()  # class names whose crops are pasted; () = off
+    prob: float = 0.5  # probability that a training example gets pastes
+    per_image: int = 2  # at most this many crops per example (1..per_image, uniform)
+    margin: float = 0.5  # context kept around a landmark's box, fraction of its size per side
+    scale_min: float = 0.8  # pasted size relative to the crop's own model-input scale (log-uniform)
+    scale_max: float = 1.25
+    max_crops: int = 2000  # crops kept in memory, spread evenly over the training records
+
+    def __post_init__(self):
+        object.__setattr__(self, "classes", tuple(self.classes))
+        if not 0 <= self.prob <= 1 or self.per_image < 1 or self.max_crops < 1:
+            raise ValueError("copy_paste: need 0 <= prob <= 1, per_image >= 1 and max_crops >= 1")
+        if self.margin < 0 or not 0 < self.scale_min <= self.scale_max:
+            raise ValueError("copy_paste: need margin >= 0 and 0 < scale_min <= scale_max")
 
 
 @dataclass(frozen=True)
@@ -24,6 +44,7 @@ class AugmentConfig:
     hflip_prob: float = 0.0
     hflip_mode: Literal["safe_only", "recompute"] = "safe_only"
     ignore_cut: bool = False  # landmarks cut by the frame edge become ignore regions (see clip_and_drop)
+    copy_paste: CopyPasteConfig = field(default_factory=CopyPasteConfig)
 
     def __post_init__(self):
         if not 0 < self.zoom_min <= self.zoom_max:

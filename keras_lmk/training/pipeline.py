@@ -163,6 +163,21 @@ def make_encoder(spec: GridSpec, cfg: PipelineConfig):
     return encode
 
 
+def copy_paste_step(records, spec: GridSpec, cfg: PipelineConfig, taxonomy: Taxonomy):
+    """The pipeline's copy-paste step: a crop bank from the training ``records`` (each image once)."""
+    from keras_lmk.training.copy_paste import CropBank, tf_paste
+
+    if isinstance(records, tf.data.Dataset):
+        raise ValueError("augment.copy_paste needs in-memory training records, not a dataset")
+    unique = list({r.image_path: r for r in records}.values())  # data.balance repeats records
+    bank = CropBank.from_records(unique, taxonomy, spec, cfg.augment.copy_paste)
+    if not len(bank):
+        raise ValueError(
+            f"augment.copy_paste: no crops of {list(cfg.augment.copy_paste.classes)} in the training records"
+        )
+    return tf_paste(bank, cfg.augment.copy_paste)
+
+
 def make_dataset(
     records: Sequence[ImageRecord] | tf.data.Dataset,
     spec: GridSpec,
@@ -209,8 +224,9 @@ def make_dataset(
     if training:
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
         ds = tf.data.Dataset.zip(ds, seeds).map(lambda ex, s: {**ex, "seed": s})
+        paste = copy_paste_step(records, spec, cfg, taxonomy) if cfg.augment.copy_paste.classes else None
         ds = ds.map(
-            make_augment(cfg.augment, taxonomy, crop, cfg.crop_focus),
+            make_augment(cfg.augment, taxonomy, crop, cfg.crop_focus, paste),
             num_parallel_calls=AUTOTUNE,
             deterministic=cfg.deterministic,
         )
