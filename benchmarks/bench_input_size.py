@@ -5,7 +5,7 @@
 The detector is fully convolutional, so the weights of a run serve any input size that is a multiple of
 the grid stride (:func:`keras_lmk.detector.model.with_input_size`); only the letterbox scale of each
 image changes. This measures the "input resolution" lever without retraining. Float Keras models, the
-run's calibrated threshold; writes benchmarks/results/input_size.json and .md.
+run's calibrated threshold; writes benchmarks/results/<--name>.json and .md (default input_size).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ def main(argv=None) -> int:
     ap.add_argument("--sizes", nargs="+", default=["1024x608", "1280x768", "1536x896"])
     ap.add_argument("--out", default=str(REPO / "bench_out" / "input_size"))
     ap.add_argument("--sources", nargs="+", default=["gtsdb", "markings", "lights"])
+    ap.add_argument("--name", default="input_size", help="results file stem in benchmarks/results/")
     args = ap.parse_args(argv)
     run, out = Path(args.run), Path(args.out)
     cfg = load_yaml_config(Config(), run / "config.yaml")
@@ -64,7 +65,7 @@ def main(argv=None) -> int:
             }
             print(f"{size} {source}: {json.dumps(row[source])}", flush=True)
         results[size] = row
-    (REPO / "benchmarks" / "results" / "input_size.json").write_text(json.dumps(results, indent=2) + "\n")
+    (REPO / "benchmarks" / "results" / f"{args.name}.json").write_text(json.dumps(results, indent=2) + "\n")
     lines = [
         f"# One model ({run.name}) at several input sizes, fixed real validation splits (float Keras)",
         "",
@@ -77,7 +78,7 @@ def main(argv=None) -> int:
             f"| {size} | {g.get('mAP_adaptive', float('nan')):.3f} | {100 * m.get('recall_10px', 0):.1f} % | "
             f"{m.get('median_error_px', float('nan')):.2f} | {li.get('mAP_adaptive', float('nan')):.3f} |"
         )
-    (REPO / "benchmarks" / "results" / "input_size.md").write_text("\n".join(lines) + "\n")
+    (REPO / "benchmarks" / "results" / f"{args.name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
 
