@@ -42,6 +42,7 @@ def run(cfg: Config, run_dir: Path, resume: bool = False, overwrite: bool = Fals
         worker_role,
     )
     from keras_lmk.training.pipeline import make_dataset
+    from keras_lmk.training.schedule import WarmupCosine
     from keras_lmk.training.trainer import (
         LandmarkTrainer,
         NonFiniteGuard,
@@ -127,11 +128,11 @@ def run(cfg: Config, run_dir: Path, resume: bool = False, overwrite: bool = Fals
         # ---- 4. compile ----------------------------------------------------------------------------------
         total_steps = steps * cfg.train.epochs
         warmup = int(cfg.train.warmup_epochs * steps)
-        schedule = keras.optimizers.schedules.CosineDecay(
-            initial_learning_rate=cfg.train.learning_rate * 0.05,
-            decay_steps=max(1, total_steps - warmup),
-            warmup_target=cfg.train.learning_rate,
+        schedule = WarmupCosine(
+            initial=cfg.train.learning_rate * 0.05,
+            peak=cfg.train.learning_rate,
             warmup_steps=warmup,
+            decay_steps=max(1, total_steps - warmup),
             alpha=0.02,
         )
         ema = cfg.train.ema_momentum > 0  # the final weights are the moving average (Keras swaps them in)
