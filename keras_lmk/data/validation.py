@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-# Image files the folder importers (YOLO, marking quads) recognise, by suffix.
-# image files the importers read, in preference order when several files share a stem
+# Image files the importers (GTSDB, YOLO, marking quads) recognise, by suffix, in preference order when
+# several files share a stem.
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".webp")
 
 

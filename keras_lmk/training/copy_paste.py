@@ -46,6 +46,12 @@ class Crop:
     classes: np.ndarray
 
 
+def overlapping(boxes: np.ndarray, window) -> np.ndarray:
+    """bool [N]: which xyxy ``boxes`` [N, 4] share some area with the xyxy ``window``."""
+    x0, y0, x1, y1 = window
+    return (boxes[:, 0] < x1) & (boxes[:, 2] > x0) & (boxes[:, 1] < y1) & (boxes[:, 3] > y0)
+
+
 def crop_window(box: np.ndarray, margin: float, width: int, height: int) -> np.ndarray:
     """Integer window [x0, y0, x1, y1] around ``box`` widened by ``margin`` x its size per side, clipped."""
     w, h = box[2] - box[0], box[3] - box[1]
@@ -106,9 +112,7 @@ def make_crop(
     inside = (
         (boxes[:, 0] >= win[0]) & (boxes[:, 1] >= win[1]) & (boxes[:, 2] <= win[2]) & (boxes[:, 3] <= win[3])
     )
-    overlaps = (
-        (boxes[:, 0] < win[2]) & (boxes[:, 2] > win[0]) & (boxes[:, 1] < win[3]) & (boxes[:, 3] > win[1])
-    )
+    overlaps = overlapping(boxes, win)
     n = len(record.boxes)
     if np.any(overlaps & ~inside) or np.any(overlaps[n:]):
         return None
@@ -133,9 +137,8 @@ def feather(h: int, w: int, ramp_x: float, ramp_y: float) -> np.ndarray:
     """float32 [h, w] blend weight: 1 inside, falling linearly to 0 over ``ramp`` px towards each edge."""
 
     def axis(n, ramp):
-        d = np.minimum(
-            np.arange(n) + 0.5, n - np.arange(n) - 0.5
-        )  # distance of each pixel centre to the edge
+        # distance of each pixel centre to the nearer edge
+        d = np.minimum(np.arange(n) + 0.5, n - np.arange(n) - 0.5)
         return np.clip(d / ramp, 0.0, 1.0) if ramp > 0 else np.ones(n)
 
     return np.outer(axis(h, ramp_y), axis(w, ramp_x)).astype(np.float32)
@@ -160,13 +163,7 @@ def paste(example: dict, bank: CropBank, cfg: CopyPasteConfig, rng: np.random.Ge
         occupied = np.concatenate(taken)
         for _ in range(TRIES):
             x0, y0 = int(rng.integers(0, width - w + 1)), int(rng.integers(0, height - h + 1))
-            hit = (
-                (occupied[:, 0] < x0 + w)
-                & (occupied[:, 2] > x0)
-                & (occupied[:, 1] < y0 + h)
-                & (occupied[:, 3] > y0)
-            )
-            if not hit.any():
+            if not overlapping(occupied, (x0, y0, x0 + w, y0 + h)).any():
                 break
         else:
             continue
