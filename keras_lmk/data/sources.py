@@ -9,7 +9,8 @@
   1001-1100. Not labelled: every sign class, signal.
 - ``lights``: ``traffic-lights-kr-train`` (264 images = 88 photos x 3 augmented copies); validation the last
   15 % of the photos sorted by name, all copies of a photo on one side. Not labelled: every sign class,
-  road_marking.
+  road_marking. ``data.lights_snap`` moves training boxes that sit beside the lit lamp onto it
+  (``keras_lmk.data.lamp_snap``); validation labels are never changed.
 - ``coco``: any COCO keypoint file (``data.coco_json``); validation ``val_fraction`` (seeded) or
   ``data.val_coco_json``.
 
@@ -160,7 +161,12 @@ def lights_split(cfg, taxonomy: Taxonomy):
     photos = sorted({photo_of(r.image_path) for r in records})
     val_photos = set(photos[len(photos) - math.ceil(LIGHTS_VAL_FRACTION * len(photos)) :])
     val = [r for r in records if photo_of(r.image_path) in val_photos]
-    return [r for r in records if photo_of(r.image_path) not in val_photos], val
+    train = [r for r in records if photo_of(r.image_path) not in val_photos]
+    if cfg.lights_snap:
+        from keras_lmk.data.lamp_snap import snap_record
+
+        train = [snap_record(r) for r in train]
+    return train, val
 
 
 def coco_split(cfg, taxonomy: Taxonomy):

@@ -38,6 +38,9 @@ class DataConfig:
     markings_dir: str = ""
     lights_dir: str = ""
     lights_mapping: str = "traffic_light_kr_to_korea"
+    # move training light boxes that sit beside the lit lamp onto it (keras_lmk/data/lamp_snap.py); the
+    # validation labels stay as published
+    lights_snap: bool = False
     balance: bool = False  # repeat smaller sources' training images so each source weighs the same
     coco_json: str = ""
     coco_images: str = ""

@@ -1,0 +1,89 @@
+"""Traffic-light label snapping: hand-built images with one lit lamp, boxes placed beside it by hand."""
+
+import cv2
+import numpy as np
+import pytest
+
+from keras_lmk.data.lamp_snap import lamp_litness, snap_boxes_to_lit_lamps, snap_record
+from keras_lmk.data.records import ImageRecord
+from keras_lmk.data.sources import lights_split
+from keras_lmk.data.taxonomy import load_taxonomy
+from keras_lmk.data.validation import DataError
+from keras_lmk.training.config import DataConfig
+
+# a 12 x 16 px lamp at x 112..124, y 40..56 of a 200 x 100 image
+LAMP = (112, 40, 124, 56)
+
+
+def _litness(value: float = 1.0) -> np.ndarray:
+    lit = np.zeros((100, 200), np.float32)
+    lit[LAMP[1] : LAMP[3], LAMP[0] : LAMP[2]] = value
+    return lit
+
+
+def test_litness_is_saturation_times_value_and_zero_on_blue():
+    hsv = np.array([[[0, 255, 255], [60, 128, 255], [120, 255, 255], [10, 255, 0]]], np.uint8)
+    np.testing.assert_allclose(lamp_litness(hsv)[0], [1.0, 128 / 255, 0.0, 0.0], atol=1e-6)
+
+
+def test_a_box_one_lamp_beside_the_lit_lamp_moves_onto_it():
+    beside = np.array([[100, 40, 112, 56]], np.float32)  # one box width left of the lamp
+    out, moved = snap_boxes_to_lit_lamps(_litness(), beside)
+    np.testing.assert_allclose(out, [LAMP])
+    assert moved.tolist() == [True]
+
+
+def test_a_box_on_the_lamp_or_half_on_it_by_less_than_the_gain_stays():
+    on = np.array([LAMP], np.float32)
+    out, moved = snap_boxes_to_lit_lamps(_litness(), on)
+    np.testing.assert_allclose(out, on)
+    assert not moved.any()
+    # a quarter off: own mean 0.75, the lamp 1.0 < 2 x 0.75
+    quarter = np.array([[109, 40, 121, 56]], np.float32)
+    assert not snap_boxes_to_lit_lamps(_litness(), quarter)[1].any()
+
+
+def test_a_dim_patch_below_min_lit_does_not_pull_a_box():
+    # 0.25 is 'lit' relative to a dark box but below the absolute floor (a green arrow's thin strokes)
+    beside = np.array([[100, 40, 112, 56]], np.float32)
+    assert not snap_boxes_to_lit_lamps(_litness(0.25), beside)[1].any()
+    assert snap_boxes_to_lit_lamps(_litness(0.25), beside, min_lit=0.2)[1].all()
+
+
+def test_a_box_does_not_snap_onto_another_label():
+    # the lit lamp is labelled too; the dark box beside it must stay a separate landmark
+    boxes = np.array([[100, 40, 112, 56], LAMP], np.float32)
+    out, moved = snap_boxes_to_lit_lamps(_litness(), boxes)
+    np.testing.assert_allclose(out, boxes)
+    assert not moved.any()
+
+
+def test_snap_record_moves_the_point_to_the_new_box_centre(tmp_path):
+    bgr = np.zeros((100, 200, 3), np.uint8)
+    bgr[LAMP[1] : LAMP[3], LAMP[0] : LAMP[2]] = (0, 0, 255)  # a lit red lamp
+    path = tmp_path / "light.png"
+    cv2.imwrite(str(path), bgr)
+    rec = ImageRecord(str(path), 200, 100, [[100, 40, 112, 56]], [[106, 48]], [5])
+    out = snap_record(rec)
+    np.testing.assert_allclose(out.points, [[118, 48]])
+    np.testing.assert_allclose(out.boxes, [LAMP])
+    missing = ImageRecord(str(tmp_path / "gone.png"), 200, 100, [[100, 40, 112, 56]], [[106, 48]], [5])
+    with pytest.raises(DataError, match="gone.png: cannot read the image"):
+        snap_record(missing)
+
+
+def test_lights_split_snaps_training_labels_only(tmp_path):
+    img, lab = tmp_path / "images", tmp_path / "labels"
+    img.mkdir()
+    lab.mkdir()
+    bgr = np.zeros((100, 200, 3), np.uint8)
+    bgr[LAMP[1] : LAMP[3], LAMP[0] : LAMP[2]] = (0, 255, 0)  # a lit green lamp
+    for p in range(2):  # 2 photos: ceil(15 % of 2) = 1 validates
+        cv2.imwrite(str(img / f"photo{p}.png"), bgr)
+        (lab / f"photo{p}.txt").write_text("2 0.53 0.48 0.06 0.16\n")  # box x 100..112: one lamp to the left
+    for snap, train_x in ((False, 106.0), (True, 118.0)):
+        train, val = lights_split(
+            DataConfig(lights_dir=str(tmp_path), lights_snap=snap), load_taxonomy("korea")
+        )
+        assert train[0].points[0, 0] == pytest.approx(train_x, abs=1e-3)
+        assert val[0].points[0, 0] == pytest.approx(106.0, abs=1e-3)
