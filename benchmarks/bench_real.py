@@ -38,7 +38,7 @@ def _fp_per_frame(s: dict, tol: str) -> float:
     return sum(c["fp"] for c in per.values()) / max(1, s["frames"])
 
 
-def evaluate_source(model: Path, source: str, out: Path, score_threshold, tolerances) -> dict:
+def evaluate_source(model: Path, source: str, out: Path, score_threshold, tolerances, snap=False) -> dict:
     from keras_lmk.data.coco import write_coco
     from keras_lmk.data.sources import LOADERS
     from keras_lmk.detector.card import load_model_card
@@ -47,6 +47,10 @@ def evaluate_source(model: Path, source: str, out: Path, score_threshold, tolera
 
     taxonomy = load_model_card(model).taxonomy
     _, val = LOADERS[source](DataConfig(), taxonomy)
+    if snap and source == "lights":
+        from keras_lmk.data.lamp_snap import snap_record
+
+        val = [snap_record(r) for r in val]
     (out / source).mkdir(parents=True, exist_ok=True)
     data = write_coco(val, taxonomy, out / source / "val.json")
     return run(
@@ -68,6 +72,12 @@ def main(argv=None) -> int:
     ap.add_argument("--name", default="real_shipped", help="results file stem in benchmarks/results/")
     ap.add_argument("--score-threshold", type=float, help="operating threshold (default: the model card's)")
     ap.add_argument("--sources", nargs="+", default=["gtsdb", "markings", "lights"])
+    ap.add_argument(
+        "--snap-light-labels",
+        action="store_true",
+        help="diagnostic, not a bar: score the lights against their validation labels moved onto the lit "
+        "lamp (keras_lmk/data/lamp_snap.py), i.e. what the published labels' offsets cost",
+    )
     args = ap.parse_args(argv)
     model, out = Path(args.model), Path(args.out)
 
@@ -78,7 +88,9 @@ def main(argv=None) -> int:
     rows = {}
     for source in args.sources:
         primary = "10px" if source == "markings" else "adaptive"
-        s = evaluate_source(model, source, out, args.score_threshold, with_primary(primary))
+        s = evaluate_source(
+            model, source, out, args.score_threshold, with_primary(primary), args.snap_light_labels
+        )
         t = s["tolerances"]
         row = {
             "frames": s["frames"],
@@ -121,11 +133,14 @@ def main(argv=None) -> int:
         )
 
     result = {"model": str(model), "score_threshold": args.score_threshold, "sources": rows}
+    if args.snap_light_labels:
+        result["light_labels"] = "snapped to the lit lamp (diagnostic)"
     res_dir = REPO / "benchmarks" / "results"
     (res_dir / f"{args.name}.json").write_text(json.dumps(result, indent=2) + "\n")
     lines = [
         f"# {args.name}: {model.name} on the fixed real validation splits",
         "",
+        *(["Light labels snapped to the lit lamp: a diagnostic, not the bar.", ""] * args.snap_light_labels),
         "| source | frames | bar | met | false det./frame | mAP adaptive | mAP 4 px | mAP 2 px "
         "| median err px |",
         "|---|---|---|---|---|---|---|---|---|",
