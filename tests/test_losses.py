@@ -301,3 +301,32 @@ def test_unlabelled_leaves_landmark_cells_alone():
     a = keras.ops.convert_to_numpy(landmark_loss_terms(*only_landmarks)["total"])
     b = keras.ops.convert_to_numpy(landmark_loss_terms(*only_landmarks, unlabelled=unl)["total"])
     np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_mining_adds_the_highest_loss_pool_cells_by_hand():
+    # one image, 5 background cells, 1 anchor, M = 2. P(background) per cell: 0.9, 0.2, 0.6, 0.1, 0.5.
+    # Cell 0 is sampled (cls_mask); cells 1-4 are the pool, 2 to mine: the two of highest -log P[0] are
+    # cells 3 (0.1) and 1 (0.2), so cls = -log 0.9 - log 0.1 - log 0.2. With 0 to mine: -log 0.9 alone.
+    p0 = np.array([0.9, 0.2, 0.6, 0.1, 0.5])
+    logits = np.stack([np.log(p0), np.log(1 - p0)], -1).astype(np.float32).reshape(1, 5, 1, 2)
+    args = (logits, np.zeros((1, 5, 1, 2), np.float32), np.zeros((1, 5), np.int32), np.zeros((1, 5, 2)))
+    mask = np.array([[1, 0, 0, 0, 0]], np.float32)
+    pool = np.array([[0, 1, 1, 1, 1]], np.float32)
+    for count, want in (
+        (2, -math.log(0.9 * 0.1 * 0.2)),
+        (0, -math.log(0.9)),
+        (4, -math.log(0.9 * 0.2 * 0.6 * 0.1 * 0.5)),
+    ):
+        got = landmark_loss_terms(*args, mask, mine_pool=pool, mine_count=np.array([count], np.float32))
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(got["cls"]), [want], rtol=1e-5)
+
+
+def test_mining_takes_exactly_count_cells_when_losses_tie():
+    # letterbox padding: identical cells, identical losses. 4 pool cells at P(background) 0.5, 2 to mine:
+    # exactly two join, cls = 2 * -log 0.5 (not 4 * -log 0.5)
+    logits = np.zeros((1, 4, 1, 2), np.float32)
+    args = (logits, np.zeros((1, 4, 1, 2), np.float32), np.zeros((1, 4), np.int32), np.zeros((1, 4, 2)))
+    got = landmark_loss_terms(
+        *args, np.zeros((1, 4), np.float32), mine_pool=np.ones((1, 4)), mine_count=np.array([2.0])
+    )
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(got["cls"]), [2 * math.log(2)], rtol=1e-5)

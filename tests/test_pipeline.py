@@ -179,3 +179,27 @@ def test_far_cells_reaches_the_target_encoder():
     box = {r * SPEC.grid_w + c for r in range(4) for c in range(8)}
     chosen = set(np.flatnonzero(t["cls_mask"].numpy())) - near
     assert len(chosen) == 4 and chosen <= box - near
+
+
+def test_mined_negatives_reach_the_batches_and_the_loss(records):
+    # 3 images: each keeps max(round(1.0 * landmark cells), 4) background cells, half of them (rounded)
+    # left to the loss; batch_loss runs on the batch with the mining keys
+    from keras_lmk.detector.losses import LossConfig, batch_loss
+
+    cfg = dataclasses.replace(CFG, mined_negatives=0.5)
+    out = batches(make_dataset(records, SPEC, cfg, taxonomy=TAX, training=False))
+    x, t = out[0]
+    assert t["mine_pool"].shape == (2, SPEC.num_cells) and t["mine_count"].shape == (2,)
+    for i in range(2):
+        bg = t["gt_class"][i] == 0
+        n_bg = max(round((~bg).sum()), 4)
+        assert t["mine_count"][i] == round(0.5 * n_bg)
+        assert t["cls_mask"][i][bg].sum() == n_bg - round(0.5 * n_bg)
+    logits = np.zeros((2, SPEC.num_cells, 1, TAX.num_classes), np.float32)
+    outputs = {"class_logits": logits, "points": np.zeros((2, SPEC.num_cells, 1, 2), np.float32)}
+    total, cls, _ = batch_loss(outputs, t, LossConfig())
+    # uniform P: every selected background cell costs log M, mined ones included
+    n_sel = [t["cls_mask"][i].sum() + t["mine_count"][i] for i in range(2)]
+    assert float(cls) == pytest.approx(np.mean(n_sel) * np.log(TAX.num_classes), rel=1e-5)
+    with pytest.raises(ValueError, match="mined_negatives"):
+        dataclasses.replace(CFG, mined_negatives=2.0)

@@ -300,3 +300,18 @@ def test_far_cells_as_background_are_sampled_first():
     assert len(chosen) == 40 and far <= chosen
     with pytest.raises(ValueError, match="far_cells"):
         encode_targets(spec, [[0, 0, 64, 32]], [[64, 32]], [6], point_radius=20.0, far_cells="x", rng=0)
+
+
+def test_mined_share_leaves_part_of_the_balanced_count_to_the_loss():
+    boxes = [[8, 8, 24, 24], [64, 16, 96, 48]]  # 4 + 16 landmark cells -> 20 background cells balanced
+    t = encode(boxes, [[16, 16], [80, 32]], [1, 2], mined_share=0.25)
+    bg = t["gt_class"] == 0
+    assert int(t["cls_mask"][bg].sum()) == 20 - 5  # round(0.25 * 20) = 5 left to the loss
+    assert t["mine_count"] == 5
+    # the pool: every background cell not sampled here (128 cells - 20 landmark - 15 sampled = 93)
+    assert t["mine_pool"].sum() == 93
+    assert not np.any(t["mine_pool"] * t["cls_mask"]) and not np.any(t["mine_pool"][~bg])
+    plain = encode(boxes, [[16, 16], [80, 32]], [1, 2])
+    assert "mine_pool" not in plain and int(plain["cls_mask"][bg].sum()) == 20
+    with pytest.raises(ValueError, match="mined_share"):
+        encode(boxes, [[16, 16], [80, 32]], [1, 2], mined_share=1.5)

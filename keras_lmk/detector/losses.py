@@ -29,6 +29,9 @@ anchors whose confidence is below it from the localisation term (combined: both 
 exp(-cls_s) and w are weights: no gradient flows through them. The localisation term of a landmark cell
 counts whatever its ``cls_mask``.
 
+Online hard-negative mining (``pipeline.mined_negatives``): part of each image's balanced background count
+is chosen here, as its background cells of highest class loss, instead of at random by the pipeline.
+
 Class first, then localisation (the method's claim 11): with ``loc_gate`` = 0 the loss is the class term
 alone and ``conf_threshold`` is not applied (a fresh model's confidence is ~0.01, so a threshold would
 gate out every landmark anchor and nothing would be learnt); with 1 it is the full objective.
@@ -67,6 +70,17 @@ def _anchor_weights(confidence, is_landmark, top_k: int | None, conf_threshold: 
     return ops.stop_gradient(keep), ops.stop_gradient(keep_loc)
 
 
+def _mined_cells(cell_loss, pool, count):
+    """float [B, S]: 1 on exactly ``count`` pool cells of each image, those of highest ``cell_loss`` (ties,
+    e.g. the identical cells of letterbox padding, broken by position)."""
+    pool = ops.cast(ops.convert_to_tensor(pool), "float32")
+    count = ops.cast(ops.convert_to_tensor(count), "int32")
+    cand = ops.where(pool > 0, ops.stop_gradient(cell_loss), -1.0)  # class losses are >= 0
+    rank = ops.argsort(ops.argsort(-cand, axis=1), axis=1)  # 0 = highest loss
+    chosen = (ops.cast(rank, "int32") < count[:, None]) & (pool > 0)
+    return ops.cast(chosen, "float32")
+
+
 def landmark_loss_terms(
     class_logits,
     point_pred,
@@ -80,6 +94,8 @@ def landmark_loss_terms(
     conf_threshold: float | None = None,
     unlabelled=None,
     loc_gate=None,
+    mine_pool=None,
+    mine_count=None,
 ) -> dict:
     """Per-image loss terms.
 
@@ -100,6 +116,10 @@ def landmark_loss_terms(
         labels). In its background cells the class target is then "background or one of those classes":
         ``-log(P[0] + sum_{c unlabelled} P[c])``, so an unlabelled traffic light in a sign data set is not
         taught as background, while labelled classes still are. None or all zeros: plain ``-log P[0]``.
+      mine_pool, mine_count: optional float [B, S] and [B] (``encode_targets(mined_share=...)``): online
+        hard-negative mining. The ``mine_count`` pool cells with the highest class loss (summed over their
+        weighted anchors, no gradient through the choice) join ``cls_mask``. The image keeps as many
+        background cells as it was given, chosen hard rather than at random.
       loc_gate: optional float scalar, 1 = localisation phase (default), 0 = class phase: ``total`` is
         ``cls`` alone and ``conf_threshold`` is not applied.
 
@@ -131,6 +151,8 @@ def landmark_loss_terms(
     gate = None if loc_gate is None else ops.cast(ops.convert_to_tensor(loc_gate), "float32")
     w, w_loc = _anchor_weights(confidence, is_landmark, top_k, conf_threshold, gate)
 
+    if mine_pool is not None:
+        cls_mask = cls_mask + _mined_cells(ops.sum(w * -log_pc, axis=2), mine_pool, mine_count)
     cls_sa = cls_mask[..., None] * w * -log_pc  # [B, S, A]
     cls = ops.sum(cls_sa, axis=(1, 2))  # [B]
 
@@ -169,7 +191,7 @@ def batch_loss(outputs: dict, targets: dict, cfg: LossConfig, loc_gate=None) -> 
 
     outputs: the model's dict with "class_logits" [B, S, A, M] and "points" [B, S, A, 2].
     targets: the pipeline's dict with "gt_class" [B, S], "gt_point" [B, S, 2], "cls_mask" [B, S] and
-      optionally "unlabelled" [B, M].
+      optionally "unlabelled" [B, M], "mine_pool" [B, S] and "mine_count" [B].
     """
     terms = landmark_loss_terms(
         outputs["class_logits"],
@@ -183,5 +205,7 @@ def batch_loss(outputs: dict, targets: dict, cfg: LossConfig, loc_gate=None) -> 
         conf_threshold=cfg.conf_threshold,
         unlabelled=targets.get("unlabelled"),
         loc_gate=loc_gate,
+        mine_pool=targets.get("mine_pool"),
+        mine_count=targets.get("mine_count"),
     )
     return ops.mean(terms["total"]), ops.mean(terms["cls"]), ops.mean(terms["loc"])

@@ -111,6 +111,7 @@ def encode_targets(
     min_background: int = 8,
     point_radius: float | None = None,
     far_cells: str = "ignore",
+    mined_share: float = 0.0,
     rng: np.random.Generator | int,
 ) -> dict[str, np.ndarray]:
     """Per-cell class, reference point and classification mask of one image.
@@ -138,12 +139,17 @@ def encode_targets(
         ``"background"``: background cells sampled *first* (hard negatives: paint or a sign face away from
         the reference point), up to the balanced count, the rest at random; the detector then learns to fire
         only near the point.
+      mined_share: share of the balanced background count left to the loss to choose as the image's
+        *highest-loss* background cells (online hard-negative mining; ``keras_lmk.detector.losses``): only
+        ``n_bg - round(mined_share * n_bg)`` cells are sampled here, and the outputs ``mine_pool`` (the free
+        cells not sampled) and ``mine_count`` (how many the loss adds from it) are returned. 0: off.
       rng: numpy Generator (or int seed) used for background sampling; same seed, same cells.
 
     Returns:
       ``gt_class`` int32 [S] (0 = background); ``gt_point`` float32 [S, 2] the reference point in cell
       units of that cell, ``(p - cell_origin) / stride`` (may lie outside [0, 1]; 0 in background cells);
-      ``cls_mask`` float32 [S], 1 for every landmark cell and every sampled background cell.
+      ``cls_mask`` float32 [S], 1 for every landmark cell and every sampled background cell; with
+      ``mined_share`` > 0 also ``mine_pool`` float32 [S] and ``mine_count`` float32 [] (see above).
 
     Cell assignment: a landmark covers the cells whose centre lies inside its clipped box, plus always the
     cell containing the box centre (see :func:`landmark_cell_mask`); every covered cell regresses the same
@@ -153,6 +159,8 @@ def encode_targets(
     """
     if far_cells not in ("ignore", "background"):
         raise ValueError(f"far_cells must be 'ignore' or 'background', got {far_cells!r}")
+    if not 0 <= mined_share <= 1:
+        raise ValueError(f"mined_share must be in [0, 1], got {mined_share}")
     boxes, points, classes = _clean_boxes(spec, boxes, points, classes)
     ignored = np.zeros((spec.num_cells,), bool)
     if (classes == 0).any():  # ignore regions: their cells are never sampled as background
@@ -180,18 +188,25 @@ def encode_targets(
     cls_mask = is_landmark.astype(np.float32)
     free = ~is_landmark & ~ignored
     background = np.flatnonzero(free)
+    n_mined = 0
     if background_ratio is None or background_ratio < 0:
         cls_mask[background] = 1.0
     else:
         n_bg = max(round(background_ratio * int(is_landmark.sum())), int(min_background))
         n_bg = min(n_bg, len(background))
-        if n_bg:
+        n_mined = round(mined_share * n_bg)
+        n_sampled = n_bg - n_mined
+        if n_sampled:
             rng = np.random.default_rng(rng)
             hard = np.zeros(0, np.int64)
             if point_radius is not None and far_cells == "background" and len(boxes):
                 hard = np.flatnonzero(far & free)
-                hard = rng.choice(hard, size=min(n_bg, len(hard)), replace=False)
+                hard = rng.choice(hard, size=min(n_sampled, len(hard)), replace=False)
                 cls_mask[hard] = 1.0
             rest = np.flatnonzero(free & (cls_mask == 0))
-            cls_mask[rng.choice(rest, size=n_bg - len(hard), replace=False)] = 1.0
-    return {"gt_class": gt_class, "gt_point": gt_point, "cls_mask": cls_mask}
+            cls_mask[rng.choice(rest, size=n_sampled - len(hard), replace=False)] = 1.0
+    out = {"gt_class": gt_class, "gt_point": gt_point, "cls_mask": cls_mask}
+    if mined_share > 0:
+        out["mine_pool"] = (free & (cls_mask == 0)).astype(np.float32)
+        out["mine_count"] = np.float32(n_mined)
+    return out

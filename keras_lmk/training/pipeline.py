@@ -6,6 +6,7 @@
     targets["gt_class"]  # int32 [B, S]
     targets["gt_point"]  # float32 [B, S, 2], cell units (see keras_lmk/detector/grid.py)
     targets["cls_mask"]  # float32 [B, S]
+    targets["mine_pool"], targets["mine_count"]  # float32 [B, S], [B]: with pipeline.mined_negatives > 0
 
 Steps, each a ``dict -> dict`` function: source (paths + labels, or any dataset of the same dicts) -> read +
 decode + size check -> letterbox -> [cache] -> [shuffle] ->
@@ -130,27 +131,37 @@ def make_encoder(spec: GridSpec, cfg: PipelineConfig):
             min_background=cfg.min_background,
             point_radius=cfg.point_radius,
             far_cells=cfg.far_cells,
+            mined_share=cfg.mined_negatives,
             rng=rng,
         )
-        return (
+        out = (
             t["gt_class"].astype(np.int32),
             t["gt_point"].astype(np.float32),
             t["cls_mask"].astype(np.float32),
         )
+        if mining:
+            out += (t["mine_pool"], np.float32(t["mine_count"]))
+        return out
+
+    mining = cfg.mined_negatives > 0
+    types = [tf.int32, tf.float32, tf.float32] + [tf.float32, tf.float32] * mining
 
     def encode(example: dict):
-        gt_class, gt_point, cls_mask = tf.numpy_function(
+        out = tf.numpy_function(
             encode_np,
             [example["boxes"], example["points"], example["classes"], example["seed"]],
-            [tf.int32, tf.float32, tf.float32],
+            types,
             stateful=False,
         )
         s = spec.num_cells
         targets = {
-            "gt_class": tf.ensure_shape(gt_class, [s]),
-            "gt_point": tf.ensure_shape(gt_point, [s, 2]),
-            "cls_mask": tf.ensure_shape(cls_mask, [s]),
+            "gt_class": tf.ensure_shape(out[0], [s]),
+            "gt_point": tf.ensure_shape(out[1], [s, 2]),
+            "cls_mask": tf.ensure_shape(out[2], [s]),
         }
+        if mining:
+            targets["mine_pool"] = tf.ensure_shape(out[3], [s])
+            targets["mine_count"] = tf.ensure_shape(out[4], [])
         unl = example.get("unlabelled", tf.zeros([0], tf.int32))
         targets["unlabelled"] = tf.minimum(
             tf.reduce_sum(tf.one_hot(unl, spec.num_classes, dtype=tf.float32), axis=0), 1.0

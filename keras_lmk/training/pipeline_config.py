@@ -25,6 +25,9 @@ class PipelineConfig:
     point_radius: float | None = None
     # what a box's cells beyond point_radius become: "ignore" (untrained) or "background" (sampled first)
     far_cells: Literal["ignore", "background"] = "ignore"
+    # share of the balanced background cells chosen by the loss as each image's highest-loss background
+    # cells (online hard-negative mining, keras_lmk/detector/losses.py) instead of at random; 0 = off
+    mined_negatives: float = 0.0
     max_landmarks: int = 256  # an image with more landmarks is reported as a data error
     deterministic: bool = True  # keep element order under parallel map (reproducible runs)
     # (width, height): train on windows of the image letterboxed to the model input instead of the whole
@@ -43,6 +46,8 @@ class PipelineConfig:
             raise ValueError(f"point_radius must be > 0 px or null, got {self.point_radius}")
         if self.far_cells not in ("ignore", "background"):
             raise ValueError(f"far_cells must be 'ignore' or 'background', got {self.far_cells!r}")
+        if not 0 <= self.mined_negatives <= 1:
+            raise ValueError(f"mined_negatives must be in [0, 1], got {self.mined_negatives}")
         if not 0 <= self.crop_focus <= 1:
             raise ValueError(f"crop_focus must be in [0, 1], got {self.crop_focus}")
 
