@@ -2,13 +2,14 @@
 network reproduces the golden int8 outputs within quantization error, and both decode to the same
 landmarks."""
 
+import dataclasses
 import json
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-WEIGHTS = ROOT / "models" / "real-v3.weights.h5"
+WEIGHTS = ROOT / "models" / "real-v6.weights.h5"
 KIT = ROOT / "android_demo_assets"
 
 
@@ -39,14 +40,19 @@ def test_float_weights_reproduce_the_golden_int8_outputs():
         outputs["class_logits"]["quantization"]["scale"],
         outputs["points"]["quantization"]["scale"],
     )
+    # median int8 error of the right weights: 0.9 logits steps, 2.7 points steps (real-v6; the points pass
+    # through more requantized layers); real-v3's weights on this kit: 4.0 and 9.7 steps
     assert np.median(np.abs(logits - want_logits)) < 2 * step_l
-    assert np.median(np.abs(points - want_points)) < 2 * step_p
+    assert np.median(np.abs(points - want_points)) < 4 * step_p
 
     model_card = load_model_card(KIT / "model_int8.tflite")
     spec = model_card.spec
     lb = Letterbox(1.0, 0, 0)  # the golden input is already at the model input
-    got = decode(logits[0], points[0], spec, lb, model_card.decoder)
-    want = decode(want_logits[0], want_points[0], spec, lb, model_card.decoder)
+    # detections clear of the display threshold: a landmark scored within int8 error of it (real-v6: 0.83
+    # in float against a 0.8155 threshold) may fall on either side
+    clear = dataclasses.replace(model_card.decoder, score_threshold=0.9)
+    got = decode(logits[0], points[0], spec, lb, clear)
+    want = decode(want_logits[0], want_points[0], spec, lb, clear)
     assert len(want) > 0 and len(got) == len(want)
     np.testing.assert_array_equal(got.classes, want.classes)
     np.testing.assert_allclose(got.points, want.points, atol=1.0)

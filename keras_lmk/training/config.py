@@ -120,7 +120,8 @@ PRESETS: dict[str, dict] = {
     # 1280x768 with partial labels ignored where a source does not annotate a class; trained on 512x320 crops
     # at full-frame scale (docs/real_data.md has the recipe and what each lever gave)
     "real": {
-        "data": {"source": "real+synthetic", "balance": True, "synthetic_frames": 600},
+        # light boxes beside the lit lamp moved onto it, training split only (real-v6)
+        "data": {"source": "real+synthetic", "balance": True, "synthetic_frames": 600, "lights_snap": True},
         "grid": {"input_height": 768, "input_width": 1280},
         "model": {"offset_bound": 3.5},  # cells: int8 points step <= (2 * 3.5 + 1) / 255 = 0.031 cell
         "pipeline": {
@@ -129,6 +130,7 @@ PRESETS: dict[str, dict] = {
             "crop_focus": 0.7,
             "point_radius": 24.0,  # px: a landmark trains its cells near its point (24 / 8 + 0.5 = 3.5)
             "far_cells": "background",  # a box's cells beyond point_radius: hard negatives (real-v3)
+            "mined_negatives": 0.5,  # half the balanced background cells: the highest-loss ones (real-v6)
             "augment": {"zoom_min": 0.7, "zoom_max": 1.4, "translate": 0.05, "ignore_cut": True},
         },
         "train": {"epochs": 30, "learning_rate": 3e-3, "ema_momentum": 0.999, "warmup_epochs": 1.0},
