@@ -65,6 +65,7 @@ def evaluate_source(model: Path, source: str, out: Path, score_threshold, tolera
 
 def main(argv=None) -> int:
     from keras_lmk.evaluation.matching import DEFAULT_TOLERANCES, tolerance_by_name
+    from keras_lmk.evaluation.metrics import format_threshold
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=str(REPO / "android_demo_assets" / "model_int8.tflite"))
@@ -128,7 +129,8 @@ def main(argv=None) -> int:
         print(
             f"{source:9s} {row.get('bar', '')}; "
             f"{row['false_detections_per_frame']:.2f} false detections/frame "
-            f"at {row['operating_threshold']:g}; {row['frames']} frames, {row['frames_per_s']:.1f} frames/s",
+            f"at {format_threshold(row['operating_threshold'])}; {row['frames']} frames, "
+            f"{row['frames_per_s']:.1f} frames/s",
             flush=True,
         )
 

@@ -58,13 +58,14 @@ def make_parser(prog: str, doc: str) -> argparse.ArgumentParser:
     )
 
 
-def add_input_argument(parser: argparse.ArgumentParser, help: str, *, old: tuple[str, ...] = ()) -> None:
+def add_input_argument(parser: argparse.ArgumentParser, help: str, *, old: tuple[str, ...] = ()):
     """The required ``--input`` every command reads (``args.input``); ``old`` spellings (``--in``,
-    ``--data``) are still accepted but not shown."""
+    ``--data``) are still accepted but not shown. Returns the group: a command may add alternatives."""
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--input", metavar="PATH", help=help)
     for flag in old:
         group.add_argument(flag, dest="input", help=argparse.SUPPRESS)
+    return group
 
 
 def add_runner_arguments(parser: argparse.ArgumentParser) -> None:

@@ -2,6 +2,7 @@
 
     python -m keras_lmk.demo_assets --run runs/exp --out android_demo_assets [--calib-steps 100]
     python -m keras_lmk.demo_assets --check android_demo_assets      # re-run and compare with the goldens
+    python -m keras_lmk.demo_assets --run runs/exp --calibrate-on real_val.json  # int8 model's thresholds
 
 Writes: ``model_int8.tflite`` (uint8 RGB in, int8 out), ``model_int8.json`` (model card: input size/type,
 normalisation, each output's name/shape/dtype/scale/zero point read from the interpreter, grid stride, anchor
@@ -33,6 +34,12 @@ def main(argv=None) -> int:
         help="score threshold localize uses with this model (card: localization.score_threshold); "
         "default: none, localize uses the decoder's",
     )
+    p.add_argument(
+        "--calibrate-on",
+        metavar="JSON",
+        help="COCO validation file: set the int8 model's display thresholds (pooled and per class) from its "
+        "best F1 there; default: the run's card",
+    )
     p.add_argument("--check", metavar="DIR", help="compare DIR's model with its goldens instead")
     args = p.parse_args(argv)
     start_tensorflow()  # the kit is built and checked with Keras and TFLite
@@ -50,6 +57,7 @@ def main(argv=None) -> int:
         samples=args.samples,
         calib_steps=args.calib_steps,
         localization_threshold=args.localization_threshold,
+        calibrate_on=args.calibrate_on,
     )
     return 0
 

@@ -3,6 +3,12 @@
     python -m keras_lmk.evaluate --model run/model.tflite --input data/val.json [--images DIR] --out eval/
     python -m keras_lmk.evaluate --model run/model.keras --input synth/drive_000 --out eval/
     python -m keras_lmk.evaluate --model run/model.tflite --input gt.json --video drive.mp4 --out eval/
+    python -m keras_lmk.evaluate --model run/model.keras --input val.json --out eval/ --calibrate
+
+``--calibrate`` writes the operating thresholds found on this data into the model's card (the one beside
+the model): ``decoder.score_threshold`` = the score of best pooled F1 and, for each class with at least 5
+landmarks here, ``decoder.class_score_thresholds`` = the score of that class's own best F1
+(keras_lmk/evaluation/calibration.py). Training does the same on its held-out split.
 
 ``--input`` (formerly ``--data``, still accepted) is a COCO keypoint JSON (keras_lmk.data.coco layout; images
 relative to the JSON or to --images) or a synthetic drive directory (map.json, camera.json, poses.json,
@@ -41,6 +47,7 @@ from keras_lmk.cli import (
 )
 from keras_lmk.evaluation.evaluate import run
 from keras_lmk.evaluation.matching import DEFAULT_TOLERANCES, tolerance_by_name
+from keras_lmk.evaluation.metrics import format_threshold
 
 
 @command
@@ -58,6 +65,14 @@ def main(argv=None) -> int:
         "--primary-tolerance",
         default="adaptive",
         help="match radius for point errors, confusion and best F1: adaptive or <N>px, e.g. 10px",
+    )
+    ap.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="write the best-F1 thresholds (pooled and per class) into the model card beside --model",
+    )
+    ap.add_argument(
+        "--one-threshold", action="store_true", help="with --calibrate: the pooled threshold only"
     )
     add_runner_arguments(ap)
     add_tracking_arguments(ap)
@@ -93,7 +108,8 @@ def main(argv=None) -> int:
     print(
         f"{s['frames']} frames, mAP {t['mAP']:.3f} (tolerance {s['primary_tolerance']}), "
         f"P {t['precision']:.3f} "
-        f"R {t['recall']:.3f} F1 {t['f1']:.3f} @ {s['operating_threshold']:g}, point error median "
+        f"R {t['recall']:.3f} F1 {t['f1']:.3f} @ {format_threshold(s['operating_threshold'])}, "
+        f"point error median "
         f"{pe['median']:.2f} px p90 {pe['p90']:.2f} px, {s['frames_per_s']:.1f} frames/s -> {args.out}"
     )
     if s["best_f1"]:
@@ -102,6 +118,22 @@ def main(argv=None) -> int:
             f"best F1 {b['f1']:.3f} (P {b['precision']:.3f} R {b['recall']:.3f}) at score threshold "
             f"{b['threshold']:g}"
         )
+    if args.calibrate:
+        from keras_lmk.detector.card import find_model_card
+        from keras_lmk.evaluation.calibration import calibrate_card
+
+        card = find_model_card(args.model)
+        point = calibrate_card(card, s, per_class=not args.one_threshold)
+        if point is None:
+            print(f"nothing found on {args.input}: {card} left as it was")
+        else:
+            own = point.get("class_thresholds") or []
+            names = s["confusion"]["labels"]
+            per = ", ".join(f"{n} {t:g}" for n, t in zip(names, own, strict=False) if t is not None)
+            print(
+                f"wrote {card}: score_threshold {point['threshold']:g}"
+                + (f"; per class: {per}" if per else "")
+            )
     if track is not None:
         print(tracking_line(s["tracking"]))
     if s["unlabelled_classes"]:

@@ -192,3 +192,35 @@ def test_iscrowd_annotations_are_ignore_regions_and_round_trip(tmp_path):
     assert len(crowd) == 1 and crowd[0]["bbox"] == [50, 60, 40, 20] and "keypoints" not in crowd[0]
     (again,) = list(CocoReader(out, TAX))
     np.testing.assert_allclose(again.ignore_boxes, rec.ignore_boxes)
+
+
+def test_unlabelled_category_ids_map_by_name_and_round_trip(tmp_path):
+    from keras_lmk.data.coco import write_coco
+
+    cv2.imwrite(str(tmp_path / "a.jpg"), np.zeros((8, 8, 3), np.uint8))
+    # a foreign file: category 10 is "signal" (taxonomy id 5), 20 is "road_marking" (taxonomy id 6)
+    cats = [{"id": 10, "name": "signal"}, {"id": 20, "name": "road_marking"}, {"id": 30, "name": "warning"}]
+    images = [
+        {"id": 1, "file_name": "a.jpg", "width": 100, "height": 80, "unlabelled_category_ids": [20, 10]},
+        {"id": 2, "file_name": "a.jpg", "width": 100, "height": 80},
+    ]
+    anns = [{"id": 1, "image_id": 1, "category_id": 30, "bbox": [10, 20, 4, 6]}]
+    path = tmp_path / "a.json"
+    path.write_text(json.dumps({"images": images, "annotations": anns, "categories": cats}))
+    first, second = CocoReader(path, TAX)
+    assert first.unlabelled == (5, 6) and second.unlabelled == ()
+    written = json.loads(write_coco([first, second], TAX, tmp_path / "b.json").read_text())["images"]
+    assert written[0]["unlabelled_category_ids"] == [5, 6] and "unlabelled_category_ids" not in written[1]
+    assert [r.unlabelled for r in CocoReader(tmp_path / "b.json", TAX)] == [(5, 6), ()]
+
+
+@pytest.mark.parametrize("bad", [[99], "signal", [None]])
+def test_a_bad_unlabelled_list_names_the_file_and_the_image(tmp_path, bad):
+    cv2.imwrite(str(tmp_path / "a.jpg"), np.zeros((8, 8, 3), np.uint8))
+    images = [{"id": 4, "file_name": "a.jpg", "width": 100, "height": 80, "unlabelled_category_ids": bad}]
+    path = tmp_path / "a.json"
+    path.write_text(json.dumps({"images": images, "annotations": [], "categories": CATS}))
+    with pytest.raises(DataError, match=r"a\.json.*image 4.*unlabelled_category_ids"):
+        CocoReader(path, TAX)
+    report = LoadReport()
+    assert list(CocoReader(path, TAX, skip_bad=True, report=report)) == []

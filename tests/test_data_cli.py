@@ -83,3 +83,26 @@ def test_convert_yolo_subprocess(tmp_path):
     assert len(coco.getAnnIds()) == 3
     a = load_coco(out, TAX)[0]
     np.testing.assert_allclose(a.points, [[20, 15], [20, 21], [34, 18]], atol=1e-5)
+
+
+def test_split_of_a_named_source_writes_its_fixed_block_and_label_gaps(tmp_path, monkeypatch, capsys):
+    import cv2
+
+    folder = tmp_path / "shared" / "road-markings-train"
+    folder.mkdir(parents=True)
+    lines = []
+    for i in (999, 1000, 1001, 1100):
+        cv2.imwrite(str(folder / f"roadmark_{i:04d}.jpg"), np.zeros((20, 20, 3), np.uint8))
+        lines.append(f"1,9,9,1,1,1,9,9,stop,roadmark_{i:04d}.png")
+    (folder / "annotations.csv").write_text("\n".join(lines))
+    monkeypatch.setenv("KERAS_LMK_DATA", str(tmp_path / "shared"))
+    tr, va = tmp_path / "t.json", tmp_path / "v.json"
+    assert main(["split", "--source", "markings", "--out-train", str(tr), "--out-val", str(va)]) == 0
+    val = json.loads(va.read_text())["images"]
+    assert [Path(im["file_name"]).name for im in val] == ["roadmark_1001.jpg", "roadmark_1100.jpg"]
+    # marking frames label only road markings (id 6): every other class is listed as unlabelled
+    assert all(im["unlabelled_category_ids"] == [1, 2, 3, 4, 5] for im in val)
+    assert len(json.loads(tr.read_text())["images"]) == 2
+    capsys.readouterr()
+    assert main(["split", "--source", "nosuch", "--out-train", str(tr), "--out-val", str(va)]) == 2
+    assert "unknown data source 'nosuch'" in capsys.readouterr().err

@@ -77,6 +77,25 @@ def test_threshold_top_k_and_max_detections():
     assert len(dets) == 1 and dets.scores[0] == pytest.approx(0.9, abs=1e-5)
 
 
+def test_each_class_is_cut_at_its_own_threshold_when_the_card_gives_one():
+    logits, points = quiet_tensors()
+    set_vote(logits, points, 18, 0, cls=1, conf=0.8, point_px=(24.0, 20.0))
+    set_vote(logits, points, 40, 0, cls=2, conf=0.8, point_px=(60.0, 60.0))
+    set_vote(logits, points, 5, 0, cls=2, conf=0.65, point_px=(44.0, 4.0))
+    # class 1 needs 0.9 (its 0.8 vote goes), class 2 keeps score_threshold 0.6 (None): 0.8 and 0.65 stay
+    cfg = DecoderConfig(score_threshold=0.6, class_score_thresholds=(None, 0.9, None))
+    dets = decode(logits, points, SPEC, IDENTITY, cfg)
+    assert dets.classes.tolist() == [2, 2]
+    np.testing.assert_allclose(dets.scores, [0.8, 0.65], atol=1e-5)
+    # a class threshold under the global one lets that class through (the pre-filter uses the lowest)
+    cfg = DecoderConfig(score_threshold=0.95, class_score_thresholds=(None, 0.7, None))
+    dets = decode(logits, points, SPEC, IDENTITY, cfg)
+    assert dets.classes.tolist() == [1]
+    np.testing.assert_allclose(dets.points, [[24.0, 20.0]], atol=1e-4)
+    with pytest.raises(ValueError, match="has 2 entries, the model has 3 classes"):
+        decode(logits, points, SPEC, IDENTITY, DecoderConfig(class_score_thresholds=(None, 0.5)))
+
+
 def test_letterbox_is_undone_and_points_clipped():
     # a 128x64 image letterboxed into 64x64: scale 0.5, pad_y 16
     lb = Letterbox.fit(128, 64, 64, 64)
@@ -170,6 +189,14 @@ def test_decoder_config_round_trip_and_validation():
         DecoderConfig.from_json({"treshold": 0.5})
     with pytest.raises(ValueError):
         DecoderConfig(score_threshold=1.5)
+    own = DecoderConfig(score_threshold=0.5, class_score_thresholds=(None, 0.9, None))
+    # the card's form: a list per class id, background first as null
+    assert own.to_json()["class_score_thresholds"] == [None, 0.9, None]
+    assert DecoderConfig.from_json(own.to_json()) == own
+    assert "class_score_thresholds" not in cfg.to_json()  # one threshold for all: the old card layout
+    assert DecoderConfig.from_json({"class_score_thresholds": None}) == DecoderConfig()
+    with pytest.raises(ValueError, match=r"must be in \[0, 1\) or null"):
+        DecoderConfig(class_score_thresholds=(None, 1.2))
 
 
 def test_inference_modules_do_not_import_tensorflow():

@@ -155,3 +155,18 @@ def test_evaluate_track_needs_landmark_ids_and_reports_tracking(tmp_path, capsys
     assert (t["tracks"]["frames"], t["tracks"]["gt_landmark_frames"], t["tracks"]["landmarks"]) == (3, 3, 3)
     assert t["tracker"]["min_hits"] == 2 and set(t["detections"]) >= {"recall", "precision", "point_error_px"}
     assert "tracks (within 8 px)" in capsys.readouterr().out
+
+
+def test_calibrate_writes_the_best_f1_threshold_into_the_card_beside_the_model(tmp_path, capsys):
+    model = save_tiny_keras(tmp_path / "run")
+    val = write_fixture(tmp_path)
+    argv = ["--model", str(model), "--input", str(val), "--no-progress"]
+    assert main([*argv, "--out", str(tmp_path / "e"), "--calibrate"]) == 0
+    best = json.loads((tmp_path / "e" / "metrics.json").read_text())["best_f1"]
+    card = json.loads((tmp_path / "run" / "model_card.json").read_text())
+    assert card["decoder"]["score_threshold"] == best["threshold"] != 0.3
+    assert f"wrote {tmp_path / 'run' / 'model_card.json'}: score_threshold" in capsys.readouterr().out
+    # evaluating again at the card's new threshold gives that best F1
+    assert main([*argv, "--out", str(tmp_path / "again")]) == 0
+    again = json.loads((tmp_path / "again" / "metrics.json").read_text())
+    assert again["tolerances"]["adaptive"]["f1"] == pytest.approx(best["f1"])

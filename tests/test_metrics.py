@@ -354,3 +354,57 @@ def test_detections_on_ignore_regions_are_neither_tp_nor_fp():
     assert run(None) == (1, 2)
     # an ignore region over the GT itself does not hide the true positive
     assert run([[0, 0, 40, 40]]) == (1, 2)
+
+
+def test_each_class_has_its_own_best_f1_threshold_by_hand():
+    """Signs ranked TP(0.9) FP(0.8) TP(0.6) FP(0.4), 2 GT: best >= 0.6, F1 0.8 (as above). Road markings
+    ranked TP(0.7) TP(0.5) FP(0.3), 3 GT: F1 at >= 0.7: P 1, R 1/3 -> 0.5; >= 0.5: P 1, R 2/3 -> 0.8;
+    >= 0.3: P 2/3, R 2/3 -> 2/3. Best: 0.5. The pooled best of all seven is a single number in between."""
+    ev = PointEvaluator(TAX, (Tolerance("8px", 8.0),), operating_threshold=0.5)
+    gt_boxes = [box_at(50, 50, 10)] + [box_at(0, 0, 4)] * 3
+    ev.add_frame(
+        [[50, 50], [200, 200], [300, 300], [400, 400]], [1, 3, 3, 3], gt_boxes,
+        [[50, 51], [150, 150], [200, 201], [300, 302], [10, 500]], [1, 1, 3, 3, 3], [0.9, 0.8, 0.7, 0.5, 0.3],
+    )  # fmt: skip
+    ev.add_frame([[20, 20]], [1], [box_at(20, 20, 10)], [[21, 20], [90, 90]], [1, 1], [0.6, 0.4])
+    per = ev.summary()["best_f1_per_class"]
+    assert set(per) == {"sign", "road_marking"}  # no signal ground truth: no threshold of its own
+    assert per["sign"]["threshold"] == pytest.approx(0.6) and per["sign"]["f1"] == pytest.approx(0.8)
+    assert per["road_marking"]["threshold"] == pytest.approx(0.5)
+    assert per["road_marking"]["f1"] == pytest.approx(0.8)
+    assert per["road_marking"]["precision"] == pytest.approx(1.0)
+
+
+def test_per_class_operating_thresholds_pick_the_operating_detections():
+    # sign threshold 0.85, road marking 0.4: the sign at 0.8 is under its threshold (a miss, not a TP), the
+    # marking at 0.5 is over its own
+    ev = PointEvaluator(TAX, (Tolerance("8px", 8.0),), operating_threshold=[1.0, 0.85, 0.5, 0.4])
+    ev.add_frame(
+        [[50, 50], [200, 200]], [1, 3], [box_at(50, 50, 10), box_at(0, 0, 4)],
+        [[50, 51], [200, 201]], [1, 3], [0.8, 0.5],
+    )  # fmt: skip
+    s = ev.summary()
+    per = s["tolerances"]["8px"]["per_class"]
+    assert (per["sign"]["tp"], per["sign"]["fn"]) == (0, 1)
+    assert (per["road_marking"]["tp"], per["road_marking"]["fn"]) == (1, 0)
+    assert s["operating_threshold"] == {"sign": 0.85, "signal": 0.5, "road_marking": 0.4}
+    assert PointEvaluator(TAX, operating_threshold=0.5).summary()["operating_threshold"] == 0.5
+
+
+def test_predictions_of_classes_a_frame_does_not_label_are_left_out_of_that_frame():
+    """Pooled splits: a GTSDB frame labels no road markings, a marking frame no signs. A road-marking
+    prediction on the sign frame is neither FP nor in the curves; the same prediction on a frame that
+    labels markings is an FP."""
+
+    def run(unlabelled):
+        ev = PointEvaluator(TAX, (Tolerance("8px", 8.0),), operating_threshold=0.5)
+        ev.add_frame([[200, 200]], [3], [box_at(0, 0, 4)], [[201, 200]], [3], [0.9])  # a marking frame
+        ev.add_frame(
+            [[50, 50]], [1], [box_at(50, 50, 10)], [[50, 51], [120, 120]], [1, 3], [0.9, 0.95],
+            unlabelled=unlabelled,
+        )  # fmt: skip
+        s = ev.summary()
+        return s["tolerances"]["8px"]["per_class"]["road_marking"]["fp"], s["unlabelled_predictions"]
+
+    assert run((2, 3)) == (0, {"signal": 0, "road_marking": 1})
+    assert run(()) == (1, {"signal": 0})

@@ -25,14 +25,19 @@ def test_a_trained_run_is_refused_and_left_as_it_was(tmp_path, trained):
     assert (tmp_path / trained).read_bytes() == b"weights"
 
 
-def fake_evaluation(monkeypatch, best):
+def fake_evaluation(monkeypatch, best, **more):
     from keras_lmk.evaluation import evaluate
 
     calls = []
 
     def fake_run(model, data, out, progress=True):
         calls.append((model.name, data.name, out.name, progress))
-        return {"best_f1": best, "tolerances": {"adaptive": {"mAP": 0.625}}, "primary_tolerance": "adaptive"}
+        return {
+            "best_f1": best,
+            "tolerances": {"adaptive": {"mAP": 0.625}},
+            "primary_tolerance": "adaptive",
+            **more,
+        }
 
     monkeypatch.setattr(evaluate, "run", fake_run)
     return calls
@@ -52,6 +57,33 @@ def test_operating_point_is_the_held_out_best_f1(tmp_path, monkeypatch):
     assert calls == [("model.keras", "val.json", "eval", False)]
     card = json.loads((tmp_path / "model_card.json").read_text())
     assert card == {"decoder": {"score_threshold": 0.4}, "grid": {}}
+
+
+def test_classes_with_enough_held_out_landmarks_get_their_own_threshold(tmp_path, monkeypatch):
+    names = ["background", "sign", "signal", "road_marking", "pole"]
+    card = {"decoder": {"score_threshold": 0.05}, "taxonomy": {"classes": [{"name": n} for n in names]}}
+    (tmp_path / "model_card.json").write_text(json.dumps(card))
+    best = {"threshold": 0.8, "f1": 0.7, "precision": 0.7, "recall": 0.7}
+
+    def point(t, f1=0.6):
+        return {"threshold": t, "f1": f1, "precision": 0.5, "recall": 0.5}
+
+    fake_evaluation(
+        monkeypatch,
+        best,
+        # sign: 12 landmarks -> 0.95; signal: 4 landmarks (< 5) -> pooled; road_marking: 5 -> 0.75;
+        # pole: its best F1 is 0 -> pooled
+        best_f1_per_class={"sign": point(0.95), "signal": point(0.6), "road_marking": point(0.75),
+                           "pole": point(0.3, 0.0)},
+        num_gt={"sign": 12, "signal": 4, "road_marking": 5, "pole": 9},
+    )  # fmt: skip
+    got = calibrate_operating_point(tmp_path)
+    assert got["class_thresholds"] == [None, 0.95, None, 0.75, None]
+    decoder = json.loads((tmp_path / "model_card.json").read_text())["decoder"]
+    assert decoder == {"score_threshold": 0.8, "class_score_thresholds": [None, 0.95, None, 0.75, None]}
+    # switched off: one threshold, and a stale per-class list is removed
+    assert "class_thresholds" not in calibrate_operating_point(tmp_path, per_class=False)
+    assert json.loads((tmp_path / "model_card.json").read_text())["decoder"] == {"score_threshold": 0.8}
 
 
 @pytest.mark.parametrize("best", [None, {"threshold": 0.01, "f1": 0.0, "precision": 0.0, "recall": 0.0}])

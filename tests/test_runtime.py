@@ -179,3 +179,13 @@ def test_int8_input_with_nonzero_zero_point_is_fed_as_hand_quantised(models):
     lk, pk, _ = KerasRunner(models / "model.keras").infer_frame(img)
     assert np.abs(lt - lk).mean() < 0.1 * (lk.max() - lk.min())
     assert np.abs(pt - pk).mean() < 0.1 * (pk.max() - pk.min())
+
+
+def test_a_threshold_given_on_the_command_line_replaces_the_per_class_ones():
+    from keras_lmk.detector.decode import DecoderConfig
+    from keras_lmk.inference.runtime import with_threshold
+
+    card = DecoderConfig(score_threshold=0.8, class_score_thresholds=(None, 0.95, 0.7))
+    assert with_threshold(card, None) is card
+    one = with_threshold(card, 0.4)
+    assert one.class_thresholds(3).tolist() == [0.4, 0.4, 0.4]

@@ -5,6 +5,7 @@ r"""Dataset command line: import GTSDB/YOLO/marking quads into COCO keypoint JSO
     python -m keras_lmk.data convert --from quads --input /data/road-markings/annotations.csv --out m.json
     python -m keras_lmk.data split --input gtsdb.json --val-fraction 0.2 --seed 0 \
         --out-train train.json --out-val val.json
+    python -m keras_lmk.data split --source real --out-train real_train.json --out-val real_val.json
     python -m keras_lmk.data stats --input train.json
 
 Bad input stops the command with ``FILE:LINE: problem`` (exit status 2) unless ``--skip-bad``: then the images
@@ -72,8 +73,16 @@ def _convert(args, taxonomy: Taxonomy, report: LoadReport) -> int:
 def _split(args, taxonomy: Taxonomy, report: LoadReport) -> int:
     for out in (args.out_train, args.out_val):
         check_writable_dir(Path(out).parent)
-    records = load_coco(args.input, taxonomy, skip_bad=args.skip_bad, report=report)
-    train, val = split_records(records, args.val_fraction, args.seed)
+    if args.named_source:  # the fixed splits of the built-in sources, as training makes them
+        from keras_lmk.data.sources import load_source_splits
+        from keras_lmk.training.config import DataConfig
+
+        cfg = DataConfig(source=args.named_source, skip_bad=args.skip_bad)
+        splits = load_source_splits(cfg, taxonomy).values()
+        train, val = [r for t, _ in splits for r in t], [r for _, v in splits for r in v]
+    else:
+        records = load_coco(args.input, taxonomy, skip_bad=args.skip_bad, report=report)
+        train, val = split_records(records, args.val_fraction, args.seed)
     write_coco(train, taxonomy, args.out_train)
     write_coco(val, taxonomy, args.out_val)
     print(f"train: {len(train)} images -> {args.out_train}; val: {len(val)} images -> {args.out_val}")
@@ -124,7 +133,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(run=_convert)
 
     s = sub_parser("split", help="deterministic train/val split by image")
-    add_input_argument(s, "COCO keypoint JSON to split", old=("--in",))
+    add_input_argument(s, "COCO keypoint JSON to split", old=("--in",)).add_argument(
+        "--source",
+        dest="named_source",
+        metavar="NAME",
+        help="instead of --input: the fixed splits of built-in sources, as training makes them (gtsdb, "
+        "markings, lights, synthetic, real = the three real sets; join with +; real data from "
+        "$KERAS_LMK_DATA or ../shared/data); training labels as training sees them (data.lights_snap off)",
+    )
     s.add_argument("--val-fraction", type=float, default=0.2, help="share of the images for validation")
     s.add_argument("--seed", type=int, default=0, help="seed of the split")
     s.add_argument("--out-train", required=True, metavar="FILE", help="COCO JSON file for the training part")

@@ -2,7 +2,8 @@
 
 Layout (readable by ``pycocotools.coco.COCO``)::
 
-    {"images":      [{"id", "file_name", "width", "height"}],   file_name relative to the JSON's folder
+    {"images":      [{"id", "file_name", "width", "height",         file_name relative to the JSON's folder
+                      "unlabelled_category_ids": [int]}],              # optional, see below
      "categories":  [{"id", "name", "supercategory", "keypoints": ["reference_point"], "skeleton": []}],
      "annotations": [{"id", "image_id", "category_id", "bbox": [x, y, w, h], "area", "iscrowd": 0,
                       "keypoints": [x, y, 2], "num_keypoints": 1,            # optional
@@ -10,6 +11,11 @@ Layout (readable by ``pycocotools.coco.COCO``)::
 
 An annotation with ``"iscrowd": 1`` is an *ignore region* (COCO's meaning): a landmark that is visible but
 neither learnt nor scored (``ImageRecord.ignore_boxes``; a road marking whose reference end left the frame).
+
+``unlabelled_category_ids`` lists the categories the image's source never annotates although they may appear
+in it (``ImageRecord.unlabelled``: GTSDB labels no traffic lights): training does not learn them as background
+there and evaluation neither counts nor misses predictions of them on that image (LVIS's rule for categories
+outside an image's verified lists).
 
 Categories are matched to the taxonomy BY NAME (their ids in a foreign file may differ); files we write use
 the taxonomy ids and leave background out. An annotation without a visible keypoint (none, or v = 0) gets the
@@ -61,14 +67,17 @@ def write_coco(
     images, annotations = [], []
     for image_id, r in zip(ids, records, strict=True):
         rel = os.path.relpath(os.path.abspath(r.image_path), root)
-        images.append(
-            {
-                "id": image_id,
-                "file_name": Path(rel).as_posix(),
-                "width": int(r.width),
-                "height": int(r.height),
-            }
-        )
+        entry = {
+            "id": image_id,
+            "file_name": Path(rel).as_posix(),
+            "width": int(r.width),
+            "height": int(r.height),
+        }
+        if r.unlabelled:
+            for cid in r.unlabelled:
+                taxonomy.rule_of(int(cid))
+            entry["unlabelled_category_ids"] = [int(c) for c in r.unlabelled]
+        images.append(entry)
         for k in range(r.num_landmarks):
             cid = int(r.classes[k])
             taxonomy.rule_of(cid)  # raises on background or an id outside the taxonomy

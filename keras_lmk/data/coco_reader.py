@@ -112,8 +112,25 @@ class CocoReader:
 
     def _scan(self) -> None:
         self._bad: dict[int, tuple[DataError, str | None]] = {}  # image index -> first problem
+        self._unlabelled_raw: dict[int, object] = {}  # image index -> its unlabelled_category_ids as written
         categories = self._scan_images()
-        self._scan_annotations(category_map(categories, self.taxonomy, self.src))
+        cats = category_map(categories, self.taxonomy, self.src)
+        self._unlabelled = self._map_unlabelled(cats)
+        self._scan_annotations(cats)
+
+    def _map_unlabelled(self, cats: dict[int, int]) -> dict[int, tuple[int, ...]]:
+        """image index -> taxonomy ids of its ``unlabelled_category_ids``; a malformed list or an unknown
+        category id puts the image out (DataError)."""
+        out = {}
+        for index, raw in self._unlabelled_raw.items():
+            where = f"image {int(self._ids[index])}"
+            try:
+                ids = [int(c) for c in raw]
+                out[index] = tuple(sorted({cats[c] for c in ids}))
+            except (KeyError, TypeError, ValueError, OverflowError):
+                msg = f"unlabelled_category_ids {raw!r}: not a list of this file's category ids"
+                self._bad.setdefault(index, (DataError(self.src, where, msg), None))
+        return out
 
     # --- pass 1: structure, categories, images ----------------------------------------------------------
     def _events(self, prefix: str | None = None):
@@ -152,6 +169,8 @@ class CocoReader:
                 return
             index = len(ids)
             image_id, name, w, h = self._image_entry(item, index, seen)
+            if isinstance(item, dict) and item.get("unlabelled_category_ids") is not None:
+                self._unlabelled_raw[index] = item["unlabelled_category_ids"]
             if self.video_size is not None:
                 frames.append(self._frame_index(item, index, image_id, seen_frames))
             ids.append(image_id)
@@ -363,4 +382,5 @@ class CocoReader:
                 distances=self._ann_dist[a:b][keep],
                 ignore_boxes=self._ann_box[a:b][crowd],
                 ignore_classes=self._ann_cls[a:b][crowd].astype(np.int32),
+                unlabelled=self._unlabelled.get(index, ()),
             )

@@ -41,6 +41,20 @@ def detections_json(dets, taxonomy) -> list[dict]:
     ]
 
 
+def _calibrate(out: Path, data: str | Path) -> None:
+    import tempfile
+
+    from keras_lmk.evaluation import evaluate
+    from keras_lmk.evaluation.calibration import calibrate_card
+
+    with tempfile.TemporaryDirectory() as tmp:
+        metrics = evaluate.run(out / MODEL, data, tmp, progress=False)
+    point = calibrate_card(out / "model_int8.json", metrics)
+    if point is None:
+        raise ValueError(f"{data}: the model finds nothing there; no thresholds to calibrate")
+    print(f"calibrated on {data}: pooled {point['threshold']:g}, per class {point.get('class_thresholds')}")
+
+
 def build(
     run_dir: str | Path,
     out: str | Path,
@@ -48,9 +62,13 @@ def build(
     samples: int = 2,
     calib_steps: int = 100,
     localization_threshold: float | None = None,
+    calibrate_on: str | Path | None = None,
 ) -> Path:
     """Build the kit from ``run_dir`` into ``out``; ``localization_threshold`` goes into the card as
-    ``localization.score_threshold`` (the threshold ``localize`` uses; the decoder's stays for display)."""
+    ``localization.score_threshold`` (the threshold ``localize`` uses; the decoder's stays for display).
+    ``calibrate_on`` (COCO JSON): the int8 model's display thresholds, pooled and per class, are set from its
+    best F1 there (:mod:`keras_lmk.evaluation.calibration`) before the samples are decoded; without it the
+    card keeps the run's (calibrated on the run's held-out split with the float model)."""
     if localization_threshold is not None and not 0.0 <= localization_threshold < 1.0:
         raise ValueError(f"localization threshold must be in [0, 1), got {localization_threshold}")
     from keras_lmk.data.frames import read_image_rgb
@@ -83,8 +101,16 @@ def build(
             "meaning": "detections for map-based localization (python -m keras_lmk.localize): the robust "
             "pose association wants recall; decoder.score_threshold is for display",
         }
+    if calibrate_on is not None:
+        mcard["calibration"] = {
+            "data": Path(calibrate_on).name,
+            "rule": "decoder thresholds = the scores of best F1 of this int8 model there: pooled, and per "
+            "class for classes with enough landmarks (python -m keras_lmk.evaluate --calibrate)",
+        }
     atomic_write_json(out / "model_int8.json", mcard)
     atomic_write_text(out / "labels.txt", "\n".join(taxonomy.names) + "\n")
+    if calibrate_on is not None:
+        _calibrate(out, calibrate_on)
 
     # ---- samples and goldens (computed from the PNG as written, so a device reads the same pixels)
     for sub in ("samples", "golden"):

@@ -6,7 +6,9 @@ Inputs per frame (batch dimension removed): ``class_logits`` float [S, A, M] and
 in cell units (see :mod:`keras_lmk.detector.grid`). Steps, all vectorised:
 
 1. softmax over M; confidence = 1 - P(background); class = argmax over the landmark classes 1..M-1.
-2. keep the ``top_k_per_cell`` most confident anchors of each cell, then drop those under ``score_threshold``.
+2. keep the ``top_k_per_cell`` most confident anchors of each cell, then drop those under their class's
+   threshold: ``class_score_thresholds[class]`` where the card gives one (calibrated per class on the
+   validation split), else ``score_threshold``.
 3. cell units -> model-input pixels (``cell_origin + point * stride``).
 4. merge votes: several cells/anchors regress the same landmark. Greedy by confidence: the most confident
    remaining vote seeds a cluster of all remaining votes of the same class within ``merge_radius_px``
@@ -34,28 +36,58 @@ class DecoderConfig:
     merge_radius_px: float = 8.0  # model-input pixels; votes of one class closer than this merge
     max_detections: int = 100
     max_candidates: int = 2000  # votes entering the merge (most confident first); bounds the worst case
+    # per class id (index 0 = background, unused: None): a class's own threshold, None = score_threshold;
+    # empty = score_threshold for every class
+    class_score_thresholds: tuple[float | None, ...] = ()
 
     def __post_init__(self):
         if not 0.0 <= self.score_threshold < 1.0:
             raise ValueError(f"score_threshold must be in [0, 1), got {self.score_threshold}")
+        object.__setattr__(
+            self,
+            "class_score_thresholds",
+            tuple(None if t is None else float(t) for t in self.class_score_thresholds),
+        )
+        for t in self.class_score_thresholds[1:]:
+            if t is not None and not 0.0 <= t < 1.0:
+                raise ValueError(f"class_score_thresholds must be in [0, 1) or null, got {t}")
         if self.top_k_per_cell < 1 or self.max_detections < 1 or self.max_candidates < 1:
             raise ValueError("top_k_per_cell, max_detections and max_candidates must be >= 1")
         if self.merge_radius_px < 0:
             raise ValueError(f"merge_radius_px must be >= 0, got {self.merge_radius_px}")
 
+    def class_thresholds(self, num_classes: int) -> np.ndarray:
+        """float64 [M]: the threshold each class's detections must reach (index 0, background: unused)."""
+        own = self.class_score_thresholds
+        if own and len(own) != num_classes:
+            raise ValueError(
+                f"class_score_thresholds has {len(own)} entries, the model has {num_classes} classes "
+                "(one per class id, background first)"
+            )
+        out = np.full(num_classes, self.score_threshold, np.float64)
+        for c, t in enumerate(own):
+            if c > 0 and t is not None:
+                out[c] = t
+        return out
+
     def to_json(self) -> dict:
-        return {
+        out = {
             "score_threshold": self.score_threshold,
             "top_k_per_cell": self.top_k_per_cell,
             "merge_radius_px": self.merge_radius_px,
             "max_detections": self.max_detections,
             "max_candidates": self.max_candidates,
         }
+        if self.class_score_thresholds:
+            out["class_score_thresholds"] = [None, *self.class_score_thresholds[1:]]
+        return out
 
     @classmethod
     def from_json(cls, d: Mapping | None) -> DecoderConfig:
         d = dict(d or {})
-        known = set(cls().to_json())
+        known = {*cls().to_json(), "class_score_thresholds"}
+        if "class_score_thresholds" in d:
+            d["class_score_thresholds"] = tuple(d["class_score_thresholds"] or ())
         unknown = set(d) - known
         if unknown:
             raise ValueError(f"unknown decoder settings {sorted(unknown)}; known: {sorted(known)}")
@@ -89,7 +121,8 @@ def _candidates(class_logits: np.ndarray, cfg: DecoderConfig):
         np.maximum(fg_max, logits[:, j], out=fg_max)
     # Cheap exact pre-filter without exponentials: conf = 1 - 1/(1 + sum_j exp(l_j - l_0)) >= t needs
     # sum_j exp(l_j - l_0) >= t/(1-t), and the sum is at most (M-1) * exp(max_j l_j - l_0).
-    t = cfg.score_threshold
+    per_class = cfg.class_thresholds(m)
+    t = float(per_class[1:].min())
     if t > 0:
         bound = np.log(t / (1.0 - t)) - np.log(m - 1)
         margin = fg_max - logits[:, 0]
@@ -103,7 +136,7 @@ def _candidates(class_logits: np.ndarray, cfg: DecoderConfig):
     e = np.exp(z)
     conf = 1.0 - e[:, 0] / e.sum(axis=1)
     cls = (lg[:, 1:].argmax(axis=1) + 1).astype(np.int32)
-    ok = np.isfinite(conf) & (conf >= t)
+    ok = np.isfinite(conf) & (conf >= per_class[cls])
     idx, cls, conf = idx[ok], cls[ok], conf[ok].astype(np.float32)
     if cfg.top_k_per_cell < a and idx.size:
         # rank of each surviving vote inside its cell (votes under the threshold rank below it anyway)

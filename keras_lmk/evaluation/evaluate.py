@@ -118,9 +118,13 @@ def run(
     out_dir = check_writable_dir(out_dir)
     runner = open_runner(model, num_threads=threads)
     op_cfg = with_threshold(runner.decoder, score_threshold)
-    curve_cfg = dataclasses.replace(op_cfg, score_threshold=min(curve_threshold, op_cfg.score_threshold))
+    op_thresholds = op_cfg.class_thresholds(runner.taxonomy.num_classes)
+    lowest = float(op_thresholds[1:].min())
+    curve_cfg = dataclasses.replace(
+        op_cfg, score_threshold=min(curve_threshold, lowest), class_score_thresholds=()
+    )
     records, frames = load_ground_truth(data, runner.taxonomy, images, video)
-    ev = PointEvaluator(runner.taxonomy, tolerances, op_cfg.score_threshold)
+    ev = PointEvaluator(runner.taxonomy, tolerances, op_thresholds)
     seq = SequenceTracking(track, track_tolerance_px) if track is not None else None
     skipped, t_model = 0, 0.0
     t_start = time.perf_counter()
@@ -155,6 +159,7 @@ def run(
                     op_classes=dets.classes,
                     op_scores=dets.scores,
                     ignore_boxes=rec.ignore_boxes,
+                    unlabelled=rec.unlabelled,
                 )
                 if seq is not None:
                     seq.add_frame(rec, dets, size[0])

@@ -88,14 +88,38 @@ class _Column:
         return np.concatenate([self._data, *self._pending]) if self._pending else self._data
 
 
+def format_threshold(threshold: float | dict[str, float]) -> str:
+    """A summary's ``operating_threshold`` for people: ``0.8`` or ``warning 0.95, signal 0.83, ...``."""
+    if isinstance(threshold, dict):
+        return ", ".join(f"{name} {t:g}" for name, t in threshold.items())
+    return f"{threshold:g}"
+
+
+def _best_f1(preds: np.ndarray, hits: np.ndarray, num_gt: int) -> dict | None:
+    """Score histograms (predictions and hits per bin) -> the bin edge with the highest F1, or None."""
+    n_at_or_above = np.cumsum(preds[::-1])[::-1]
+    if num_gt == 0 or n_at_or_above[0] == 0:
+        return None
+    tp_at_or_above = np.cumsum(hits[::-1])[::-1]
+    p = tp_at_or_above / np.maximum(n_at_or_above, 1)
+    r = tp_at_or_above / num_gt
+    f1 = np.where(p + r > 0, 2 * p * r / np.maximum(p + r, 1e-12), 0.0)
+    f1[preds == 0] = -1.0  # thresholds at a prediction's own score, not in the empty gaps below it
+    b = int(np.argmax(f1))  # the lowest threshold among equal F1s: more recall for the same F1
+    return {"threshold": b / SCORE_BINS, "f1": float(f1[b]), "precision": float(p[b]), "recall": float(r[b])}
+
+
 class PointEvaluator:
     """Accumulates matches frame by frame; :meth:`summary` gives the metrics dict (JSON-ready)."""
 
-    def __init__(self, taxonomy: Taxonomy, tolerances=DEFAULT_TOLERANCES, operating_threshold: float = 0.3):
+    def __init__(self, taxonomy: Taxonomy, tolerances=DEFAULT_TOLERANCES, operating_threshold=0.3):
+        """operating_threshold: one score threshold, or one per class id [M] (index 0 unused)."""
         self.taxonomy = taxonomy
         self.tolerances = tuple(tolerances)
-        self.threshold = float(operating_threshold)
         m = taxonomy.num_classes
+        th = np.asarray(operating_threshold, np.float64)
+        self.thresholds = np.full(m, float(th)) if th.ndim == 0 else th.reshape(m).copy()
+        self.threshold = float(self.thresholds[1:].min())  # the lowest; with one for all classes, that one
         self.num_gt = np.zeros(m, np.int64)
         self.num_frames = 0
         # all-threshold predictions (PR curves, AP) as fixed-size score histograms per class: how many
@@ -109,6 +133,8 @@ class PointEvaluator:
         self._err_cls = _Column(np.int16)
         self._err = _Column(np.float32)
         self.confusion = np.zeros((m, m), np.int64)
+        # operating-point predictions of classes their frame's source does not label (left out)
+        self._unlabelled_in_frame = np.zeros(m, np.int64)
 
     def add_frame(
         self,
@@ -123,6 +149,7 @@ class PointEvaluator:
         op_classes=None,
         op_scores=None,
         ignore_boxes=None,
+        unlabelled=(),
     ) -> dict:
         """Add one frame (ground truth and predictions in original pixels).
 
@@ -132,6 +159,8 @@ class PointEvaluator:
         ``ignore_boxes`` float [K, 4] xyxy: ignore regions of the frame (``ImageRecord.ignore_boxes``). A
         prediction whose point lies inside one and farther than the primary tolerance from every ground-truth
         point is left out (neither TP nor FP), as COCO treats detections on crowd regions.
+        ``unlabelled``: class ids this frame's source never annotates (``ImageRecord.unlabelled``); their
+        predictions on this frame are left out too and only counted (``unlabelled_predictions``).
         Returns the frame's operating-point counts under the primary tolerance.
         """
         gp = np.asarray(gt_points, np.float64).reshape(-1, 2)
@@ -141,12 +170,19 @@ class PointEvaluator:
         pc = np.asarray(pred_classes, np.int64).reshape(-1)
         ps = np.asarray(pred_scores, np.float64).reshape(-1)
         if op_points is None:
-            op = ps >= self.threshold
+            op = ps >= self.thresholds[pc]
             op_pp, op_pc, op_ps = pp[op], pc[op], ps[op]
         else:
             op_pp = np.asarray(op_points, np.float64).reshape(-1, 2)
             op_pc = np.asarray(op_classes, np.int64).reshape(-1)
             op_ps = np.asarray(op_scores, np.float64).reshape(-1)
+        if len(unlabelled):
+            unl = np.asarray(unlabelled, np.int64)
+            np.add.at(self._unlabelled_in_frame, op_pc[np.isin(op_pc, unl)], 1)
+            keep = ~np.isin(pc, unl)
+            pp, pc, ps = pp[keep], pc[keep], ps[keep]
+            keep = ~np.isin(op_pc, unl)
+            op_pp, op_pc, op_ps = op_pp[keep], op_pc[keep], op_ps[keep]
         if ignore_boxes is not None and len(ignore_boxes):
             ib = np.asarray(ignore_boxes, np.float64).reshape(-1, 4)
             radii = self.tolerances[0].radii(gb)
@@ -213,24 +249,27 @@ class PointEvaluator:
         histograms: {"threshold" (a bin's lower edge), "f1", "precision", "recall"}; None without ground
         truth or predictions. Predictions of unlabelled classes are left out, as in the pooled P/R."""
         lab = self.labelled()
-        preds = self._bin_pred[lab].sum(0)
         hits = self._bin_tp[tolerance or self.tolerances[0].name][lab].sum(0)
-        num_gt = int(self.num_gt[lab].sum())
-        n_at_or_above = np.cumsum(preds[::-1])[::-1]
-        if num_gt == 0 or n_at_or_above[0] == 0:
-            return None
-        tp_at_or_above = np.cumsum(hits[::-1])[::-1]
-        p = tp_at_or_above / np.maximum(n_at_or_above, 1)
-        r = tp_at_or_above / num_gt
-        f1 = np.where(p + r > 0, 2 * p * r / np.maximum(p + r, 1e-12), 0.0)
-        f1[preds == 0] = -1.0  # thresholds at a prediction's own score, not in the empty gaps below it
-        b = int(np.argmax(f1))  # the lowest threshold among equal F1s: more recall for the same F1
-        return {
-            "threshold": b / SCORE_BINS,
-            "f1": float(f1[b]),
-            "precision": float(p[b]),
-            "recall": float(r[b]),
-        }
+        return _best_f1(self._bin_pred[lab].sum(0), hits, int(self.num_gt[lab].sum()))
+
+    def operating_threshold(self) -> float | dict[str, float]:
+        """The operating threshold: one number, or {class name: threshold} when the classes have their own."""
+        th = self.thresholds[1:]
+        if np.all(th == th[0]):
+            return float(th[0])
+        return {self.taxonomy.names[c]: float(self.thresholds[c]) for c in range(1, len(self.thresholds))}
+
+    def best_f1_per_class(self, tolerance: str | None = None) -> dict[str, dict]:
+        """Per labelled class, the score threshold of its own highest F1 (the rules of
+        :meth:`best_f1_point`, one class at a time): {class name: {"threshold", "f1", "precision",
+        "recall"}}."""
+        hits = self._bin_tp[tolerance or self.tolerances[0].name]
+        out = {}
+        for c in np.flatnonzero(self.labelled()):
+            best = _best_f1(self._bin_pred[c], hits[c], int(self.num_gt[c]))
+            if best is not None:
+                out[self.taxonomy.names[c]] = best
+        return out
 
     def point_errors(self) -> tuple[np.ndarray, np.ndarray]:
         """(distances px [K], classes [K]) of matched predictions at the operating threshold."""
@@ -250,7 +289,7 @@ class PointEvaluator:
         lab = self.labelled()
         unlabelled = [names[c] for c in range(1, len(names)) if not lab[c]]
         out: dict = {
-            "operating_threshold": self.threshold,
+            "operating_threshold": self.operating_threshold(),
             "ap_score_resolution": 1 / SCORE_BINS,
             "frames": self.num_frames,
             "primary_tolerance": self.tolerances[0].name,
@@ -297,6 +336,7 @@ class PointEvaluator:
                 "per_class": per_class,
             }
         out["best_f1"] = self.best_f1_point()
+        out["best_f1_per_class"] = self.best_f1_per_class()
         err, err_cls = self.point_errors()
         out["point_error_px"] = {
             "count": len(err),
@@ -318,7 +358,10 @@ class PointEvaluator:
             "cols": "prediction (background = missed)",
             "matrix": cm.tolist(),
         }
+        # predictions left out as unlabelled: of classes no frame labels, plus those on frames whose source
+        # does not label them
+        left_out = removed + self._unlabelled_in_frame
         out["unlabelled_predictions"] = {
-            names[c]: int(removed[c]) for c in range(1, len(names)) if not lab[c]
+            names[c]: int(left_out[c]) for c in range(1, len(names)) if left_out[c] or not lab[c]
         }
         return out

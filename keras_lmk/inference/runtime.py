@@ -226,4 +226,7 @@ def open_runner(
 
 
 def with_threshold(cfg: DecoderConfig, score_threshold: float | None) -> DecoderConfig:
-    return cfg if score_threshold is None else dataclasses.replace(cfg, score_threshold=score_threshold)
+    """``cfg`` with one threshold for every class (its per-class ones dropped); unchanged when None."""
+    if score_threshold is None:
+        return cfg
+    return dataclasses.replace(cfg, score_threshold=score_threshold, class_score_thresholds=())

@@ -69,6 +69,8 @@ class TrainConfig:
     # after training, evaluate on the held-out split (RUN/eval/) and set the model card's decoder threshold to
     # the score of best pooled F1 there; off: the card keeps decoder.score_threshold as configured
     calibrate_threshold: bool = True
+    # ... and each class with enough held-out landmarks its own (decoder.class_score_thresholds)
+    calibrate_per_class: bool = True
     ema_momentum: float = 0.0  # > 0: keep an exponential moving average of the weights and ship it
 
     def __post_init__(self):

@@ -6,7 +6,6 @@ Usage, options and what it writes: the docstring of :mod:`keras_lmk.train`.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import time
 from pathlib import Path
@@ -205,7 +204,7 @@ def run(cfg: Config, run_dir: Path, resume: bool = False, overwrite: bool = Fals
         )
     operating_point = None
     if cfg.train.calibrate_threshold and val_records:
-        operating_point = calibrate_operating_point(run_dir)
+        operating_point = calibrate_operating_point(run_dir, cfg.train.calibrate_per_class)
     summary = {
         "run_dir": str(run_dir),
         "epochs": cfg.train.epochs,
@@ -223,6 +222,13 @@ def run(cfg: Config, run_dir: Path, resume: bool = False, overwrite: bool = Fals
             f"(P {operating_point['precision']:.3f}, R {operating_point['recall']:.3f}) at score threshold "
             f"{operating_point['threshold']:g}, now the model card's; details in {run_dir / 'eval'}"
         )
+        if operating_point.get("class_thresholds"):
+            own = {
+                n: t
+                for n, t in zip(taxonomy.names, operating_point["class_thresholds"], strict=True)
+                if t is not None
+            }
+            print(f"      classes with their own threshold (best F1 of each): {own}")
     return summary
 
 
@@ -250,18 +256,14 @@ def fit_across_workers(trainer, role, train_ds, **fit_kwargs) -> None:
         ) from e
 
 
-def calibrate_operating_point(run_dir: Path) -> dict | None:
-    """Evaluate RUN/model.keras on RUN/val.json into RUN/eval/ and set the model card's decoder threshold to
-    the score of best pooled F1 there. Returns that point (threshold, f1, precision, recall, mAP) or None
-    when the split has no ground truth or the model predicts nothing."""
+def calibrate_operating_point(run_dir: Path, per_class: bool = True) -> dict | None:
+    """Evaluate RUN/model.keras on RUN/val.json into RUN/eval/ and set the model card's decoder thresholds:
+    ``score_threshold`` to the score of best pooled F1 there and, with ``per_class``, each well-represented
+    class's own best-F1 score (:mod:`keras_lmk.evaluation.calibration`). Returns that point (threshold, f1,
+    precision, recall, mAP, class_thresholds) or None when the split has no ground truth or the model
+    predicts nothing."""
     from keras_lmk.evaluation import evaluate
+    from keras_lmk.evaluation.calibration import calibrate_card
 
     metrics = evaluate.run(run_dir / "model.keras", run_dir / "val.json", run_dir / "eval", progress=False)
-    best = metrics["best_f1"]
-    if best is None or not best["f1"] > 0:  # nothing found: a threshold from here would be noise
-        return None
-    card_path = run_dir / "model_card.json"
-    card = json.loads(card_path.read_text())
-    card["decoder"]["score_threshold"] = best["threshold"]
-    atomic_write_json(card_path, card)
-    return {**best, "mAP": metrics["tolerances"][metrics["primary_tolerance"]]["mAP"]}
+    return calibrate_card(run_dir / "model_card.json", metrics, per_class)
