@@ -115,7 +115,8 @@ def synthetic_split(cfg, taxonomy: Taxonomy):
     )
 
 
-def _number(path: str) -> int:
+def number_of(path: str) -> int:
+    """The last number in a file's stem (``00512.jpg`` -> 512, ``roadmark_1001.jpg`` -> 1001); -1 if none."""
     digits = re.findall(r"\d+", Path(path).stem)
     return int(digits[-1]) if digits else -1
 
@@ -128,8 +129,8 @@ def gtsdb_split(cfg, taxonomy: Taxonomy):
         raise _missing(gt_dir / "gt.txt", "GTSDB", "gtsdb_dir")
     records = load_gtsdb(gt_dir, taxonomy, mapping=cfg.gtsdb_mapping, skip_bad=cfg.skip_bad)
     records = _with_unlabelled(records, UNLABELLED["gtsdb"], taxonomy)
-    val = [r for r in records if 500 <= _number(r.image_path) <= 599]
-    return [r for r in records if not 500 <= _number(r.image_path) <= 599], val
+    val = [r for r in records if 500 <= number_of(r.image_path) <= 599]
+    return [r for r in records if not 500 <= number_of(r.image_path) <= 599], val
 
 
 def markings_split(cfg, taxonomy: Taxonomy):
@@ -141,8 +142,8 @@ def markings_split(cfg, taxonomy: Taxonomy):
     records = _with_unlabelled(
         load_quads(csv, taxonomy, skip_bad=cfg.skip_bad), UNLABELLED["markings"], taxonomy
     )
-    val = [r for r in records if _number(r.image_path) >= 1001]
-    return [r for r in records if _number(r.image_path) < 1001], val
+    val = [r for r in records if number_of(r.image_path) >= 1001]
+    return [r for r in records if number_of(r.image_path) < 1001], val
 
 
 def photo_of(path: str) -> str:
