@@ -133,7 +133,14 @@ PRESETS: dict[str, dict] = {
             "point_radius": 24.0,  # px: a landmark trains its cells near its point (24 / 8 + 0.5 = 3.5)
             "far_cells": "background",  # a box's cells beyond point_radius: hard negatives (real-v3)
             "mined_negatives": 0.5,  # half the balanced background cells: the highest-loss ones (real-v6)
-            "augment": {"zoom_min": 0.7, "zoom_max": 1.4, "translate": 0.05, "ignore_cut": True},
+            "augment": {
+                "zoom_min": 0.7,
+                "zoom_max": 1.4,
+                "translate": 0.05,
+                "ignore_cut": True,
+                # real sign crops pasted into other training images (real-v7)
+                "copy_paste": {"classes": ("warning", "regulatory", "indicating")},
+            },
         },
         "train": {"epochs": 30, "learning_rate": 3e-3, "ema_momentum": 0.999, "warmup_epochs": 1.0},
         # votes of one landmark closer than 10 model-input px merge (chosen on the real validation splits

@@ -184,7 +184,8 @@ def copy_paste_step(records, spec: GridSpec, cfg: PipelineConfig, taxonomy: Taxo
     bank = CropBank.from_records(unique, taxonomy, spec, cfg.augment.copy_paste)
     if not len(bank):
         raise ValueError(
-            f"augment.copy_paste: no crops of {list(cfg.augment.copy_paste.classes)} in the training records"
+            f"augment.copy_paste: no crops of {list(cfg.augment.copy_paste.classes)} in the training records "
+            "(--set pipeline.augment.copy_paste.classes=[] turns pasting off)"
         )
     return tf_paste(bank, cfg.augment.copy_paste)
 
