@@ -28,7 +28,7 @@ def main(argv=None) -> int:
 
     from keras_lmk.detector.card import load_model_card, model_card
     from keras_lmk.detector.model import with_input_size
-    from keras_lmk.evaluation.matching import DEFAULT_TOLERANCES, tolerance_by_name
+    from keras_lmk.evaluation.matching import tolerances_with_primary
     from keras_lmk.training.config import Config
     from keras_lmk.training.config_io import load_yaml_config
 
@@ -53,8 +53,7 @@ def main(argv=None) -> int:
         (d / "model_card.json").write_text(json.dumps(model_card(spec, card.taxonomy, card.decoder)))
         row = {}
         for source in args.sources:
-            primary = tolerance_by_name("10px" if source == "markings" else "adaptive")
-            tols = (primary, *[t for t in DEFAULT_TOLERANCES if t.name != primary.name])
+            tols = tolerances_with_primary("10px" if source == "markings" else "adaptive")
             s = evaluate_source(d / "model.keras", source, d / "eval", None, tols)
             t = s["tolerances"]
             row[source] = {

@@ -64,7 +64,7 @@ def evaluate_source(model: Path, source: str, out: Path, score_threshold, tolera
 
 
 def main(argv=None) -> int:
-    from keras_lmk.evaluation.matching import DEFAULT_TOLERANCES, tolerance_by_name
+    from keras_lmk.evaluation.matching import tolerances_with_primary
     from keras_lmk.evaluation.metrics import format_threshold
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -82,15 +82,11 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     model, out = Path(args.model), Path(args.out)
 
-    def with_primary(name):
-        p = tolerance_by_name(name)
-        return (p, *[t for t in DEFAULT_TOLERANCES if t.name != p.name])
-
     rows = {}
     for source in args.sources:
         primary = "10px" if source == "markings" else "adaptive"
         s = evaluate_source(
-            model, source, out, args.score_threshold, with_primary(primary), args.snap_light_labels
+            model, source, out, args.score_threshold, tolerances_with_primary(primary), args.snap_light_labels
         )
         t = s["tolerances"]
         row = {

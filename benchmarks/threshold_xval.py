@@ -50,7 +50,7 @@ def main(argv=None) -> int:
     from keras_lmk.detector.card import load_model_card
     from keras_lmk.evaluation.calibration import calibrate_card
     from keras_lmk.evaluation.evaluate import run
-    from keras_lmk.evaluation.matching import DEFAULT_TOLERANCES, tolerance_by_name
+    from keras_lmk.evaluation.matching import tolerances_with_primary
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=str(REPO / "android_demo_assets" / "model_int8.tflite"))
@@ -59,10 +59,6 @@ def main(argv=None) -> int:
     model = Path(args.model)
     taxonomy = load_model_card(model).taxonomy
     blocks = halves(taxonomy)
-
-    def tolerances(primary):
-        p = tolerance_by_name(primary)
-        return (p, *[t for t in DEFAULT_TOLERANCES if t.name != p.name])
 
     rows, thresholds = [], {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -88,7 +84,13 @@ def main(argv=None) -> int:
                 for s in SOURCES:
                     primary = "10px" if s == "markings" else "adaptive"
                     data = write_coco(blocks[test][s], taxonomy, tmp / f"{s}{test}.json")
-                    m = run(kit / model.name, data, tmp / "e", progress=False, tolerances=tolerances(primary))
+                    m = run(
+                        kit / model.name,
+                        data,
+                        tmp / "e",
+                        progress=False,
+                        tolerances=tolerances_with_primary(primary),
+                    )
                     t = m["tolerances"][primary]
                     rows.append(
                         {

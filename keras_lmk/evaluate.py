@@ -46,7 +46,7 @@ from keras_lmk.cli import (
     tracker_config,
 )
 from keras_lmk.evaluation.evaluate import run
-from keras_lmk.evaluation.matching import DEFAULT_TOLERANCES, tolerance_by_name
+from keras_lmk.evaluation.matching import tolerances_with_primary
 from keras_lmk.evaluation.metrics import format_threshold
 
 
@@ -87,8 +87,7 @@ def main(argv=None) -> int:
     track = tracker_config(args)
     if args.model.endswith(".keras"):  # a .tflite model runs without TensorFlow
         start_tensorflow()
-    primary = tolerance_by_name(args.primary_tolerance)
-    tolerances = (primary, *[t for t in DEFAULT_TOLERANCES if t.name != primary.name])
+    tolerances = tolerances_with_primary(args.primary_tolerance)
     s = run(
         args.model,
         args.input,

@@ -17,6 +17,7 @@ from keras_lmk.evaluation.matching import (
     pr_curve,
     score_bins,
     tolerance_by_name,
+    tolerances_with_primary,
 )
 
 
@@ -108,3 +109,26 @@ def test_score_bins_and_binned_curve_hand_computed():
     # highest bin first: cumulative TP 2, 2, 3 over 5 GT; cumulative predictions 2, 3, 6
     np.testing.assert_allclose(recall, [0.4, 0.4, 0.6])
     np.testing.assert_allclose(precision, [1.0, 2 / 3, 0.5])
+
+
+def test_the_primary_tolerance_comes_first_and_the_defaults_follow_once():
+    assert [t.name for t in tolerances_with_primary("10px")] == [
+        "10px",
+        "adaptive",
+        "2px",
+        "4px",
+        "8px",
+        "16px",
+    ]
+    assert [t.name for t in tolerances_with_primary("adaptive")] == [
+        "adaptive",
+        "2px",
+        "4px",
+        "8px",
+        "10px",
+        "16px",
+    ]
+    assert [(t.name, t.fixed_px) for t in tolerances_with_primary("3px")][:2] == [
+        ("3px", 3.0),
+        ("adaptive", None),
+    ]

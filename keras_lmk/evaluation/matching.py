@@ -49,6 +49,13 @@ def tolerance_by_name(name: str) -> Tolerance:
     raise ValueError(f"unknown tolerance {name!r}: 'adaptive' or '<N>px'")
 
 
+def tolerances_with_primary(name: str) -> tuple[Tolerance, ...]:
+    """``name``'s tolerance first (the primary one: point errors, confusion, best F1), then the other
+    DEFAULT_TOLERANCES in their order."""
+    primary = tolerance_by_name(name)
+    return (primary, *[t for t in DEFAULT_TOLERANCES if t.name != primary.name])
+
+
 def oks_sigma_for(area_factor: float = 0.5, oks_threshold: float = 0.5) -> float:
     """The COCO keypoint sigma whose OKS >= oks_threshold means d <= area_factor * sqrt(area)."""
     return area_factor / (2.0 * np.sqrt(2.0 * np.log(1.0 / oks_threshold)))
