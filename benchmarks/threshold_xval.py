@@ -48,7 +48,7 @@ def halves(taxonomy):
 def main(argv=None) -> int:
     from keras_lmk.data.coco import write_coco
     from keras_lmk.detector.card import load_model_card
-    from keras_lmk.evaluation.calibration import calibrate_card
+    from keras_lmk.evaluation.calibration import calibrate_card, named
     from keras_lmk.evaluation.evaluate import run
     from keras_lmk.evaluation.matching import tolerances_with_primary
 
@@ -75,10 +75,9 @@ def main(argv=None) -> int:
                 kit / model.with_suffix(".json").name,
                 run(kit / model.name, pooled, tmp / "e", progress=False),
             )
-            own = point.get("class_thresholds") or [None] * len(taxonomy.names)
             thresholds[cal] = {
                 "pooled": point["threshold"],
-                **{n: t for n, t in zip(taxonomy.names, own, strict=True) if t is not None},
+                **named(point.get("class_thresholds"), list(taxonomy.names)),
             }
             for test in (cal, 1 - cal):
                 for s in SOURCES:

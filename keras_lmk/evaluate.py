@@ -119,16 +119,14 @@ def main(argv=None) -> int:
         )
     if args.calibrate:
         from keras_lmk.detector.card import find_model_card
-        from keras_lmk.evaluation.calibration import calibrate_card
+        from keras_lmk.evaluation.calibration import calibrate_card, named
 
         card = find_model_card(args.model)
         point = calibrate_card(card, s, per_class=not args.one_threshold)
         if point is None:
             print(f"nothing found on {args.input}: {card} left as it was")
         else:
-            own = point.get("class_thresholds") or []
-            names = s["confusion"]["labels"]
-            per = ", ".join(f"{n} {t:g}" for n, t in zip(names, own, strict=False) if t is not None)
+            per = format_threshold(named(point.get("class_thresholds"), s["confusion"]["labels"]))
             print(
                 f"wrote {card}: score_threshold {point['threshold']:g}"
                 + (f"; per class: {per}" if per else "")

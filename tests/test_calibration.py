@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from keras_lmk.evaluation.calibration import calibrate_card, class_thresholds, set_card_thresholds
+from keras_lmk.evaluation.calibration import calibrate_card, class_thresholds, named, set_card_thresholds
 
 NAMES = ["background", "sign", "signal", "road_marking"]
 
@@ -54,3 +54,8 @@ def test_a_card_is_left_alone_when_nothing_was_found(tmp_path, best):
     path.write_text(json.dumps({"decoder": {"score_threshold": 0.3}}))
     assert calibrate_card(path, metrics({}, {}, best)) is None
     assert json.loads(path.read_text()) == {"decoder": {"score_threshold": 0.3}}
+
+
+def test_named_lists_only_the_classes_with_their_own_threshold():
+    assert named([None, 0.95, None, 0.7], NAMES) == {"sign": 0.95, "road_marking": 0.7}
+    assert named(None, NAMES) == {}

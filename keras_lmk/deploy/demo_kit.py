@@ -45,14 +45,16 @@ def _calibrate(out: Path, data: str | Path) -> None:
     import tempfile
 
     from keras_lmk.evaluation import evaluate
-    from keras_lmk.evaluation.calibration import calibrate_card
+    from keras_lmk.evaluation.calibration import calibrate_card, named
+    from keras_lmk.evaluation.metrics import format_threshold
 
     with tempfile.TemporaryDirectory() as tmp:
         metrics = evaluate.run(out / MODEL, data, tmp, progress=False)
     point = calibrate_card(out / "model_int8.json", metrics)
     if point is None:
         raise ValueError(f"{data}: the model finds nothing there; no thresholds to calibrate")
-    print(f"calibrated on {data}: pooled {point['threshold']:g}, per class {point.get('class_thresholds')}")
+    own = named(point.get("class_thresholds"), metrics["confusion"]["labels"])
+    print(f"calibrated on {data}: pooled {point['threshold']:g}; own: {format_threshold(own) or 'none'}")
 
 
 def build(

@@ -33,6 +33,11 @@ def class_thresholds(
     return out if any(t is not None for t in out) else None
 
 
+def named(per_class: list[float | None] | None, class_names: list[str]) -> dict[str, float]:
+    """{class name: own threshold} of the classes that have one (for people and logs)."""
+    return {n: t for n, t in zip(class_names, per_class or [], strict=False) if t is not None}
+
+
 def set_card_thresholds(card: dict, pooled: float, per_class: list[float | None] | None) -> dict:
     """``card`` (model card JSON) with its decoder's thresholds replaced; per_class None removes them."""
     decoder = dict(card["decoder"], score_threshold=pooled)

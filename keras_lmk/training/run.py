@@ -32,6 +32,8 @@ def run(cfg: Config, run_dir: Path, resume: bool = False, overwrite: bool = Fals
     from keras_lmk.data.sources import load_training_records
     from keras_lmk.data.taxonomy import load_taxonomy
     from keras_lmk.detector.model import build_model, load_model, with_input_size
+    from keras_lmk.evaluation.calibration import named
+    from keras_lmk.evaluation.metrics import format_threshold
     from keras_lmk.evaluation.plots import plot_loss_trajectories, read_trajectory
     from keras_lmk.training.distribute import (
         SyncReplicaStatistics,
@@ -222,13 +224,9 @@ def run(cfg: Config, run_dir: Path, resume: bool = False, overwrite: bool = Fals
             f"(P {operating_point['precision']:.3f}, R {operating_point['recall']:.3f}) at score threshold "
             f"{operating_point['threshold']:g}, now the model card's; details in {run_dir / 'eval'}"
         )
-        if operating_point.get("class_thresholds"):
-            own = {
-                n: t
-                for n, t in zip(taxonomy.names, operating_point["class_thresholds"], strict=True)
-                if t is not None
-            }
-            print(f"      classes with their own threshold (best F1 of each): {own}")
+        own = named(operating_point.get("class_thresholds"), taxonomy.names)
+        if own:
+            print(f"      classes with their own threshold (best F1 of each): {format_threshold(own)}")
     return summary
 
 
