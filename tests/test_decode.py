@@ -1,3 +1,4 @@
+import dataclasses
 import subprocess
 import sys
 
@@ -94,6 +95,42 @@ def test_each_class_is_cut_at_its_own_threshold_when_the_card_gives_one():
     np.testing.assert_allclose(dets.points, [[24.0, 20.0]], atol=1e-4)
     with pytest.raises(ValueError, match="has 2 entries, the model has 3 classes"):
         decode(logits, points, SPEC, IDENTITY, DecoderConfig(class_score_thresholds=(None, 0.5)))
+
+
+def test_with_a_vote_threshold_low_votes_join_the_merge_and_the_class_threshold_cuts_detections():
+    logits, points = quiet_tensors()
+    set_vote(logits, points, 18, 0, cls=2, conf=0.9, point_px=(24.0, 20.0))
+    set_vote(logits, points, 19, 0, cls=2, conf=0.4, point_px=(28.0, 24.0))  # under 0.8, inside the radius
+    set_vote(logits, points, 40, 0, cls=2, conf=0.5, point_px=(60.0, 60.0))  # a lone weak vote
+    set_vote(logits, points, 5, 0, cls=1, conf=0.35, point_px=(44.0, 4.0))  # class 1 cut at 0.3
+    old = DecoderConfig(
+        score_threshold=0.8, merge_radius_px=8, class_score_thresholds=(None, 0.3, None), vote_threshold=None
+    )
+    dets = decode(logits, points, SPEC, IDENTITY, old)
+    # gated before the merge: the 0.4 vote never joins, the point is the 0.9 vote's own
+    assert dets.classes.tolist() == [2, 1]
+    np.testing.assert_allclose(dets.points, [[24.0, 20.0], [44.0, 4.0]], atol=1e-4)
+    new = dataclasses.replace(old, vote_threshold=0.3)
+    dets = decode(logits, points, SPEC, IDENTITY, new)
+    # hand computed: x = (0.9*24 + 0.4*28) / 1.3 = 25.2308, y = (0.9*20 + 0.4*24) / 1.3 = 21.2308;
+    # the lone 0.5 cluster is under class 2's 0.8 and goes; class 1's 0.35 passes its own 0.3
+    assert dets.classes.tolist() == [2, 1]
+    np.testing.assert_allclose(dets.points, [[25.230769, 21.230769], [44.0, 4.0]], atol=1e-4)
+    np.testing.assert_allclose(dets.scores, [0.9, 0.35], atol=1e-5)
+    # the same clusters at any display threshold: a decode at the vote threshold, cut afterwards, is exact
+    low_cfg = DecoderConfig(score_threshold=0.3, merge_radius_px=8, vote_threshold=None)
+    low = decode(logits, points, SPEC, IDENTITY, low_cfg)
+    keep = low.scores >= np.array([0.0, 0.3, 0.8])[low.classes]
+    np.testing.assert_allclose(low.points[keep], dets.points, atol=1e-5)
+    # the gate is the lower of the vote threshold and the lowest class threshold (class 1's 0.3): at a vote
+    # threshold of 0.6 the 0.4 vote still joins and class 1's 0.35 is still reachable
+    at_06 = decode(logits, points, SPEC, IDENTITY, dataclasses.replace(new, vote_threshold=0.6))
+    np.testing.assert_allclose(at_06.points, dets.points, atol=1e-5)
+    # ... and with every class at 0.8 the gate is 0.6: the 0.4 vote stays out of the merge
+    strict = dataclasses.replace(new, vote_threshold=0.6, class_score_thresholds=())
+    at_08 = decode(logits, points, SPEC, IDENTITY, strict)
+    assert at_08.classes.tolist() == [2]
+    np.testing.assert_allclose(at_08.points, [[24.0, 20.0]], atol=1e-4)
 
 
 def test_letterbox_is_undone_and_points_clipped():
@@ -194,9 +231,16 @@ def test_decoder_config_round_trip_and_validation():
     assert own.to_json()["class_score_thresholds"] == [None, 0.9, None]
     assert DecoderConfig.from_json(own.to_json()) == own
     assert "class_score_thresholds" not in cfg.to_json()  # one threshold for all: the old card layout
-    assert DecoderConfig.from_json({"class_score_thresholds": None}) == DecoderConfig()
+    # a card without a vote threshold (written before it existed) keeps gating votes per class
+    assert DecoderConfig.from_json({"class_score_thresholds": None}) == DecoderConfig(vote_threshold=None)
     with pytest.raises(ValueError, match=r"must be in \[0, 1\) or null"):
         DecoderConfig(class_score_thresholds=(None, 1.2))
+    floor = DecoderConfig(vote_threshold=0.05)
+    assert floor.to_json()["vote_threshold"] == 0.05 and DecoderConfig.from_json(floor.to_json()) == floor
+    legacy = DecoderConfig(vote_threshold=None)
+    assert legacy.to_json()["vote_threshold"] is None and DecoderConfig.from_json(legacy.to_json()) == legacy
+    with pytest.raises(ValueError, match="vote_threshold"):
+        DecoderConfig(vote_threshold=1.0)
 
 
 def test_inference_modules_do_not_import_tensorflow():

@@ -170,3 +170,32 @@ def test_calibrate_writes_the_best_f1_threshold_into_the_card_beside_the_model(t
     assert main([*argv, "--out", str(tmp_path / "again")]) == 0
     again = json.loads((tmp_path / "again" / "metrics.json").read_text())
     assert again["tolerances"]["adaptive"]["f1"] == pytest.approx(best["f1"])
+
+
+def test_the_curve_decode_cut_at_the_operating_thresholds_is_the_operating_decode():
+    """Calibration reads thresholds off the curve decode; with a vote threshold, cutting that decode at any
+    per-class thresholds must give exactly what the decoder outputs when it runs at them."""
+    from keras_lmk.detector.decode import DecoderConfig, decode
+    from keras_lmk.detector.grid import GridSpec
+    from keras_lmk.detector.letterbox import Letterbox
+    from keras_lmk.evaluation.evaluate import curve_config
+
+    spec = GridSpec(64, 96, 8, num_classes=4)
+    rng = np.random.default_rng(3)
+    logits = rng.normal(0, 2.5, (spec.num_cells, spec.num_anchors, 4)).astype(np.float32)
+    logits[..., 0] += 3.0  # mostly background, so the 100-detection cap is not reached
+    points = rng.uniform(-0.5, 1.5, (spec.num_cells, spec.num_anchors, 2)).astype(np.float32)
+    lb = Letterbox(1.0, 0, 0)
+    op = DecoderConfig(score_threshold=0.6, class_score_thresholds=(None, 0.8, None, 0.7), vote_threshold=0.3)
+    curve_cfg = curve_config(op, 0.05, 4)
+    assert curve_cfg.score_threshold == 0.3  # the curve starts at the vote gate, not at 0.05
+    curve = decode(logits, points, spec, lb, curve_cfg)
+    want = decode(logits, points, spec, lb, op)
+    keep = curve.scores >= np.array([0.0, 0.8, 0.6, 0.7])[curve.classes]
+    assert 0 < len(want) < len(curve)
+    np.testing.assert_array_equal(curve.classes[keep], want.classes)
+    np.testing.assert_allclose(curve.points[keep], want.points, atol=1e-5)
+    # a card without a vote threshold: the curve goes down to curve_threshold as before
+    assert (
+        curve_config(DecoderConfig(score_threshold=0.6, vote_threshold=None), 0.05, 4).score_threshold == 0.05
+    )

@@ -8,7 +8,11 @@ in cell units (see :mod:`keras_lmk.detector.grid`). Steps, all vectorised:
 1. softmax over M; confidence = 1 - P(background); class = argmax over the landmark classes 1..M-1.
 2. keep the ``top_k_per_cell`` most confident anchors of each cell, then drop those under their class's
    threshold: ``class_score_thresholds[class]`` where the card gives one (calibrated per class on the
-   validation split), else ``score_threshold``.
+   validation split), else ``score_threshold``. With a ``vote_threshold`` the votes are gated at it instead
+   and the class thresholds cut the merged detections after step 4: the clusters, and so every point, no
+   longer depend on the display threshold, and a threshold calibrated on a decode with the same vote
+   threshold reproduces exactly (the gate is the lower of the vote threshold and the lowest class
+   threshold, one for every class).
 3. cell units -> model-input pixels (``cell_origin + point * stride``).
 4. merge votes: several cells/anchors regress the same landmark. Greedy by confidence: the most confident
    remaining vote seeds a cluster of all remaining votes of the same class within ``merge_radius_px``
@@ -39,6 +43,10 @@ class DecoderConfig:
     # per class id (index 0 = background, unused: None): a class's own threshold, None = score_threshold;
     # empty = score_threshold for every class
     class_score_thresholds: tuple[float | None, ...] = ()
+    # votes >= vote_threshold merge, then the merged detections are cut at their class's threshold (the
+    # clusters are the same at every display threshold); None (cards written before it existed): votes are
+    # gated at their class's threshold, so the clusters change with the threshold
+    vote_threshold: float | None = 0.3
 
     def __post_init__(self):
         if not 0.0 <= self.score_threshold < 1.0:
@@ -51,6 +59,10 @@ class DecoderConfig:
         for t in self.class_score_thresholds[1:]:
             if t is not None and not 0.0 <= t < 1.0:
                 raise ValueError(f"class_score_thresholds must be in [0, 1) or null, got {t}")
+        if self.vote_threshold is not None:
+            object.__setattr__(self, "vote_threshold", float(self.vote_threshold))
+            if not 0.0 <= self.vote_threshold < 1.0:
+                raise ValueError(f"vote_threshold must be in [0, 1) or null, got {self.vote_threshold}")
         if self.top_k_per_cell < 1 or self.max_detections < 1 or self.max_candidates < 1:
             raise ValueError("top_k_per_cell, max_detections and max_candidates must be >= 1")
         if self.merge_radius_px < 0:
@@ -70,6 +82,14 @@ class DecoderConfig:
                 out[c] = t
         return out
 
+    def vote_gates(self, num_classes: int) -> np.ndarray:
+        """float64 [M]: the confidence a class's votes need to enter the merge: the class threshold, or with
+        a ``vote_threshold`` the lower of it and the lowest class threshold (no threshold is out of reach)."""
+        per_class = self.class_thresholds(num_classes)
+        if self.vote_threshold is not None:  # one gate for every class
+            per_class[1:] = min(self.vote_threshold, per_class[1:].min())
+        return per_class
+
     def to_json(self) -> dict:
         out = {
             "score_threshold": self.score_threshold,
@@ -80,12 +100,14 @@ class DecoderConfig:
         }
         if self.class_score_thresholds:
             out["class_score_thresholds"] = [None, *self.class_score_thresholds[1:]]
+        out["vote_threshold"] = self.vote_threshold
         return out
 
     @classmethod
     def from_json(cls, d: Mapping | None) -> DecoderConfig:
         d = dict(d or {})
         known = {*cls().to_json(), "class_score_thresholds"}
+        d.setdefault("vote_threshold", None)  # a card without it was calibrated with votes gated per class
         if "class_score_thresholds" in d:
             d["class_score_thresholds"] = tuple(d["class_score_thresholds"] or ())
         unknown = set(d) - known
@@ -121,7 +143,7 @@ def _candidates(class_logits: np.ndarray, cfg: DecoderConfig):
         np.maximum(fg_max, logits[:, j], out=fg_max)
     # Cheap exact pre-filter without exponentials: conf = 1 - 1/(1 + sum_j exp(l_j - l_0)) >= t needs
     # sum_j exp(l_j - l_0) >= t/(1-t), and the sum is at most (M-1) * exp(max_j l_j - l_0).
-    per_class = cfg.class_thresholds(m)
+    per_class = cfg.vote_gates(m)
     t = float(per_class[1:].min())
     if t > 0:
         bound = np.log(t / (1.0 - t)) - np.log(m - 1)
@@ -139,20 +161,32 @@ def _candidates(class_logits: np.ndarray, cfg: DecoderConfig):
     ok = np.isfinite(conf) & (conf >= per_class[cls])
     idx, cls, conf = idx[ok], cls[ok], conf[ok].astype(np.float32)
     if cfg.top_k_per_cell < a and idx.size:
-        # rank of each surviving vote inside its cell (votes under the threshold rank below it anyway)
-        cell = idx // a
-        order = np.lexsort((-conf, cell))
-        cell_sorted = cell[order]
-        start = np.searchsorted(cell_sorted, cell_sorted, side="left")
-        rank = np.arange(len(order)) - start
-        keep = order[rank < cfg.top_k_per_cell]
+        # rank of each surviving vote inside its cell (votes under the threshold rank below it anyway): idx
+        # is ascending, so the cells come in runs; one row of A confidences per touched cell, ranked in a row
+        cell, anchor = idx // a, idx % a
+        row = np.cumsum(np.r_[True, cell[1:] != cell[:-1]]) - 1
+        dense = np.full((row[-1] + 1, a), -np.inf, np.float32)
+        dense[row, anchor] = conf
+        order = np.argsort(-dense, axis=1, kind="stable")
+        rank = np.empty_like(order)
+        np.put_along_axis(rank, order, np.arange(a)[None, :], axis=1)
+        keep = np.flatnonzero(rank[row, anchor] < cfg.top_k_per_cell)
         idx, cls, conf = idx[keep], cls[keep], conf[keep]
     return idx, cls, conf
 
 
-def merge_votes(points: np.ndarray, classes: np.ndarray, scores: np.ndarray, radius: float, max_out: int):
+def merge_votes(
+    points: np.ndarray,
+    classes: np.ndarray,
+    scores: np.ndarray,
+    radius: float,
+    max_out: int,
+    min_seed: float = 0.0,
+):
     """Greedy confidence-weighted merge (step 4). points [N, 2], classes [N], scores [N] (any order).
 
+    min_seed: votes under it join clusters but seed none (a cluster's score is its seed's, so such clusters
+    could not pass the threshold anyway; skipping them keeps a low vote floor cheap).
     Returns (points [K, 2], classes [K], scores [K]) sorted by score descending.
     """
     n = len(scores)
@@ -168,7 +202,7 @@ def merge_votes(points: np.ndarray, classes: np.ndarray, scores: np.ndarray, rad
     label = np.full(n, -1, np.int64)
     seeds = []
     i = 0
-    while i < n and len(seeds) < max_out:
+    while i < n and len(seeds) < max_out and w[i] >= min_seed:
         members = np.abs(z - z[i]) <= radius
         label[members] = len(seeds)
         z[members] = np.inf
@@ -179,7 +213,7 @@ def merge_votes(points: np.ndarray, classes: np.ndarray, scores: np.ndarray, rad
     sel = label >= 0
     lab, ws = label[sel], w[sel]
     wsum = np.bincount(lab, ws, minlength=k)
-    seeds = np.asarray(seeds)
+    seeds = np.asarray(seeds, np.int64)
     # a cluster of zero-confidence votes (possible with score_threshold 0) has no weighted mean: use its seed
     safe = np.where(wsum > 0, wsum, 1.0)
     mx = np.where(wsum > 0, np.bincount(lab, ws * p[sel, 0], minlength=k) / safe, p[seeds, 0])
@@ -220,7 +254,14 @@ def decode(
     origins = spec.cell_origins()[idx // a]
     # far-off regressions are clipped later anyway; bounding them keeps the merge arithmetic finite
     pts_in = np.clip(origins + pts_cell * spec.stride, -1e6, 1e6)
-    merged, mcls, mscore = merge_votes(pts_in, cls, conf, cfg.merge_radius_px, cfg.max_detections)
+    if cfg.vote_threshold is None:
+        merged, mcls, mscore = merge_votes(pts_in, cls, conf, cfg.merge_radius_px, cfg.max_detections)
+    else:  # merge every vote above the floor, then cut the detections at their class's threshold
+        per_class = cfg.class_thresholds(m)
+        lowest = float(per_class[1:].min())
+        merged, mcls, mscore = merge_votes(pts_in, cls, conf, cfg.merge_radius_px, len(conf), lowest)
+        keep = np.flatnonzero(mscore >= per_class[mcls])[: cfg.max_detections]
+        merged, mcls, mscore = merged[keep], mcls[keep], mscore[keep]
     out = letterbox.to_original(merged).reshape(-1, 2)
     if image_size is None:
         image_size = (

@@ -17,6 +17,7 @@ from tqdm import tqdm
 from keras_lmk.atomic import atomic_write, atomic_write_json, check_writable_dir, strict_json
 from keras_lmk.data.coco_reader import CocoReader
 from keras_lmk.data.frames import FrameSource, FrameSourceError, drive_frames, read_image_rgb
+from keras_lmk.detector.decode import DecoderConfig
 from keras_lmk.evaluation.matching import DEFAULT_TOLERANCES
 from keras_lmk.evaluation.metrics import PointEvaluator
 from keras_lmk.evaluation.tracking_metrics import SequenceTracking
@@ -94,6 +95,18 @@ def frames_with_truth(records: CocoReader, video: FrameSource | None):
         )
 
 
+def curve_config(op_cfg: DecoderConfig, curve_threshold: float, num_classes: int) -> DecoderConfig:
+    """The decoder for the precision/recall curves: every class down to ``curve_threshold`` (and at least to
+    the lowest operating threshold). With a vote threshold the curve starts at the operating decoder's vote gate
+    instead, so its clusters are the operating decoder's and a threshold read from the curve gives exactly
+    that curve point when the decoder runs at it (calibration is exact)."""
+    lowest = float(op_cfg.class_thresholds(num_classes)[1:].min())
+    start = (
+        min(curve_threshold, lowest) if op_cfg.vote_threshold is None else min(op_cfg.vote_threshold, lowest)
+    )
+    return dataclasses.replace(op_cfg, score_threshold=start, class_score_thresholds=())
+
+
 def run(
     model: str | Path,
     data: str | Path,
@@ -119,10 +132,7 @@ def run(
     runner = open_runner(model, num_threads=threads)
     op_cfg = with_threshold(runner.decoder, score_threshold)
     op_thresholds = op_cfg.class_thresholds(runner.taxonomy.num_classes)
-    lowest = float(op_thresholds[1:].min())
-    curve_cfg = dataclasses.replace(
-        op_cfg, score_threshold=min(curve_threshold, lowest), class_score_thresholds=()
-    )
+    curve_cfg = curve_config(op_cfg, curve_threshold, runner.taxonomy.num_classes)
     records, frames = load_ground_truth(data, runner.taxonomy, images, video)
     ev = PointEvaluator(runner.taxonomy, tolerances, op_thresholds)
     seq = SequenceTracking(track, track_tolerance_px) if track is not None else None
