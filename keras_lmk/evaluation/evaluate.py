@@ -96,10 +96,10 @@ def frames_with_truth(records: CocoReader, video: FrameSource | None):
 
 
 def curve_config(op_cfg: DecoderConfig, curve_threshold: float, num_classes: int) -> DecoderConfig:
-    """The decoder for the precision/recall curves: every class down to ``curve_threshold`` (and at least to
-    the lowest operating threshold). With a vote threshold the curve starts at the operating decoder's vote gate
-    instead, so its clusters are the operating decoder's and a threshold read from the curve gives exactly
-    that curve point when the decoder runs at it (calibration is exact)."""
+    """The decoder for the precision/recall curves: every class down to ``curve_threshold`` (and at least
+    to the lowest operating threshold). With a vote threshold the curve starts at the operating decoder's
+    vote gate instead, so its clusters are the operating decoder's and a threshold read from the curve gives
+    exactly that curve point when the decoder runs at it (calibration is exact)."""
     lowest = float(op_cfg.class_thresholds(num_classes)[1:].min())
     start = (
         min(curve_threshold, lowest) if op_cfg.vote_threshold is None else min(op_cfg.vote_threshold, lowest)
