@@ -50,6 +50,15 @@ def test_localization_threshold_is_read_and_range_checked(tmp_path):
         load_model_card("m.tflite", card)
 
 
+def test_a_per_class_threshold_list_of_the_wrong_length_is_refused_when_the_card_loads(tmp_path):
+    card = model_card(SPEC, TAX, DecoderConfig())
+    card["decoder"]["class_score_thresholds"] = [None, 0.9]  # the grid has more classes
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps(card))
+    with pytest.raises(ModelCardError, match=r"model.json: .*class_score_thresholds has 2 entries"):
+        load_model_card("model.tflite", path)
+
+
 def test_localize_takes_the_cards_localization_threshold(tmp_path, monkeypatch):
     # model_detections hands the decoder the card's localization threshold unless one is given
     import keras_lmk.inference.runtime as runtime

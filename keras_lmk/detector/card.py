@@ -35,6 +35,7 @@ class ModelCard:
             spec = GridSpec.from_json(d["grid"])
             taxonomy = parse_taxonomy(d["taxonomy"], f"{source}:taxonomy")
             decoder = DecoderConfig.from_json(d.get("decoder"))
+            decoder.class_thresholds(spec.num_classes)  # a per-class list must have one entry per class
             loc = (d.get("localization") or {}).get("score_threshold")
             if loc is not None and not 0.0 <= float(loc) < 1.0:
                 raise ValueError(f"localization.score_threshold must be in [0, 1), got {loc}")
