@@ -177,6 +177,20 @@ def test_prefilter_matches_plain_softmax_on_random_logits():
     np.testing.assert_allclose(np.sort(dets.scores), np.sort(conf[conf >= 0.6]), atol=1e-5)
 
 
+def test_top_k_per_cell_matches_a_per_cell_sort_on_random_logits():
+    rng = np.random.default_rng(2)
+    spec = GridSpec(64, 64, 8, anchors=tuple((0.2 * i + 0.1, 0.5) for i in range(5)), num_classes=4)
+    logits = rng.normal(0, 3, (spec.num_cells, spec.num_anchors, 4)).astype(np.float32)
+    points = rng.uniform(0, 1, (spec.num_cells, spec.num_anchors, 2)).astype(np.float32)
+    cfg = DecoderConfig(score_threshold=0.5, top_k_per_cell=2, merge_radius_px=0.0, max_detections=10**6)
+    dets = decode(logits, points, spec, IDENTITY, cfg)
+    e = np.exp(logits - logits.max(-1, keepdims=True))
+    conf = 1 - e[..., 0] / e.sum(-1)
+    want = [c for row in conf for c in sorted(row, reverse=True)[:2] if c >= 0.5]  # per cell, by hand
+    assert len(dets) == len(want)
+    np.testing.assert_allclose(np.sort(dets.scores), np.sort(want), atol=1e-5)
+
+
 def test_merge_votes_direct():
     pts = np.array([[0, 0], [3, 4], [100, 100], [1, 1]], np.float32)
     cls = np.array([1, 1, 1, 2])
