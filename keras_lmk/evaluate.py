@@ -29,7 +29,9 @@ Frames are streamed: the ground truth is read by a streaming parser into compact
 histograms (keras_lmk/evaluation/metrics.py), so memory stays flat with the drive's length. Each frame is
 decoded
 twice from the same raw outputs: at the operating threshold (card's decoder threshold, or --score-threshold)
-for P/R/F1, point error and confusion, and at --curve-threshold (default 0.05) for the PR curves and AP.
+for P/R/F1, point error and confusion, and at --curve-threshold (default 0.05) for the PR curves and AP;
+a card with a decoder.vote_threshold starts the curves at that gate instead, so a threshold read off them is
+exactly what the decoder gives at it.
 """
 
 from __future__ import annotations
@@ -60,7 +62,12 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--out", required=True, metavar="DIR", help="output folder (metrics.json, per_frame.csv, plots)"
     )
-    ap.add_argument("--curve-threshold", type=float, default=0.05, help="lowest score kept for PR/AP")
+    ap.add_argument(
+        "--curve-threshold",
+        type=float,
+        default=0.05,
+        help="lowest score kept for PR/AP (cards with a vote threshold: that gate)",
+    )
     ap.add_argument(
         "--primary-tolerance",
         default="adaptive",
