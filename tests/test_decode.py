@@ -164,28 +164,34 @@ def test_empty_and_zero_threshold():
     assert len(dets) == 5
 
 
-def test_prefilter_matches_plain_softmax_on_random_logits():
-    rng = np.random.default_rng(1)
-    spec = GridSpec(64, 64, 8, num_classes=7)
-    logits = rng.normal(0, 3, (spec.num_cells, spec.num_anchors, 7)).astype(np.float32)
+def random_heads(spec: GridSpec, seed: int):
+    """Random raw outputs (logits N(0, 3), points in the cell) and their confidences by a plain softmax."""
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(0, 3, (spec.num_cells, spec.num_anchors, spec.num_classes)).astype(np.float32)
     points = rng.uniform(0, 1, (spec.num_cells, spec.num_anchors, 2)).astype(np.float32)
-    cfg = DecoderConfig(score_threshold=0.6, top_k_per_cell=5, merge_radius_px=0.0, max_detections=10**6)
-    dets = decode(logits, points, spec, IDENTITY, cfg)
     e = np.exp(logits - logits.max(-1, keepdims=True))
-    conf = 1 - e[..., 0] / e.sum(-1)
+    return logits, points, 1 - e[..., 0] / e.sum(-1)
+
+
+def unmerged(threshold: float, top_k: int) -> DecoderConfig:
+    """Every vote its own detection (merge radius 0, no cap)."""
+    return DecoderConfig(
+        score_threshold=threshold, top_k_per_cell=top_k, merge_radius_px=0.0, max_detections=10**6
+    )
+
+
+def test_prefilter_matches_plain_softmax_on_random_logits():
+    spec = GridSpec(64, 64, 8, num_classes=7)
+    logits, points, conf = random_heads(spec, 1)
+    dets = decode(logits, points, spec, IDENTITY, unmerged(0.6, top_k=5))
     assert len(dets) == int((conf >= 0.6).sum())
     np.testing.assert_allclose(np.sort(dets.scores), np.sort(conf[conf >= 0.6]), atol=1e-5)
 
 
 def test_top_k_per_cell_matches_a_per_cell_sort_on_random_logits():
-    rng = np.random.default_rng(2)
     spec = GridSpec(64, 64, 8, anchors=tuple((0.2 * i + 0.1, 0.5) for i in range(5)), num_classes=4)
-    logits = rng.normal(0, 3, (spec.num_cells, spec.num_anchors, 4)).astype(np.float32)
-    points = rng.uniform(0, 1, (spec.num_cells, spec.num_anchors, 2)).astype(np.float32)
-    cfg = DecoderConfig(score_threshold=0.5, top_k_per_cell=2, merge_radius_px=0.0, max_detections=10**6)
-    dets = decode(logits, points, spec, IDENTITY, cfg)
-    e = np.exp(logits - logits.max(-1, keepdims=True))
-    conf = 1 - e[..., 0] / e.sum(-1)
+    logits, points, conf = random_heads(spec, 2)
+    dets = decode(logits, points, spec, IDENTITY, unmerged(0.5, top_k=2))
     want = [c for row in conf for c in sorted(row, reverse=True)[:2] if c >= 0.5]  # per cell, by hand
     assert len(dets) == len(want)
     np.testing.assert_allclose(np.sort(dets.scores), np.sort(want), atol=1e-5)
