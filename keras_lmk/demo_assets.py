@@ -40,10 +40,17 @@ def main(argv=None) -> int:
         help="COCO validation file: set the int8 model's display thresholds (pooled and per class) from its "
         "best F1 there; default: the run's card",
     )
+    p.add_argument(
+        "--lamp-refine",
+        action="store_true",
+        help="card: move traffic-light points onto the lit lamp after decoding (lamp_refine, default "
+        "settings: docs/evaluation.md); default: the run card's (none unless added there)",
+    )
     p.add_argument("--check", metavar="DIR", help="compare DIR's model with its goldens instead")
     args = p.parse_args(argv)
     start_tensorflow()  # the kit is built and checked with Keras and TFLite
     from keras_lmk.deploy.demo_kit import build, check
+    from keras_lmk.detector.lamp_refine import LampRefineConfig
 
     if args.check:
         problems = check(args.check)
@@ -58,6 +65,7 @@ def main(argv=None) -> int:
         calib_steps=args.calib_steps,
         localization_threshold=args.localization_threshold,
         calibrate_on=args.calibrate_on,
+        lamp_refine=LampRefineConfig() if args.lamp_refine else None,
     )
     return 0
 

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from keras_lmk.atomic import atomic_write, atomic_write_json, atomic_write_text, check_writable_dir
+from keras_lmk.detector.lamp_refine import LampRefineConfig
 
 MODEL = "model_int8.tflite"
 
@@ -65,12 +66,15 @@ def build(
     calib_steps: int = 100,
     localization_threshold: float | None = None,
     calibrate_on: str | Path | None = None,
+    lamp_refine: LampRefineConfig | None = None,
 ) -> Path:
     """Build the kit from ``run_dir`` into ``out``; ``localization_threshold`` goes into the card as
     ``localization.score_threshold`` (the threshold ``localize`` uses; the decoder's stays for display).
     ``calibrate_on`` (COCO JSON): the int8 model's display thresholds, pooled and per class, are set from its
     best F1 there (:mod:`keras_lmk.evaluation.calibration`) before the samples are decoded; without it the
-    card keeps the run's (calibrated on the run's held-out split with the float model)."""
+    card keeps the run's (calibrated on the run's held-out split with the float model). ``lamp_refine``: the
+    card's lit-lamp refinement of traffic-light points (:mod:`keras_lmk.detector.lamp_refine`), set before
+    calibrating; without it the card keeps the run's (none unless added there)."""
     if localization_threshold is not None and not 0.0 <= localization_threshold < 1.0:
         raise ValueError(f"localization threshold must be in [0, 1), got {localization_threshold}")
     from keras_lmk.data.frames import read_image_rgb
@@ -103,6 +107,8 @@ def build(
             "meaning": "detections for map-based localization (python -m keras_lmk.localize): the robust "
             "pose association wants recall; decoder.score_threshold is for display",
         }
+    if lamp_refine is not None:
+        mcard["lamp_refine"] = lamp_refine.to_json()
     if calibrate_on is not None:
         mcard["calibration"] = {
             "data": Path(calibrate_on).name,
@@ -135,6 +141,7 @@ def build(
             "height": rgb.shape[0],
             "letterbox": {"scale": lb.scale, "pad_x": lb.pad_x, "pad_y": lb.pad_y},
             "decoder": rt.decoder.to_json(),
+            "lamp_refine": rt.card.lamp_refine.to_json() if rt.card.lamp_refine else None,
             "landmarks": detections_json(dets, taxonomy),
             "ground_truth": [
                 {"class_id": int(c), "x": float(p[0]), "y": float(p[1])}

@@ -13,6 +13,7 @@ from pathlib import Path
 from keras_lmk.data.taxonomy import Taxonomy, parse_taxonomy
 from keras_lmk.detector.decode import DecoderConfig
 from keras_lmk.detector.grid import GridSpec
+from keras_lmk.detector.lamp_refine import LampRefineConfig
 
 
 class ModelCardError(ValueError):
@@ -28,6 +29,8 @@ class ModelCard:
     # the score threshold for map-based localization (``localize``), when it differs from the decoder's
     # display threshold: the localizer's robust association wants recall (card key "localization")
     localization_threshold: float | None = None
+    # move traffic-light points onto the lit lamp after decoding (card key "lamp_refine"; None: off)
+    lamp_refine: LampRefineConfig | None = None
 
     @classmethod
     def from_json(cls, d: Mapping, source: str = "<dict>") -> ModelCard:
@@ -39,13 +42,16 @@ class ModelCard:
             loc = (d.get("localization") or {}).get("score_threshold")
             if loc is not None and not 0.0 <= float(loc) < 1.0:
                 raise ValueError(f"localization.score_threshold must be in [0, 1), got {loc}")
+            lamp_refine = LampRefineConfig.from_json(d.get("lamp_refine"))
+            for name in lamp_refine.classes if lamp_refine else ():
+                taxonomy.class_id(name)  # KeyError naming the known classes
         except (KeyError, TypeError, ValueError) as e:
             raise ModelCardError(f"{source}: malformed model card ({type(e).__name__}: {e})") from e
         if taxonomy.num_classes != spec.num_classes:
             raise ModelCardError(
                 f"{source}: taxonomy has {taxonomy.num_classes} classes but the grid has {spec.num_classes}"
             )
-        return cls(spec, taxonomy, decoder, source, None if loc is None else float(loc))
+        return cls(spec, taxonomy, decoder, source, None if loc is None else float(loc), lamp_refine)
 
 
 def model_card(spec: GridSpec, taxonomy: Taxonomy, decoder: DecoderConfig | None = None) -> dict:

@@ -154,10 +154,10 @@ def run(
                 size = (rgb.shape[1], rgb.shape[0])
                 t0 = time.perf_counter()
                 logits, points, lb = runner.infer_frame(rgb)
-                dets = runner.decode(logits, points, lb, size, op_cfg)  # what predict.py would output
+                dets = runner.refine(runner.decode(logits, points, lb, size, op_cfg), rgb)  # = predict.py
                 dt = time.perf_counter() - t0
                 t_model += dt
-                curve = runner.decode(logits, points, lb, size, curve_cfg)
+                curve = runner.refine(runner.decode(logits, points, lb, size, curve_cfg), rgb)
                 row = ev.add_frame(
                     rec.points,
                     rec.classes,

@@ -11,7 +11,9 @@ The model card (``<model>.json`` or ``model_card.json`` next to the model file; 
 
 Frames are letterboxed with :func:`keras_lmk.detector.letterbox.letterbox_image`, fed as RGB 0..255
 (quantised with the
-input tensor's own scale/zero point for integer inputs), and decoded by :mod:`keras_lmk.detector.decode`.
+input tensor's own scale/zero point for integer inputs), decoded by :mod:`keras_lmk.detector.decode`, and,
+when the card has a ``lamp_refine`` section, traffic-light points are moved onto the lit lamp
+(:mod:`keras_lmk.detector.lamp_refine`, which needs the original image).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from keras_lmk.data.taxonomy import Taxonomy
 from keras_lmk.detector.card import ModelCard, ModelCardError, load_model_card
 from keras_lmk.detector.decode import DecoderConfig, Detections, decode, dequantize_output, quantization_of
 from keras_lmk.detector.grid import GridSpec
+from keras_lmk.detector.lamp_refine import refine_lamp_points
 from keras_lmk.detector.letterbox import Letterbox, letterbox_image
 from keras_lmk.native_log import quiet_native_stderr
 
@@ -63,9 +66,14 @@ class _Runner:
     ) -> Detections:
         return decode(logits, points, self.spec, lb, cfg or self.decoder, image_size=image_size)
 
+    def refine(self, dets: Detections, rgb: np.ndarray) -> Detections:
+        """The card's image-based refinement of decoded points (``lamp_refine``; unchanged without one)."""
+        cfg = self.card.lamp_refine
+        return dets if cfg is None else refine_lamp_points(rgb, dets, self.taxonomy, cfg)
+
     def predict_frame(self, rgb: np.ndarray) -> Detections:
         logits, points, lb = self.infer_frame(rgb)
-        return self.decode(logits, points, lb, (rgb.shape[1], rgb.shape[0]))
+        return self.refine(self.decode(logits, points, lb, (rgb.shape[1], rgb.shape[0])), rgb)
 
     def _check_shapes(self, logits: np.ndarray, points: np.ndarray, where: str):
         s, a, m = self.spec.num_cells, self.spec.num_anchors, self.spec.num_classes
