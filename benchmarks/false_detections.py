@@ -31,10 +31,10 @@ BANDS = (0.5, 0.7, 0.8, 0.9, 0.95)
 
 def unmatched(model: Path, source: str, min_score: float) -> list[dict]:
     """One dict per false detection: image, class name, score, x, y (original pixels)."""
-    import cv2
-
+    from keras_lmk.data.frames import read_image_rgb
     from keras_lmk.data.sources import LOADERS
     from keras_lmk.evaluation.matching import Tolerance, match_greedy
+    from keras_lmk.evaluation.metrics import on_ignore_region
     from keras_lmk.inference.runtime import open_runner, with_threshold
     from keras_lmk.training.config import DataConfig
 
@@ -43,23 +43,17 @@ def unmatched(model: Path, source: str, min_score: float) -> list[dict]:
     _, val = LOADERS[source](DataConfig(), runner.taxonomy)
     out = []
     for rec in val:
-        bgr = cv2.imread(rec.image_path)
-        if bgr is None:
+        rgb = read_image_rgb(rec.image_path)
+        if rgb is None:
             raise FileNotFoundError(f"{rec.image_path}: cannot read the image")
-        logits, points, lb = runner.infer_frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+        logits, points, lb = runner.infer_frame(rgb)
         dets = runner.decode(logits, points, lb, (rec.width, rec.height), decoder)
-        match, _ = match_greedy(
-            dets.points,
-            dets.scores,
-            dets.classes,
-            rec.points,
-            rec.classes,
-            Tolerance("adaptive").radii(rec.boxes),
-        )
+        radii = Tolerance("adaptive").radii(rec.boxes)
+        match, _ = match_greedy(dets.points, dets.scores, dets.classes, rec.points, rec.classes, radii)
+        ignored = on_ignore_region(dets.points, np.reshape(rec.ignore_boxes, (-1, 4)), rec.points, radii)
         for i in np.flatnonzero(np.asarray(match) < 0):
             (x, y), c = dets.points[i], int(dets.classes[i])
-            in_ignore = any(b[0] <= x <= b[2] and b[1] <= y <= b[3] for b in rec.ignore_boxes)
-            if c in rec.unlabelled or in_ignore:
+            if c in rec.unlabelled or ignored[i]:  # what the evaluation does not count as false
                 continue
             out.append(
                 dict(

@@ -50,7 +50,7 @@ from keras_lmk.evaluation.matching import (
 )
 
 
-def _on_ignore_region(points, ignore_boxes, gt_points, radii) -> np.ndarray:
+def on_ignore_region(points, ignore_boxes, gt_points, radii) -> np.ndarray:
     """bool [N]: the point lies inside an ignore box and outside every ground truth's match radius."""
     x, y = points[:, :1], points[:, 1:]
     inside = ((x >= ignore_boxes[:, 0]) & (x <= ignore_boxes[:, 2]) & (y >= ignore_boxes[:, 1])
@@ -186,9 +186,9 @@ class PointEvaluator:
         if ignore_boxes is not None and len(ignore_boxes):
             ib = np.asarray(ignore_boxes, np.float64).reshape(-1, 4)
             radii = self.tolerances[0].radii(gb)
-            keep = ~_on_ignore_region(pp, ib, gp, radii)
+            keep = ~on_ignore_region(pp, ib, gp, radii)
             pp, pc, ps = pp[keep], pc[keep], ps[keep]
-            keep = ~_on_ignore_region(op_pp, ib, gp, radii)
+            keep = ~on_ignore_region(op_pp, ib, gp, radii)
             op_pp, op_pc, op_ps = op_pp[keep], op_pc[keep], op_ps[keep]
         self.num_frames += 1
         np.add.at(self.num_gt, gc, 1)
