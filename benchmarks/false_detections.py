@@ -5,12 +5,13 @@
         --figure /tmp/fp_lights.png --csv /tmp/fp_lights.csv
 
 Decodes each image of a fixed validation split (``keras_lmk/data/sources.py``) with one threshold,
-``--min-score``, for every class (the card's per-class thresholds dropped), matches the detections to the
-labels one-to-one at the adaptive tolerance max(4 px, 0.5 sqrt(area)) as the evaluation does, and keeps
-the detections that match nothing, are of a class the source labels, and lie in no ignore region: the
-detections the evaluation counts as false. Prints how many per class and score band; ``--figure`` tiles
-crops around them (most confident first; the green ring is the predicted point), ``--csv`` lists them.
-Telling a real but unlabelled landmark from a genuine mistake is left to the eye. A diagnostic, not a bar.
+``--min-score``, for every class (the card's per-class thresholds dropped; its lit-lamp refinement kept),
+matches the detections to the labels one-to-one at the adaptive tolerance max(4 px, 0.5 sqrt(area)) as the
+evaluation does, and keeps the detections that match nothing, are of a class the source labels, and lie in
+no ignore region: the detections the evaluation counts as false. Prints how many per class and score band;
+``--figure`` tiles crops around them (most confident first; the green ring is the predicted point), ``--csv``
+lists them. Telling a real but unlabelled landmark from a genuine mistake is left to the eye. A diagnostic,
+not a bar.
 """
 
 from __future__ import annotations
@@ -46,8 +47,7 @@ def unmatched(model: Path, source: str, min_score: float) -> list[dict]:
         rgb = read_image_rgb(rec.image_path)
         if rgb is None:
             raise FileNotFoundError(f"{rec.image_path}: cannot read the image")
-        logits, points, lb = runner.infer_frame(rgb)
-        dets = runner.decode(logits, points, lb, (rec.width, rec.height), decoder)
+        dets = runner.predict_frame(rgb, decoder)
         radii = Tolerance("adaptive").radii(rec.boxes)
         match, _ = match_greedy(dets.points, dets.scores, dets.classes, rec.points, rec.classes, radii)
         ignored = on_ignore_region(dets.points, np.reshape(rec.ignore_boxes, (-1, 4)), rec.points, radii)

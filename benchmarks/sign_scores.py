@@ -1,14 +1,14 @@
-"""How confidently models find each labelled sign of a real split, small ones first: a diagnostic, not a bar.
+"""How confidently models find each labelled landmark of a real split (small signs by default): a diagnostic.
 
     python benchmarks/sign_scores.py --model OLD.tflite --model android_demo_assets/model_int8.tflite
     python benchmarks/sign_scores.py --max-width 30 --source gtsdb --md /tmp/small_signs.md
 
 For every labelled landmark no wider than ``--max-width`` px (original image) of one validation split, the
 best score any detection of the landmark's own class reaches within the evaluation's adaptive tolerance
-max(4 px, 0.5 sqrt(area)), decoded with one low threshold (0.05, the card's per-class thresholds dropped);
-0 where there is none. With two models it counts the landmarks whose score rose and fell. mAP moves by
-whole landmarks crossing other detections' scores; these scores show whether a change lifts the small signs
-it was aimed at.
+max(4 px, 0.5 sqrt(area)), decoded with one low threshold (0.05, the card's per-class thresholds dropped; its
+refinement kept); 0 where there is none. With two models it counts the landmarks whose score rose and fell.
+mAP moves by whole landmarks crossing other detections' scores; these scores show whether a change lifts the
+small signs it was aimed at.
 """
 
 from __future__ import annotations
@@ -45,8 +45,7 @@ def own_class_scores(model: str, source: str, max_width: float) -> list[tuple[st
         rgb = read_image_rgb(rec.image_path)
         if rgb is None:
             raise FileNotFoundError(f"{rec.image_path}: cannot read the image")
-        logits, points, lb = runner.infer_frame(rgb)
-        dets = runner.decode(logits, points, lb, (rec.width, rec.height), decoder)
+        dets = runner.predict_frame(rgb, decoder)
         radii = Tolerance("adaptive").radii(rec.boxes)
         for i in wanted:
             near = np.linalg.norm(dets.points - rec.points[i], axis=1) <= radii[i] if len(dets) else []

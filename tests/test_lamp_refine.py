@@ -98,6 +98,16 @@ def test_predict_frame_refines_when_the_card_says_so():
     np.testing.assert_allclose(refined.points, [[40, 20]], atol=1e-4)
 
 
+def test_predict_frame_takes_another_decoder_and_still_refines():
+    import dataclasses
+
+    runner = OneVoteRunner(tiny_card(REFINE))
+    strict = dataclasses.replace(runner.decoder, score_threshold=0.99999999)  # above the one vote's score
+    assert len(runner.predict_frame(lamp_image(), strict)) == 0
+    loose = dataclasses.replace(runner.decoder, score_threshold=0.1)
+    np.testing.assert_allclose(runner.predict_frame(lamp_image(), loose).points, [[40, 20]], atol=1e-4)
+
+
 def test_the_card_section_round_trips_and_bad_settings_are_refused():
     assert load_model_card(None, tiny_card(None)).lamp_refine is None
     assert load_model_card(None, tiny_card(REFINE)).lamp_refine == REFINE

@@ -71,9 +71,11 @@ class _Runner:
         cfg = self.card.lamp_refine
         return dets if cfg is None else refine_lamp_points(rgb, dets, self.taxonomy, cfg)
 
-    def predict_frame(self, rgb: np.ndarray) -> Detections:
+    def predict_frame(self, rgb: np.ndarray, cfg: DecoderConfig | None = None) -> Detections:
+        """Original RGB uint8 [h, w, 3] -> landmarks in its pixels: letterbox, model, decoder (the card's, or
+        ``cfg``), then the card's refinement."""
         logits, points, lb = self.infer_frame(rgb)
-        return self.refine(self.decode(logits, points, lb, (rgb.shape[1], rgb.shape[0])), rgb)
+        return self.refine(self.decode(logits, points, lb, (rgb.shape[1], rgb.shape[0]), cfg), rgb)
 
     def _check_shapes(self, logits: np.ndarray, points: np.ndarray, where: str):
         s, a, m = self.spec.num_cells, self.spec.num_anchors, self.spec.num_classes
