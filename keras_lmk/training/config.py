@@ -138,8 +138,9 @@ PRESETS: dict[str, dict] = {
                 "zoom_max": 1.4,
                 "translate": 0.05,
                 "ignore_cut": True,
-                # real sign crops pasted into other training images (real-v7)
-                "copy_paste": {"classes": ("warning", "regulatory", "indicating")},
+                # real sign crops pasted into other training images (real-v7), down to half their size
+                # for more small signs (real-v11)
+                "copy_paste": {"classes": ("warning", "regulatory", "indicating"), "scale_min": 0.5},
             },
         },
         "train": {"epochs": 30, "learning_rate": 3e-3, "ema_momentum": 0.999, "warmup_epochs": 1.0},
