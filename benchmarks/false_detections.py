@@ -32,7 +32,7 @@ BANDS = (0.5, 0.7, 0.8, 0.9, 0.95)
 
 def unmatched(model: Path, source: str, min_score: float) -> list[dict]:
     """One dict per false detection: image, class name, score, x, y (original pixels)."""
-    from keras_lmk.data.frames import read_image_rgb
+    from keras_lmk.data.frames import require_image_rgb
     from keras_lmk.data.sources import LOADERS
     from keras_lmk.evaluation.matching import Tolerance, match_greedy
     from keras_lmk.evaluation.metrics import on_ignore_region
@@ -44,13 +44,11 @@ def unmatched(model: Path, source: str, min_score: float) -> list[dict]:
     _, val = LOADERS[source](DataConfig(), runner.taxonomy)
     out = []
     for rec in val:
-        rgb = read_image_rgb(rec.image_path)
-        if rgb is None:
-            raise FileNotFoundError(f"{rec.image_path}: cannot read the image")
+        rgb = require_image_rgb(rec.image_path)
         dets = runner.predict_frame(rgb, decoder)
         radii = Tolerance("adaptive").radii(rec.boxes)
         match, _ = match_greedy(dets.points, dets.scores, dets.classes, rec.points, rec.classes, radii)
-        ignored = on_ignore_region(dets.points, np.reshape(rec.ignore_boxes, (-1, 4)), rec.points, radii)
+        ignored = on_ignore_region(dets.points, rec.ignore_boxes, rec.points, radii)
         for i in np.flatnonzero(np.asarray(match) < 0):
             (x, y), c = dets.points[i], int(dets.classes[i])
             if c in rec.unlabelled or ignored[i]:  # what the evaluation does not count as false

@@ -26,15 +26,13 @@ BOXES, GAINS, LITS = (5.0, 6.0, 7.0, 8.0, 9.0), (1.25, 1.5, 2.0), (0.1, 0.15, 0.
 
 
 def decoded(runner, records) -> list[tuple]:
-    from keras_lmk.data.frames import read_image_rgb
+    from keras_lmk.data.frames import require_image_rgb
     from keras_lmk.evaluation.evaluate import curve_config
 
     cfg = curve_config(runner.decoder, 0.05, runner.taxonomy.num_classes)
     out = []
     for rec in records:
-        rgb = read_image_rgb(rec.image_path)
-        if rgb is None:
-            raise FileNotFoundError(f"{rec.image_path}: cannot read the image")
+        rgb = require_image_rgb(rec.image_path)
         logits, points, lb = runner.infer_frame(rgb)
         out.append((rec, rgb, runner.decode(logits, points, lb, (rec.width, rec.height), cfg)))
     return out

@@ -27,7 +27,7 @@ FLOOR = 0.05
 
 def own_class_scores(model: str, source: str, max_width: float) -> list[tuple[str, str, float, float]]:
     """(image name, class name, box width px, best own-class score) per landmark no wider than max_width."""
-    from keras_lmk.data.frames import read_image_rgb
+    from keras_lmk.data.frames import require_image_rgb
     from keras_lmk.data.sources import LOADERS
     from keras_lmk.evaluation.matching import Tolerance
     from keras_lmk.inference.runtime import open_runner, with_threshold
@@ -38,19 +38,17 @@ def own_class_scores(model: str, source: str, max_width: float) -> list[tuple[st
     _, val = LOADERS[source](DataConfig(), runner.taxonomy)
     rows = []
     for rec in val:
-        widths = rec.boxes[:, 2] - rec.boxes[:, 0] if len(rec.boxes) else np.zeros(0)
+        widths = rec.boxes[:, 2] - rec.boxes[:, 0]
         wanted = np.flatnonzero(widths <= max_width)
         if not len(wanted):
             continue
-        rgb = read_image_rgb(rec.image_path)
-        if rgb is None:
-            raise FileNotFoundError(f"{rec.image_path}: cannot read the image")
+        rgb = require_image_rgb(rec.image_path)
         dets = runner.predict_frame(rgb, decoder)
         radii = Tolerance("adaptive").radii(rec.boxes)
         for i in wanted:
-            near = np.linalg.norm(dets.points - rec.points[i], axis=1) <= radii[i] if len(dets) else []
-            same = np.asarray(near, bool) & (np.asarray(dets.classes) == rec.classes[i])
-            best = float(np.max(np.asarray(dets.scores)[same])) if same.any() else 0.0
+            near = np.linalg.norm(dets.points - rec.points[i], axis=1) <= radii[i]
+            same = near & (dets.classes == rec.classes[i])
+            best = float(dets.scores[same].max()) if same.any() else 0.0
             name = runner.taxonomy.names[int(rec.classes[i])]
             rows.append((Path(rec.image_path).name, name, float(widths[i]), best))
     return rows

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 from inference_helpers import read_frames_with_warnings
 
-from keras_lmk.data.frames import FrameSource, FrameSourceError, drive_frames, read_image_rgb
+from keras_lmk.data.frames import (
+    FrameSource,
+    FrameSourceError,
+    drive_frames,
+    read_image_rgb,
+    require_image_rgb,
+)
 
 
 def write_video(path, n=6, size=(80, 48), fps=10.0):
@@ -81,6 +87,17 @@ def test_read_image_rgb_returns_rgb_pixels_or_none(tmp_path):
     (tmp_path / "text.png").write_text("not an image")
     for bad in ("cut.jpg", "text.png", "missing.png"):
         assert read_image_rgb(tmp_path / bad) is None, bad
+
+
+def test_require_image_rgb_returns_the_pixels_or_names_the_bad_file(tmp_path):
+    bgr = np.zeros((2, 3, 3), np.uint8)
+    bgr[1, 2] = (0, 0, 255)  # red in OpenCV's BGR order on disk
+    assert cv2.imwrite(str(tmp_path / "a.png"), bgr)
+    assert tuple(require_image_rgb(tmp_path / "a.png")[1, 2]) == (255, 0, 0)
+    (tmp_path / "text.png").write_text("not an image")
+    for bad in ("text.png", "missing.png"):
+        with pytest.raises(FileNotFoundError, match=f"{bad}: cannot read the image"):
+            require_image_rgb(tmp_path / bad)
 
 
 def test_a_single_image_is_one_frame_named_after_its_file(tmp_path):

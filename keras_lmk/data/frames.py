@@ -55,6 +55,14 @@ def read_image_rgb(path: str | Path) -> np.ndarray | None:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
+def require_image_rgb(path: str | Path) -> np.ndarray:
+    """:func:`read_image_rgb` for an image that must be there: FileNotFoundError naming it otherwise."""
+    rgb = read_image_rgb(path)
+    if rgb is None:
+        raise FileNotFoundError(f"{path}: cannot read the image")
+    return rgb
+
+
 def drive_frames(drive: str | Path) -> Path:
     """Where a drive folder's frames are: its ``images/`` folder, else its (first) video."""
     drive = Path(drive)
