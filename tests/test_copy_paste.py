@@ -123,3 +123,32 @@ def test_the_training_pipeline_pastes_into_images_without_landmarks(tmp_path):
                        taxonomy=TAX, training=True, seed=0)  # fmt: skip
     _, t = next(iter(off))
     assert sorted((np.asarray(t["gt_class"]) == SIGNAL).sum(axis=1) > 0) == [False, True]
+
+
+def test_class_balanced_draw_weights_follow_the_inverse_class_count():
+    from keras_lmk.training.copy_paste import draw_weights
+
+    labels = np.array([SIGN, SIGN, SIGN, SIGNAL])
+    np.testing.assert_allclose(draw_weights(labels, 0.0), [0.25] * 4)  # uniform over crops
+    np.testing.assert_allclose(draw_weights(labels, 1.0), [1 / 6, 1 / 6, 1 / 6, 1 / 2])  # uniform over classes
+    w = 3**-0.5  # square root: each crop weighs count^-0.5
+    np.testing.assert_allclose(draw_weights(labels, 0.5), np.array([w, w, w, 1.0]) / (3 * w + 1))
+
+
+def test_a_balanced_bank_pastes_the_rare_class_as_often_as_the_common_one(tmp_path):
+    img = np.full((60, 100, 3), 40, np.uint8)
+    records = [record([[10 + 20 * i, 20, 20 + 20 * i, 30]], [SIGN]) for i in range(3)]
+    records.append(record([[40, 20, 50, 30]], [SIGNAL]))
+    counts = {}
+    for balance in (0.0, 1.0):
+        cfg = CopyPasteConfig(classes=("signal", "warning"), prob=1.0, per_image=1, balance=balance)
+        bank = CropBank.from_records(records, TAX, SPEC, cfg, read=lambda _: img)
+        example = {"image": np.zeros((120, 200, 3), np.uint8), "boxes": np.zeros((0, 4), np.float32),
+                   "points": np.zeros((0, 2), np.float32), "classes": np.zeros(0, np.int32),
+                   "landmark_ids": np.zeros(0, np.int64), "distances": np.zeros(0, np.float32)}  # fmt: skip
+        rng = np.random.default_rng(0)
+        pasted = np.concatenate([paste(example, bank, cfg, rng)["classes"] for _ in range(2000)])
+        counts[balance] = (pasted == SIGNAL).mean()
+    assert abs(counts[0.0] - 0.25) < 0.04 and abs(counts[1.0] - 0.5) < 0.04
+    with pytest.raises(ValueError, match="balance"):
+        CopyPasteConfig(classes=("signal",), balance=1.5)

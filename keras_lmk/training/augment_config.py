@@ -19,6 +19,7 @@ class CopyPasteConfig:
     scale_min: float = 0.8  # pasted size relative to the crop's own model-input scale (log-uniform)
     scale_max: float = 1.25
     max_crops: int = 2000  # crops kept in memory, spread evenly over the training records
+    balance: float = 0.0  # a crop is drawn with weight (crops of its class)^-balance: 0 uniform, 1 per class
 
     def __post_init__(self):
         object.__setattr__(self, "classes", tuple(self.classes))
@@ -26,6 +27,8 @@ class CopyPasteConfig:
             raise ValueError("copy_paste: need 0 <= prob <= 1, per_image >= 1 and max_crops >= 1")
         if self.margin < 0 or not 0 < self.scale_min <= self.scale_max:
             raise ValueError("copy_paste: need margin >= 0 and 0 < scale_min <= scale_max")
+        if not 0 <= self.balance <= 1:
+            raise ValueError("copy_paste: need 0 <= balance <= 1")
 
 
 @dataclass(frozen=True)

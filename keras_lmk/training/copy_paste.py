@@ -10,7 +10,8 @@ cuts another labelled landmark are not taken (pasting them would add an unlabell
 wholly inside the window travel with it. Validation images never enter the bank.
 
 Pasting (per training example, after the crop window and before the warp): with probability ``prob``, up to
-``per_image`` crops, each scaled by a log-uniform factor in [scale_min, scale_max] and placed uniformly where
+``per_image`` crops (drawn uniformly, or with ``balance`` > 0 favouring the crops of rare classes: the
+repeat-factor idea of LVIS, weight = (crops of the class)^-balance), each scaled by a log-uniform factor in [scale_min, scale_max] and placed uniformly where
 it overlaps no landmark, ignore region or earlier paste (10 tries, then skipped). The crop's outer half of
 the margin is blended linearly into the image, so no hard rectangle edge marks where a landmark is. Pasted
 landmarks get landmark id -1 and an unknown distance.
@@ -62,14 +63,29 @@ def crop_window(box: np.ndarray, margin: float, width: int, height: int) -> np.n
     return np.array([x0, y0, x1, y1], np.int64)
 
 
-class CropBank:
-    """The crops of the configured classes from a list of training records."""
+def draw_weights(labels: np.ndarray, balance: float) -> np.ndarray:
+    """Probability of drawing each crop, given each crop's class ``labels`` [N]: proportional to
+    (number of crops of its class)^-balance, so 0 is uniform over crops and 1 uniform over classes."""
+    _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    w = counts[inverse].astype(np.float64) ** -balance
+    return w / w.sum()
 
-    def __init__(self, crops: list[Crop]):
+
+class CropBank:
+    """The crops of the configured classes from a list of training records; ``probs`` [N] the chance of
+    drawing each (None: uniform)."""
+
+    def __init__(self, crops: list[Crop], probs: np.ndarray | None = None):
         self.crops = crops
+        self.probs = probs
 
     def __len__(self) -> int:
         return len(self.crops)
+
+    def draw(self, rng: np.random.Generator) -> Crop:
+        if self.probs is None:
+            return self.crops[rng.integers(len(self.crops))]
+        return self.crops[rng.choice(len(self.crops), p=self.probs)]
 
     @classmethod
     def from_records(
@@ -83,7 +99,7 @@ class CropBank:
         if len(picks) > cfg.max_crops:
             keep = np.linspace(0, len(picks) - 1, cfg.max_crops).round().astype(int)
             picks = [picks[i] for i in keep]
-        crops, cache = [], {}
+        crops, labels, cache = [], [], {}
         for record, i in picks:
             if record.image_path not in cache:
                 cache.clear()  # picks are grouped by record: one image in memory at a time
@@ -91,7 +107,9 @@ class CropBank:
             crop = make_crop(cache[record.image_path], record, i, spec, cfg.margin)
             if crop is not None:
                 crops.append(crop)
-        return cls(crops)
+                labels.append(int(record.classes[i]))
+        probs = draw_weights(np.array(labels), cfg.balance) if cfg.balance > 0 and crops else None
+        return cls(crops, probs)
 
 
 def _read_rgb(path: str) -> np.ndarray:
@@ -155,7 +173,7 @@ def paste(example: dict, bank: CropBank, cfg: CopyPasteConfig, rng: np.random.Ge
     taken = [np.asarray(example["boxes"], np.float64).reshape(-1, 4)]
     added = {"boxes": [], "points": [], "classes": []}
     for _ in range(rng.integers(1, cfg.per_image + 1)):
-        crop = bank.crops[rng.integers(len(bank))]
+        crop = bank.draw(rng)
         s = math.exp(rng.uniform(math.log(cfg.scale_min), math.log(cfg.scale_max)))
         h, w = max(1, round(crop.image.shape[0] * s)), max(1, round(crop.image.shape[1] * s))
         if h > height or w > width:
