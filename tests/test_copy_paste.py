@@ -130,7 +130,7 @@ def test_class_balanced_draw_weights_follow_the_inverse_class_count():
 
     labels = np.array([SIGN, SIGN, SIGN, SIGNAL])
     np.testing.assert_allclose(draw_weights(labels, 0.0), [0.25] * 4)  # uniform over crops
-    np.testing.assert_allclose(draw_weights(labels, 1.0), [1 / 6, 1 / 6, 1 / 6, 1 / 2])  # uniform over classes
+    np.testing.assert_allclose(draw_weights(labels, 1.0), [1 / 6, 1 / 6, 1 / 6, 1 / 2])  # per class
     w = 3**-0.5  # square root: each crop weighs count^-0.5
     np.testing.assert_allclose(draw_weights(labels, 0.5), np.array([w, w, w, 1.0]) / (3 * w + 1))
 

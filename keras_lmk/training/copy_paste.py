@@ -10,11 +10,11 @@ cuts another labelled landmark are not taken (pasting them would add an unlabell
 wholly inside the window travel with it. Validation images never enter the bank.
 
 Pasting (per training example, after the crop window and before the warp): with probability ``prob``, up to
-``per_image`` crops (drawn uniformly, or with ``balance`` > 0 favouring the crops of rare classes: the
-repeat-factor idea of LVIS, weight = (crops of the class)^-balance), each scaled by a log-uniform factor in [scale_min, scale_max] and placed uniformly where
-it overlaps no landmark, ignore region or earlier paste (10 tries, then skipped). The crop's outer half of
-the margin is blended linearly into the image, so no hard rectangle edge marks where a landmark is. Pasted
-landmarks get landmark id -1 and an unknown distance.
+``per_image`` crops, drawn uniformly or, with ``balance`` > 0, favouring the crops of rare classes (the
+repeat-factor idea of LVIS: weight = (crops of the class)^-balance). Each is scaled by a log-uniform factor
+in [scale_min, scale_max] and placed uniformly where it overlaps no landmark, ignore region or earlier paste
+(10 tries, then skipped). The crop's outer half of the margin is blended linearly into the image, so no hard
+rectangle edge marks where a landmark is. Pasted landmarks get landmark id -1 and an unknown distance.
 
 Partial labels stay honest: a pasted landmark is a positive of its class, also in images whose source does
 not label that class (the loss only treats an unlabelled class leniently on background cells).
