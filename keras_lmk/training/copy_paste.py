@@ -108,6 +108,7 @@ class CropBank:
             if crop is not None:
                 crops.append(crop)
                 labels.append(int(record.classes[i]))
+        # balance 0 keeps the plain uniform draw (and so the random stream of runs made before balance)
         probs = draw_weights(np.array(labels), cfg.balance) if cfg.balance > 0 and crops else None
         return cls(crops, probs)
 
