@@ -152,3 +152,14 @@ def test_a_balanced_bank_pastes_the_rare_class_as_often_as_the_common_one(tmp_pa
     assert abs(counts[0.0] - 0.25) < 0.04 and abs(counts[1.0] - 0.5) < 0.04
     with pytest.raises(ValueError, match="balance"):
         CopyPasteConfig(classes=("signal",), balance=1.5)
+
+
+def test_a_truncated_jpeg_as_crop_source_is_an_error_naming_the_file(tmp_path):
+    # libjpeg decodes a truncated JPEG into a partly grey image with only a warning: such crops would teach
+    # grey signs; the bank must refuse the file, naming it, as every other image reader here does
+    ok, jpg = cv2.imencode(".jpg", np.random.default_rng(0).integers(0, 255, (60, 100, 3), np.uint8))
+    path = tmp_path / "cut.jpg"
+    path.write_bytes(jpg.tobytes()[: len(jpg) // 2])
+    cfg = CopyPasteConfig(classes=("warning",), prob=1.0)
+    with pytest.raises(FileNotFoundError, match="cut.jpg"):
+        CropBank.from_records([record([[10, 20, 20, 30]], [SIGN], path=str(path))], TAX, SPEC, cfg)

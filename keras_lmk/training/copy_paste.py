@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from keras_lmk.data.frames import read_image_rgb
 from keras_lmk.data.records import ImageRecord
 from keras_lmk.data.taxonomy import Taxonomy
 from keras_lmk.detector.grid import GridSpec
@@ -114,10 +115,12 @@ class CropBank:
 
 
 def _read_rgb(path: str) -> np.ndarray:
-    bgr = cv2.imread(path, cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise FileNotFoundError(f"{path}: cannot read the image for copy-paste crops")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    rgb = read_image_rgb(path)  # None for a truncated JPEG too (OpenCV would half-grey it)
+    if rgb is None:
+        raise FileNotFoundError(
+            f"{path}: cannot read the image for copy-paste crops (missing, corrupt or truncated)"
+        )
+    return rgb
 
 
 def make_crop(
