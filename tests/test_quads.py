@@ -73,3 +73,26 @@ def test_cli_convert_and_bad_input_exit_2(tmp_path, capsys):
     csv.write_text(GOOD + "\n" + "1,2,3\n")
     assert data_main(["convert", "--from", "quads", "--input", str(csv), "--out", str(out)]) == 2
     assert f"{csv}:2: malformed line" in capsys.readouterr().err
+
+
+def test_mirrored_copies_take_the_mirrored_quads_lower_right_end(tmp_path):
+    # GOOD mirrored in an 80 px wide frame: x -> 80 - x gives vertices (70,20) (30,22) (32,40) (68,38); the
+    # lowest two are (32,40) and (68,38), the right one (68, 38): the mirror of the lower-LEFT end (12, 38),
+    # not of the point (48, 40) -> (32, 40) that mirroring the point would give
+    csv = _folder(tmp_path, [GOOD, LEAN])
+    img = np.zeros((60, 80, 3), np.uint8)
+    img[5:9, 2:6] = (10, 200, 250)  # a patch near the left edge, to find after mirroring
+    cv2.imwrite(str(tmp_path / "f1.png"), img)  # lossless; the CSV names f1.png
+    a, b = load_quads(csv, TAX, mirror_dir=tmp_path / "mirror")
+    np.testing.assert_allclose(a.boxes, [[30, 20, 70, 40]])
+    np.testing.assert_allclose(a.points, [[68, 38]])
+    # LEAN mirrored: (40,75,70,30) -> (40,5,10,50); lowest two (50,50) and (10,45): the right one (50, 50)
+    np.testing.assert_allclose(b.points, [[50, 50]])
+    assert Path(a.image_path).parent == tmp_path / "mirror" and Path(a.image_path).stem.endswith("f1")
+    mirrored = cv2.imread(a.image_path)
+    np.testing.assert_array_equal(mirrored[5:9, 74:78], img[5:9, 2:6])
+    assert mirrored[5:9, 2:6].max() == 0
+    # written once: a second load reuses the file
+    stamp = Path(a.image_path).stat().st_mtime_ns
+    load_quads(csv, TAX, mirror_dir=tmp_path / "mirror")
+    assert Path(a.image_path).stat().st_mtime_ns == stamp

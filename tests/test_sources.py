@@ -65,3 +65,20 @@ def test_markings_split_is_the_frame_block(tmp_path):
     assert [Path(r.image_path).stem for r in train] == ["roadmark_0999", "roadmark_1000"]
     assert [Path(r.image_path).stem for r in val] == ["roadmark_1001", "roadmark_1100"]
     assert train[0].unlabelled == (1, 2, 3, 4, 5)
+
+
+def test_markings_mirror_adds_mirrored_training_frames_only(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_LMK_CACHE", str(tmp_path / "cache"))
+    lines = []
+    for i in (1000, 1001):
+        cv2.imwrite(str(tmp_path / f"roadmark_{i:04d}.jpg"), np.zeros((20, 20, 3), np.uint8))
+        lines.append(f"1,9,9,1,1,2,9,8,stop,roadmark_{i:04d}.png")  # lowest (9,9) right of (1,8)
+    (tmp_path / "annotations.csv").write_text("\n".join(lines))
+    train, val = markings_split(DataConfig(markings_dir=str(tmp_path), markings_mirror=True), TAX)
+    assert [Path(r.image_path).stem for r in val] == ["roadmark_1001"]
+    original, mirrored = train
+    assert Path(mirrored.image_path).parent == tmp_path / "cache" / "mirrored" / "road-markings"
+    np.testing.assert_allclose(original.points, [[9, 9]])
+    # mirrored in 20 px: (19,11,11,19) x (1,2,9,8): lowest (11,9) and (19,8): the right one (19, 8)
+    np.testing.assert_allclose(mirrored.points, [[19, 8]])
+    assert mirrored.unlabelled == original.unlabelled and mirrored.image_id != original.image_id

@@ -14,17 +14,27 @@ Every marking type becomes one taxonomy class (``road_marking`` by default). Its
 the quad with the class's point rule (:func:`keras_lmk.data.taxonomy.outline_point`): for ``road_marking`` the
 lower-right end, i.e. of the two lowest vertices the right one. The box is the quad's bounding box. Several
 lines may name the same image (several markings); the image's records are merged.
+
+Mirrored copies (``mirror_dir``): a horizontally mirrored marking frame is a new training image (a left-turn
+arrow becomes a right-turn one) only if its point is the *mirrored* marking's lower-right end, which is the
+mirror of the original's lower-left vertex, not of its lower-right one. The training pipeline's flip carries
+boxes, not outlines, so it cannot know that point; here the outline is known: each image is mirrored once
+into ``mirror_dir`` and each quad is mirrored (x -> width - x, pixel i covering [i, i+1)) before the class's
+point rule picks the point.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import os
 from pathlib import Path
 
+import cv2
 import numpy as np
 
+from keras_lmk.atomic import atomic_write_bytes
 from keras_lmk.data.records import ImageRecord
 from keras_lmk.data.taxonomy import Taxonomy, outline_point
 from keras_lmk.data.validation import (
@@ -62,11 +72,14 @@ def load_quads(
     images_dir: str | Path | None = None,
     skip_bad: bool = False,
     report: LoadReport | None = None,
+    mirror_dir: str | Path | None = None,
 ) -> list[ImageRecord]:
     """Import a marking-quad CSV. Records are sorted by image path; image_id = 1..N in that order.
 
     Problems raise ``DataError("annotations.csv:LINE: problem")`` (a bad number, a degenerate quad, a vertex
     outside the image, a missing image); with ``skip_bad`` the image is left out and counted in ``report``.
+    ``mirror_dir``: the records describe horizontally mirrored copies of the images, written there once
+    (see the module docstring).
     """
     csv_path = Path(csv_path)
     folder = Path(images_dir) if images_dir is not None else csv_path.parent
@@ -90,6 +103,8 @@ def load_quads(
             if image not in sizes:
                 sizes[image] = image_size(image)
             w, h = sizes[image]
+            if mirror_dir is not None:
+                xs = w - xs
             box = check_box([xs.min(), ys.min(), xs.max(), ys.max()], w, h, csv_path, lineno)
             point = check_point(outline_point(xs, ys, rule), w, h, csv_path, lineno)
         except DataError as e:
@@ -108,7 +123,29 @@ def load_quads(
         boxes = np.array([b for b, _ in per_image[image]], np.float32)
         points = np.array([p for _, p in per_image[image]], np.float32)
         classes = np.full((len(boxes),), cid, np.int32)
-        records.append(
-            ImageRecord(os.path.abspath(image), w, h, boxes, points, classes, image_id=len(records) + 1)
-        )
+        path = os.path.abspath(image) if mirror_dir is None else str(mirrored_image(image, mirror_dir))
+        records.append(ImageRecord(path, w, h, boxes, points, classes, image_id=len(records) + 1))
     return records
+
+
+def mirrored_image(image: Path, out_dir: str | Path) -> Path:
+    """``image`` mirrored left-right in ``out_dir`` (same suffix; JPEG at quality 95), written once: an
+    existing copy newer than the image is reused. The name carries a hash of the source path (two folders may
+    hold equal file names) and ends in the image's own stem."""
+    image = Path(image).resolve()
+    tag = hashlib.sha1(str(image).encode()).hexdigest()[:10]
+    out = (
+        Path(out_dir) / f"mirrored_{tag}_{image.stem}{image.suffix.lower()}"
+    )  # stem last: frame numbers hold
+    if out.exists() and out.stat().st_mtime >= image.stat().st_mtime:
+        return out
+    bgr = cv2.imread(str(image), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise DataError(image, None, "cannot read the image to mirror it")
+    params = [cv2.IMWRITE_JPEG_QUALITY, 95] if out.suffix in (".jpg", ".jpeg") else []
+    ok, data = cv2.imencode(out.suffix, np.ascontiguousarray(bgr[:, ::-1]), params)
+    if not ok:
+        raise DataError(out, None, "cannot encode the mirrored image")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out, data.tobytes())
+    return out

@@ -6,7 +6,8 @@
 - ``gtsdb``: ``gtsdb-train`` (600 German street images); validation images 00500-00599. Not labelled:
   auxiliary, signal, road_marking.
 - ``markings``: ``road-markings-train`` (1,100 dashcam frames, one marking quad each); validation frames
-  1001-1100. Not labelled: every sign class, signal.
+  1001-1100. Not labelled: every sign class, signal. ``data.markings_mirror`` adds a mirrored copy of every
+  training frame, its point the mirrored marking's lower-right end (``keras_lmk.data.quads``).
 - ``lights``: ``traffic-lights-kr-train`` (264 images = 88 photos x 3 augmented copies); validation the last
   15 % of the photos sorted by name, all copies of a photo on one side. Not labelled: every sign class,
   road_marking. ``data.lights_snap`` moves training boxes that sit beside the lit lamp onto it
@@ -30,6 +31,7 @@ source contributes about the same number of training images per epoch.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import re
@@ -143,7 +145,20 @@ def markings_split(cfg, taxonomy: Taxonomy):
         load_quads(csv, taxonomy, skip_bad=cfg.skip_bad), UNLABELLED["markings"], taxonomy
     )
     val = [r for r in records if number_of(r.image_path) >= 1001]
-    return [r for r in records if number_of(r.image_path) < 1001], val
+    train = [r for r in records if number_of(r.image_path) < 1001]
+    if cfg.markings_mirror:  # mirrored copies of the training frames, their points by the rule (quads.py)
+        from keras_lmk.synth.drive import cache_root
+
+        mirrored = load_quads(
+            csv, taxonomy, skip_bad=cfg.skip_bad, mirror_dir=cache_root() / "mirrored" / "road-markings"
+        )
+        mirrored = [
+            dataclasses.replace(r, image_id=len(records) + r.image_id)
+            for r in mirrored
+            if number_of(r.image_path) < 1001
+        ]
+        train += _with_unlabelled(mirrored, UNLABELLED["markings"], taxonomy)
+    return train, val
 
 
 def photo_of(path: str) -> str:

@@ -41,6 +41,9 @@ class DataConfig:
     # move training light boxes that sit beside the lit lamp onto it (keras_lmk/data/lamp_snap.py); the
     # validation labels stay as published
     lights_snap: bool = False
+    # also train on mirrored copies of the marking frames, their points by the rule on the mirrored quads
+    # (written once under the cache folder; the validation frames are never mirrored)
+    markings_mirror: bool = False
     balance: bool = False  # repeat smaller sources' training images so each source weighs the same
     coco_json: str = ""
     coco_images: str = ""
