@@ -306,3 +306,49 @@ def test_default_clip_is_the_original_image_on_a_wide_input():
     dets = decode(logits, points, WIDE, lb, DecoderConfig(merge_radius_px=4))
     np.testing.assert_allclose(dets.scores, [0.9, 0.8, 0.7], atol=1e-5)
     np.testing.assert_allclose(dets.points, [[240.0, 28.0], [256.0, 28.0], [20.0, 64.0]], atol=1e-4)
+
+
+def test_side_balanced_merge_averages_the_sides_of_the_seed_not_the_votes():
+    # one cluster (radius 10 around the seed (10, 10)): two votes from anchors up-left of the seed, one from
+    # an anchor down-right. By hand, x: left (10*.95 + 12*.9) / 1.85 = 10.97297, right 16 -> 13.486486;
+    # y: above (10*.95 + 10*.9) / 1.85 = 10, below 12 -> 11. Plain weighted mean: (12.204082, 10.489796).
+    pts = np.array([[10, 10], [12, 10], [16, 12]], np.float32)
+    anchors = np.array([[4, 6], [6, 6], [20, 14]], np.float32)
+    sc = np.array([0.95, 0.9, 0.6], np.float32)
+    for cls, want in (
+        (np.array([6, 6, 6]), [13.486486, 11.0]),
+        (np.array([2, 2, 2]), [12.204082, 10.489796]),
+    ):
+        p, c, s = merge_votes(pts, cls, sc, radius=10.0, max_out=10, anchors=anchors, side_balanced=(6,))
+        np.testing.assert_allclose(p, [want], atol=1e-5)
+        assert list(c) == [cls[0]] and s[0] == np.float32(0.95)
+    # only one side present (every anchor up-left): its mean, as the plain merge gives
+    p, _, _ = merge_votes(
+        pts[:2], np.array([6, 6]), sc[:2], 10.0, 10, anchors=anchors[:2], side_balanced=(6,)
+    )
+    np.testing.assert_allclose(p, [[10.97297, 10.0]], atol=1e-5)
+
+
+def test_decode_side_balances_only_the_listed_classes():
+    # two anchors of one cell vote for the same class-1 landmark from either side; the config lists class 1
+    spec = GridSpec(
+        input_height=16, input_width=16, stride=8, num_classes=3, anchors=((0.25, 0.5), (0.75, 0.5))
+    )
+    logits = np.full((spec.num_cells, 2, 3), -10.0, np.float32)
+    logits[..., 0] = 10.0
+    logits[0, 0] = [0.0, 3.0, 0.0]  # conf 1 - 1 / (2 + e^3) = 0.9094, anchor (2, 4) px
+    logits[0, 1] = [0.0, 1.0, 0.0]  # conf 1 - 1 / (2 + e) = 0.7311, anchor (6, 4) px
+    points = np.zeros((spec.num_cells, 2, 2), np.float32)
+    points[0, 0] = [0.5, 0.5]  # (4, 4) px: anchor left of the seed
+    points[0, 1] = [0.6, 0.5]  # (4.8, 4) px: anchor right of the seed
+    lb = Letterbox(1.0, 0, 0)
+    c0, c1 = 1 - 1 / (2 + np.exp(3)), 1 - 1 / (2 + np.exp(1))
+    plain = decode(logits, points, spec, lb, DecoderConfig(score_threshold=0.3), image_size=(16, 16))
+    np.testing.assert_allclose(plain.points[0, 0], (4 * c0 + 4.8 * c1) / (c0 + c1), atol=1e-4)
+    cfg = DecoderConfig(score_threshold=0.3, side_balanced_classes=(1,))
+    balanced = decode(logits, points, spec, lb, cfg, image_size=(16, 16))
+    np.testing.assert_allclose(balanced.points[0], [4.4, 4.0], atol=1e-4)
+    assert (
+        DecoderConfig.from_json(cfg.to_json()) == cfg
+        and DecoderConfig.from_json({}).side_balanced_classes == ()
+    )

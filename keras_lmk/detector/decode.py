@@ -18,7 +18,11 @@ in cell units (see :mod:`keras_lmk.detector.grid`). Steps, all vectorised:
    remaining vote seeds a cluster of all remaining votes of the same class within ``merge_radius_px``
    (model-input pixels) of it; the cluster's point is the confidence-weighted mean of its members' points and
    its score is the seed's (= the cluster's maximum) confidence, so a score stays a probability and does not
-   grow with the size of the landmark.
+   grow with the size of the landmark. For the classes in ``side_balanced_classes`` (points at an end of the
+   object, such as a road marking's lower-right end) each axis is instead the mean of two confidence-weighted
+   means, one over the votes whose anchor lies before the seed's point on that axis and one over those at or
+   after it: a vote falls short toward its own anchor, and such a point has most of its anchors (the paint)
+   on one side, so a plain mean is pulled into the object.
 5. model-input pixels -> original pixels (undo the letterbox), clip to the image, drop non-finite values.
 """
 
@@ -47,6 +51,8 @@ class DecoderConfig:
     # clusters are the same at every display threshold); None (cards written before it existed): votes are
     # gated at their class's threshold, so the clusters change with the threshold
     vote_threshold: float | None = 0.3
+    # class ids whose merged point averages the two sides of the seed per axis (step 4); () = none
+    side_balanced_classes: tuple[int, ...] = ()
 
     def __post_init__(self):
         if not 0.0 <= self.score_threshold < 1.0:
@@ -63,6 +69,11 @@ class DecoderConfig:
             object.__setattr__(self, "vote_threshold", float(self.vote_threshold))
             if not 0.0 <= self.vote_threshold < 1.0:
                 raise ValueError(f"vote_threshold must be in [0, 1) or null, got {self.vote_threshold}")
+        object.__setattr__(self, "side_balanced_classes", tuple(int(c) for c in self.side_balanced_classes))
+        if any(c < 1 for c in self.side_balanced_classes):
+            raise ValueError(
+                f"side_balanced_classes are landmark class ids >= 1, got {self.side_balanced_classes}"
+            )
         if self.top_k_per_cell < 1 or self.max_detections < 1 or self.max_candidates < 1:
             raise ValueError("top_k_per_cell, max_detections and max_candidates must be >= 1")
         if self.merge_radius_px < 0:
@@ -101,15 +112,18 @@ class DecoderConfig:
         if self.class_score_thresholds:
             out["class_score_thresholds"] = [None, *self.class_score_thresholds[1:]]
         out["vote_threshold"] = self.vote_threshold
+        if self.side_balanced_classes:
+            out["side_balanced_classes"] = list(self.side_balanced_classes)
         return out
 
     @classmethod
     def from_json(cls, d: Mapping | None) -> DecoderConfig:
         d = dict(d or {})
-        known = {*cls().to_json(), "class_score_thresholds"}
+        known = {*cls().to_json(), "class_score_thresholds", "side_balanced_classes"}
         d.setdefault("vote_threshold", None)  # a card without it was calibrated with votes gated per class
         if "class_score_thresholds" in d:
             d["class_score_thresholds"] = tuple(d["class_score_thresholds"] or ())
+        d["side_balanced_classes"] = tuple(d.get("side_balanced_classes") or ())
         unknown = set(d) - known
         if unknown:
             raise ValueError(f"unknown decoder settings {sorted(unknown)}; known: {sorted(known)}")
@@ -182,11 +196,16 @@ def merge_votes(
     radius: float,
     max_out: int,
     min_seed: float = 0.0,
+    anchors: np.ndarray | None = None,
+    side_balanced: tuple[int, ...] = (),
 ):
     """Greedy confidence-weighted merge (step 4). points [N, 2], classes [N], scores [N] (any order).
 
     min_seed: votes under it join clusters but seed none (a cluster's score is its seed's, so such clusters
     could not pass the threshold anyway; skipping them keeps a low vote floor cheap).
+    anchors [N, 2]: each vote's anchor position (same units as points), needed for ``side_balanced``: the
+    classes whose cluster point averages, per axis, the weighted means of the votes with their anchor before
+    and at-or-after the seed's point (one side present: its mean).
     Returns (points [K, 2], classes [K], scores [K]) sorted by score descending.
     """
     n = len(scores)
@@ -218,8 +237,23 @@ def merge_votes(
     safe = np.where(wsum > 0, wsum, 1.0)
     mx = np.where(wsum > 0, np.bincount(lab, ws * p[sel, 0], minlength=k) / safe, p[seeds, 0])
     my = np.where(wsum > 0, np.bincount(lab, ws * p[sel, 1], minlength=k) / safe, p[seeds, 1])
+    merged = np.stack([mx, my], axis=-1)
+    if side_balanced and k:
+        if anchors is None:
+            raise ValueError("side_balanced merging needs each vote's anchor")
+        balanced = np.isin(c[seeds], side_balanced)
+        an = np.asarray(anchors, np.float64)[order][sel]
+        for axis in (0, 1):
+            side = (an[:, axis] >= p[seeds, axis][lab]).astype(np.int64)
+            w2 = np.bincount(2 * lab + side, ws, minlength=2 * k).reshape(k, 2)
+            s2 = np.bincount(2 * lab + side, ws * p[sel, axis], minlength=2 * k).reshape(k, 2)
+            present = w2 > 0
+            means = np.where(present, s2 / np.where(present, w2, 1.0), 0.0)
+            count = present.sum(axis=1)
+            side_mean = means.sum(axis=1) / np.maximum(count, 1)
+            merged[:, axis] = np.where(balanced & (count > 0), side_mean, merged[:, axis])
     return (
-        np.stack([mx, my], axis=-1).astype(np.float32),
+        merged.astype(np.float32),
         c[seeds].astype(np.int32),
         w[seeds].astype(np.float32),
     )
@@ -254,12 +288,20 @@ def decode(
     origins = spec.cell_origins()[idx // a]
     # far-off regressions are clipped later anyway; bounding them keeps the merge arithmetic finite
     pts_in = np.clip(origins + pts_cell * spec.stride, -1e6, 1e6)
+    sides = {}
+    if cfg.side_balanced_classes:
+        sides = {
+            "anchors": origins + spec.anchor_array()[idx % a] * spec.stride,
+            "side_balanced": cfg.side_balanced_classes,
+        }
     if cfg.vote_threshold is None:
-        merged, mcls, mscore = merge_votes(pts_in, cls, conf, cfg.merge_radius_px, cfg.max_detections)
+        merged, mcls, mscore = merge_votes(
+            pts_in, cls, conf, cfg.merge_radius_px, cfg.max_detections, **sides
+        )
     else:  # merge every vote above the floor, then cut the detections at their class's threshold
         per_class = cfg.class_thresholds(m)
         lowest = float(per_class[1:].min())
-        merged, mcls, mscore = merge_votes(pts_in, cls, conf, cfg.merge_radius_px, len(conf), lowest)
+        merged, mcls, mscore = merge_votes(pts_in, cls, conf, cfg.merge_radius_px, len(conf), lowest, **sides)
         keep = np.flatnonzero(mscore >= per_class[mcls])[: cfg.max_detections]
         merged, mcls, mscore = merged[keep], mcls[keep], mscore[keep]
     out = letterbox.to_original(merged).reshape(-1, 2)
