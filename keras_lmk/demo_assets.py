@@ -46,6 +46,12 @@ def main(argv=None) -> int:
         help="card: move traffic-light points onto the lit lamp after decoding (lamp_refine, default "
         "settings: docs/evaluation.md); default: the run card's (none unless added there)",
     )
+    p.add_argument(
+        "--side-balanced",
+        action="store_true",
+        help="card: merge the points of edge-point classes (a road marking's lower-right end) from both "
+        "sides of each cluster (decoder.side_balanced_classes); default: the run card's (none unless added)",
+    )
     p.add_argument("--check", metavar="DIR", help="compare DIR's model with its goldens instead")
     args = p.parse_args(argv)
     start_tensorflow()  # the kit is built and checked with Keras and TFLite
@@ -66,6 +72,7 @@ def main(argv=None) -> int:
         localization_threshold=args.localization_threshold,
         calibrate_on=args.calibrate_on,
         lamp_refine=LampRefineConfig() if args.lamp_refine else None,
+        side_balanced=args.side_balanced,
     )
     return 0
 

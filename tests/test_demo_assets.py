@@ -50,10 +50,14 @@ def test_demo_assets_build_and_check(tmp_path):
     run = tiny_run_dir(tmp_path / "run")
     out = tmp_path / "kit"
     assert (
-        demo_assets_main(["--run", str(run), "--out", str(out), "--samples", "2", "--calib-steps", "4"]) == 0
+        demo_assets_main(
+            ["--run", str(run), "--out", str(out), "--samples", "2", "--calib-steps", "4", "--side-balanced"]
+        )
+        == 0
     )
     assert (out / "labels.txt").read_text().split() == TINY_TAXONOMY.names
     card = json.loads((out / "model_int8.json").read_text())
+    assert card["decoder"]["side_balanced_classes"] == [2]  # the lower-right rule's class, not the centre's
     assert card["input"]["dtype"] == "uint8" and card["input"]["quantization"]["scale"] == pytest.approx(1.0)
     assert card["grid_stride"] == 8 and card["anchor_positions"] == [list(a) for a in TINY_SPEC.anchors]
     assert [o["name"] for o in card["outputs"]] == ["class_logits", "points"]

@@ -44,6 +44,8 @@ def test_another_country_is_another_file(tmp_path):
     np.testing.assert_allclose(tax.reference_points([[0, 0, 10, 4]], [1]), [[5, 4]])
     assert tax.flip_safe()
     assert not load_taxonomy().flip_safe()  # lower-right road-marking rule
+    assert tax.edge_point_classes() == (1,)  # bottom centre: on the edge, its anchors above it
+    assert load_taxonomy().edge_point_classes() == (6,)  # korea: road_marking only (signs, signals: centres)
 
 
 @pytest.mark.parametrize(

@@ -106,6 +106,11 @@ class Taxonomy:
         """True when a horizontal flip keeps every class's rule (no lower-right/lower-left rules)."""
         return all(c.point_rule is None or MIRRORED_RULE[c.point_rule] == c.point_rule for c in self.classes)
 
+    def edge_point_classes(self) -> tuple[int, ...]:
+        """Class ids whose point lies on the box's edge (every rule but the centre): their voting anchors sit
+        on one side of the point, which the decoder's ``side_balanced_classes`` is for."""
+        return tuple(c.id for c in self.classes if c.point_rule not in (None, "bbox_center"))
+
     def reference_points(self, boxes_xyxy, class_ids) -> np.ndarray:
         """Reference point of each box by its class rule.
 

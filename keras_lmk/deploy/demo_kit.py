@@ -67,6 +67,7 @@ def build(
     localization_threshold: float | None = None,
     calibrate_on: str | Path | None = None,
     lamp_refine: LampRefineConfig | None = None,
+    side_balanced: bool = False,
 ) -> Path:
     """Build the kit from ``run_dir`` into ``out``; ``localization_threshold`` goes into the card as
     ``localization.score_threshold`` (the threshold ``localize`` uses; the decoder's stays for display).
@@ -74,7 +75,9 @@ def build(
     best F1 there (:mod:`keras_lmk.evaluation.calibration`) before the samples are decoded; without it the
     card keeps the run's (calibrated on the run's held-out split with the float model). ``lamp_refine``: the
     card's lit-lamp refinement of traffic-light points (:mod:`keras_lmk.detector.lamp_refine`), set before
-    calibrating; without it the card keeps the run's (none unless added there)."""
+    calibrating; without it the card keeps the run's (none unless added there). ``side_balanced``: the card's
+    decoder merges the points of the taxonomy's edge-point classes (``Taxonomy.edge_point_classes``: a road
+    marking's lower-right end) side-balanced (:mod:`keras_lmk.detector.decode`), set before calibrating."""
     if localization_threshold is not None and not 0.0 <= localization_threshold < 1.0:
         raise ValueError(f"localization threshold must be in [0, 1), got {localization_threshold}")
     from keras_lmk.data.frames import read_image_rgb
@@ -109,6 +112,8 @@ def build(
         }
     if lamp_refine is not None:
         mcard["lamp_refine"] = lamp_refine.to_json()
+    if side_balanced:
+        mcard["decoder"] = {**mcard["decoder"], "side_balanced_classes": list(taxonomy.edge_point_classes())}
     if calibrate_on is not None:
         mcard["calibration"] = {
             "data": Path(calibrate_on).name,
