@@ -122,12 +122,14 @@ PRESETS: dict[str, dict] = {
     "gtsdb": {"data": {"source": "gtsdb"}, "train": {"epochs": 40}},
     "synthetic+gtsdb": {"data": {"source": "synthetic+gtsdb"}},
     # the real-data recipe (the shipped model): the three real sets and the synthetic drives, balanced, at
-    # 1408x832 with partial labels ignored where a source does not annotate a class; trained on 512x320 crops
+    # 1536x928 with partial labels ignored where a source does not annotate a class; trained on 512x320 crops
     # at full-frame scale (docs/real_data.md has the recipe and what each lever gave)
     "real": {
         # light boxes beside the lit lamp moved onto it, training split only (real-v6)
         "data": {"source": "real+synthetic", "balance": True, "synthetic_frames": 600, "lights_snap": True},
-        "grid": {"input_height": 832, "input_width": 1408},  # real-v15 (was 1280x768; 1536x928: markings)
+        # real-v17 (1280x768 until real-v11, 1408x832 for real-v15); its markings need side-balanced merging
+        # at this scale (demo_assets --side-balanced)
+        "grid": {"input_height": 928, "input_width": 1536},
         "model": {"offset_bound": 3.5},  # cells: int8 points step <= (2 * 3.5 + 1) / 255 = 0.031 cell
         "pipeline": {
             "batch_size": 16,
