@@ -96,3 +96,13 @@ def test_mirrored_copies_take_the_mirrored_quads_lower_right_end(tmp_path):
     stamp = Path(a.image_path).stat().st_mtime_ns
     load_quads(csv, TAX, mirror_dir=tmp_path / "mirror")
     assert Path(a.image_path).stat().st_mtime_ns == stamp
+
+
+def test_a_truncated_frame_is_not_mirrored_into_a_half_grey_copy(tmp_path):
+    # OpenCV decodes a truncated JPEG into a partly grey image with only a warning; the mirror must refuse it,
+    # naming the file, as the project's image reader does
+    csv = _folder(tmp_path, [GOOD])
+    ok, jpg = cv2.imencode(".jpg", np.random.default_rng(0).integers(0, 255, (60, 80, 3), np.uint8))
+    (tmp_path / "f1.jpg").write_bytes(jpg.tobytes()[: len(jpg) // 2])
+    with pytest.raises(DataError, match="f1.jpg"):
+        load_quads(csv, TAX, mirror_dir=tmp_path / "mirror")

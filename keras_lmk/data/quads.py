@@ -35,6 +35,7 @@ import cv2
 import numpy as np
 
 from keras_lmk.atomic import atomic_write_bytes
+from keras_lmk.data.frames import read_image_rgb
 from keras_lmk.data.records import ImageRecord
 from keras_lmk.data.taxonomy import Taxonomy, outline_point
 from keras_lmk.data.validation import (
@@ -134,16 +135,15 @@ def mirrored_image(image: Path, out_dir: str | Path) -> Path:
     hold equal file names) and ends in the image's own stem."""
     image = Path(image).resolve()
     tag = hashlib.sha1(str(image).encode()).hexdigest()[:10]
-    out = (
-        Path(out_dir) / f"mirrored_{tag}_{image.stem}{image.suffix.lower()}"
-    )  # stem last: frame numbers hold
+    # the stem last, so the frame number stays the name's last number (sources.number_of)
+    out = Path(out_dir) / f"mirrored_{tag}_{image.stem}{image.suffix.lower()}"
     if out.exists() and out.stat().st_mtime >= image.stat().st_mtime:
         return out
-    bgr = cv2.imread(str(image), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise DataError(image, None, "cannot read the image to mirror it")
+    rgb = read_image_rgb(image)  # None for a truncated JPEG too (OpenCV alone would half-grey it)
+    if rgb is None:
+        raise DataError(image, None, "cannot read the image to mirror it (missing, corrupt or truncated)")
     params = [cv2.IMWRITE_JPEG_QUALITY, 95] if out.suffix in (".jpg", ".jpeg") else []
-    ok, data = cv2.imencode(out.suffix, np.ascontiguousarray(bgr[:, ::-1]), params)
+    ok, data = cv2.imencode(out.suffix, cv2.cvtColor(rgb[:, ::-1], cv2.COLOR_RGB2BGR), params)
     if not ok:
         raise DataError(out, None, "cannot encode the mirrored image")
     out.parent.mkdir(parents=True, exist_ok=True)
