@@ -138,6 +138,33 @@ def test_flip_safe_only_never_flips_markings():
     assert out["image"][0, -1, 0] == 255 and out["image"][0, 0, 0] == 0
 
 
+@pytest.mark.parametrize("mode", ["safe_only", "recompute"])
+def test_flip_never_mirrors_excluded_classes(mode):
+    # hflip_exclude_classes: an example holding a signal keeps its orientation (a horizontal Korean light
+    # has a fixed lamp order, so its mirror image does not exist on the road); one with signs only flips
+    signal = TAX.class_id("signal")
+    cfg = AugmentConfig(
+        brightness=0, contrast=0, saturation=0, hue=0, noise_std=0, zoom_min=1, zoom_max=1, translate=0,
+        hflip_prob=1.0, hflip_mode=mode, hflip_exclude_classes=("signal",),
+    )
+    aug = make_augment(cfg, TAX)
+    img = np.zeros((40, 60, 3), np.uint8)
+    img[:, :10] = 255
+    with_light = example(img, [[40, 5, 50, 15], [10, 5, 20, 15]], [signal, SIGN])
+    out = np_dict(aug(with_light))
+    np.testing.assert_allclose(out["points"], [[45, 10], [15, 10]])
+    assert out["image"][0, 0, 0] == 255 and out["image"][0, -1, 0] == 0  # not flipped
+    signs_only = example(img, [[40, 5, 50, 15]], [SIGN])
+    out = np_dict(aug(signs_only))
+    np.testing.assert_allclose(out["points"], [[60 - 45, 10]])
+    assert out["image"][0, -1, 0] == 255 and out["image"][0, 0, 0] == 0  # flipped
+
+
+def test_flip_exclude_unknown_class_is_refused():
+    with pytest.raises(KeyError, match="lamp"):
+        make_augment(AugmentConfig(hflip_prob=0.5, hflip_exclude_classes=("lamp",)), TAX)
+
+
 def test_flip_recompute_keeps_lower_right_rule():
     rules, variant = rule_matrices(TAX)
     cfg = AugmentConfig(hflip_prob=1.0, hflip_mode="recompute")

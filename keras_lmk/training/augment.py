@@ -238,13 +238,28 @@ def hflip(example: dict, rules: np.ndarray, variant: np.ndarray) -> dict:
     return out
 
 
-def random_hflip(example: dict, cfg: AugmentConfig, seed, rules: np.ndarray, variant: np.ndarray) -> dict:
+def random_hflip(
+    example: dict, cfg: AugmentConfig, seed, rules: np.ndarray, variant: np.ndarray, excluded=None
+) -> dict:
+    """Flip with probability ``cfg.hflip_prob``, never an example holding a class of ``excluded`` (bool [M],
+    :func:`excluded_classes`) nor, in ``safe_only`` mode, a mirror-variant class."""
     flip = tf.random.stateless_uniform([], seed) < cfg.hflip_prob
+    blocked = np.zeros_like(variant) if excluded is None else np.asarray(excluded, bool)
     if cfg.hflip_mode == "safe_only":
-        flip = flip & ~tf.reduce_any(tf.gather(tf.constant(variant), example["classes"]))
+        blocked = blocked | variant
     elif cfg.hflip_mode != "recompute":
         raise ValueError(f"unknown hflip_mode {cfg.hflip_mode!r}")
+    if blocked.any():
+        flip = flip & ~tf.reduce_any(tf.gather(tf.constant(blocked), example["classes"]))
     return tf.cond(flip, lambda: hflip(example, rules, variant), lambda: dict(example))
+
+
+def excluded_classes(cfg: AugmentConfig, taxonomy: Taxonomy) -> np.ndarray:
+    """bool [M]: the classes of ``cfg.hflip_exclude_classes`` (an unknown name raises KeyError)."""
+    out = np.zeros((taxonomy.num_classes,), bool)
+    for name in cfg.hflip_exclude_classes:
+        out[taxonomy.class_id(name)] = True
+    return out
 
 
 # ------------------------------------------------------------------------------------------- photometric
@@ -287,6 +302,7 @@ def make_augment(
     warp and the photometric work run on the crop only (a zoom-out then pads the crop with grey).
     ``paste(example, seed)``: copy-paste (:func:`keras_lmk.training.copy_paste.tf_paste`), into the window."""
     rules, variant = rule_matrices(taxonomy)
+    excluded = excluded_classes(cfg, taxonomy)
 
     def augment(example: dict) -> dict:
         s_geo, s_flip, s_photo = tf.unstack(tf.random.experimental.stateless_split(example["seed"], 3))
@@ -298,7 +314,7 @@ def make_augment(
             ex = paste(ex, tf.random.experimental.stateless_fold_in(example["seed"], 2))
         ex = random_affine(ex, cfg, s_geo)
         if cfg.hflip_prob > 0:
-            ex = random_hflip(ex, cfg, s_flip, rules, variant)
+            ex = random_hflip(ex, cfg, s_flip, rules, variant, excluded)
         return photometric(ex, cfg, s_photo)
 
     return augment

@@ -46,10 +46,14 @@ class AugmentConfig:
     min_visible: float = 0.5  # drop a landmark whose box keeps less than this fraction of its area
     hflip_prob: float = 0.0
     hflip_mode: Literal["safe_only", "recompute"] = "safe_only"
+    # class names whose examples are never flipped, whatever the mode: e.g. "signal" for Korean horizontal
+    # lights, whose lamp order (red left) has no mirror image on the road
+    hflip_exclude_classes: tuple[str, ...] = ()
     ignore_cut: bool = False  # landmarks cut by the frame edge become ignore regions (see clip_and_drop)
     copy_paste: CopyPasteConfig = field(default_factory=CopyPasteConfig)
 
     def __post_init__(self):
+        object.__setattr__(self, "hflip_exclude_classes", tuple(self.hflip_exclude_classes))
         if not 0 < self.zoom_min <= self.zoom_max:
             raise ValueError(f"need 0 < zoom_min <= zoom_max, got {self.zoom_min}, {self.zoom_max}")
         if not 0 <= self.hflip_prob <= 1 or not 0 <= self.min_visible <= 1:
