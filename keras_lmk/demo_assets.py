@@ -3,6 +3,7 @@
     python -m keras_lmk.demo_assets --run runs/exp --out android_demo_assets [--calib-steps 100]
     python -m keras_lmk.demo_assets --check android_demo_assets      # re-run and compare with the goldens
     python -m keras_lmk.demo_assets --run runs/exp --calibrate-on real_val.json  # int8 model's thresholds
+    python -m keras_lmk.demo_assets --run runs/exp --input-size 1664x992  # deploy at another input size
 
 Writes: ``model_int8.tflite`` (uint8 RGB in, int8 out), ``model_int8.json`` (model card: input size/type,
 normalisation, each output's name/shape/dtype/scale/zero point read from the interpreter, grid stride, anchor
@@ -14,9 +15,18 @@ int8 outputs). How to use them on a phone: android_demo_assets/README.md.
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from keras_lmk.cli import command, make_parser, start_tensorflow
+
+
+def input_size(text: str) -> tuple[int, int]:
+    """``"1664x992"`` -> (1664, 992), width then height."""
+    w, sep, h = text.partition("x")
+    if not (sep and w.isdigit() and h.isdigit() and int(w) > 0 and int(h) > 0):
+        raise argparse.ArgumentTypeError(f"{text!r}: want WIDTHxHEIGHT in pixels, e.g. 1664x992")
+    return int(w), int(h)
 
 
 @command
@@ -52,6 +62,13 @@ def main(argv=None) -> int:
         help="card: merge the points of edge-point classes (a road marking's lower-right end) from both "
         "sides of each cluster (decoder.side_balanced_classes); default: the run card's (none unless added)",
     )
+    p.add_argument(
+        "--input-size",
+        type=input_size,
+        metavar="WxH",
+        help="deploy the run's weights at this input size instead of the trained one (the model is fully "
+        "convolutional; a multiple of the grid stride), e.g. 1664x992; default: the run's",
+    )
     p.add_argument("--check", metavar="DIR", help="compare DIR's model with its goldens instead")
     args = p.parse_args(argv)
     start_tensorflow()  # the kit is built and checked with Keras and TFLite
@@ -73,6 +90,7 @@ def main(argv=None) -> int:
         calibrate_on=args.calibrate_on,
         lamp_refine=LampRefineConfig() if args.lamp_refine else None,
         side_balanced=args.side_balanced,
+        input_size=args.input_size,
     )
     return 0
 

@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -143,9 +145,14 @@ def test_flip_never_mirrors_excluded_classes(mode):
     # hflip_exclude_classes: an example holding a signal keeps its orientation (a horizontal Korean light
     # has a fixed lamp order, so its mirror image does not exist on the road); one with signs only flips
     signal = TAX.class_id("signal")
-    cfg = AugmentConfig(
-        brightness=0, contrast=0, saturation=0, hue=0, noise_std=0, zoom_min=1, zoom_max=1, translate=0,
-        hflip_prob=1.0, hflip_mode=mode, hflip_exclude_classes=("signal",),
+    cfg = dataclasses.replace(
+        GEOMETRY_ONLY,
+        zoom_min=1,
+        zoom_max=1,
+        translate=0,
+        hflip_prob=1.0,
+        hflip_mode=mode,
+        hflip_exclude_classes=("signal",),
     )
     aug = make_augment(cfg, TAX)
     img = np.zeros((40, 60, 3), np.uint8)

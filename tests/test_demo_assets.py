@@ -14,6 +14,7 @@ from test_export import planted_images
 from keras_lmk.demo_assets import main as demo_assets_main
 from keras_lmk.deploy import demo_kit
 from keras_lmk.detector.decode import DecoderConfig
+from keras_lmk.detector.model import ModelConfig
 
 
 def tiny_run_dir(d: Path) -> Path:
@@ -30,6 +31,7 @@ def tiny_run_dir(d: Path) -> Path:
     cfg = dataclasses.replace(
         cfg,
         grid=TINY_SPEC,
+        model=ModelConfig(width=0.25, head_channels=8, head_depth=0),  # tiny_keras_model's architecture
         decoder=DecoderConfig(score_threshold=0.3),
         data=dataclasses.replace(
             cfg.data,
@@ -76,3 +78,46 @@ def test_demo_assets_build_and_check(tmp_path):
     raw.flat[0] = np.int8(raw.flat[0] + 5 if raw.flat[0] < 100 else raw.flat[0] - 5)
     np.save(g, raw)
     assert any("raw points" in p for p in demo_kit.check(out))
+
+
+def test_demo_assets_input_size_deploys_the_weights_at_another_size(tmp_path):
+    # --input-size: the same weights in a model built for 96x64 (the run's is 64x64): the interpreter's
+    # input and outputs have that size's shapes (S = 64/8 * 96/8 = 96 cells), the card says so, the goldens
+    # reproduce
+    from ai_edge_litert.interpreter import Interpreter
+
+    run = tiny_run_dir(tmp_path / "run")
+    out = tmp_path / "kit"
+    argv = [
+        "--run",
+        str(run),
+        "--out",
+        str(out),
+        "--samples",
+        "1",
+        "--calib-steps",
+        "4",
+        "--input-size",
+        "96x64",
+    ]
+    assert demo_assets_main(argv) == 0
+    interp = Interpreter(model_path=str(out / "model_int8.tflite"))
+    assert list(interp.get_input_details()[0]["shape"]) == [1, 64, 96, 3]
+    assert sorted(tuple(o["shape"]) for o in interp.get_output_details()) == [(1, 96, 2, 2), (1, 96, 2, 3)]
+    card = json.loads((out / "model_int8.json").read_text())
+    assert (card["input"]["height"], card["input"]["width"]) == (64, 96)
+    assert (card["grid"]["input_height"], card["grid"]["input_width"]) == (64, 96)
+    assert {o["name"]: o["shape"][1] for o in card["outputs"]} == {"class_logits": 96, "points": 96}
+    assert np.load(next((out / "golden").glob("*_input.npy"))).shape == (64, 96, 3)
+    assert demo_kit.check(out) == []
+
+
+@pytest.mark.parametrize("size", ["96", "96x60", "0x64"])
+def test_demo_assets_bad_input_size_exits_2(tmp_path, size, capsys):
+    run = tiny_run_dir(tmp_path / "run")
+    try:  # a malformed size is argparse's error, one off the stride the grid's
+        code = demo_assets_main(["--run", str(run), "--out", str(tmp_path / "kit"), "--input-size", size])
+    except SystemExit as e:
+        code = e.code
+    assert code == 2
+    assert size in capsys.readouterr().err

@@ -5,6 +5,7 @@ The library behind ``python -m keras_lmk.demo_assets``; usage and outputs: :mod:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -68,6 +69,7 @@ def build(
     calibrate_on: str | Path | None = None,
     lamp_refine: LampRefineConfig | None = None,
     side_balanced: bool = False,
+    input_size: tuple[int, int] | None = None,
 ) -> Path:
     """Build the kit from ``run_dir`` into ``out``; ``localization_threshold`` goes into the card as
     ``localization.score_threshold`` (the threshold ``localize`` uses; the decoder's stays for display).
@@ -77,16 +79,18 @@ def build(
     card's lit-lamp refinement of traffic-light points (:mod:`keras_lmk.detector.lamp_refine`), set before
     calibrating; without it the card keeps the run's (none unless added there). ``side_balanced``: the card's
     decoder merges the points of the taxonomy's edge-point classes (``Taxonomy.edge_point_classes``: a road
-    marking's lower-right end) side-balanced (:mod:`keras_lmk.detector.decode`), set before calibrating."""
+    marking's lower-right end) side-balanced (:mod:`keras_lmk.detector.decode`), set before calibrating.
+    ``input_size`` (width, height): the run's weights deployed at that input instead of the trained one
+    (:func:`keras_lmk.detector.model.with_input_size`); the card's input, grid and output shapes follow."""
     if localization_threshold is not None and not 0.0 <= localization_threshold < 1.0:
         raise ValueError(f"localization threshold must be in [0, 1), got {localization_threshold}")
     from keras_lmk.data.frames import read_image_rgb
     from keras_lmk.deploy.convert import calibration_images, calibration_records, convert_keras, run_config
     from keras_lmk.deploy.export_lib import export_card
     from keras_lmk.deploy.inspect import raw_outputs
-    from keras_lmk.detector.card import find_model_card, load_model_card
+    from keras_lmk.detector.card import find_model_card, load_model_card, model_card
     from keras_lmk.detector.letterbox import letterbox_image
-    from keras_lmk.detector.model import load_model
+    from keras_lmk.detector.model import load_model, with_input_size
     from keras_lmk.inference.runtime import LandmarkRuntime
 
     run_dir, out = Path(run_dir), check_writable_dir(out)
@@ -95,12 +99,18 @@ def build(
     spec, taxonomy = card.spec, card.taxonomy
     cfg = run_config(run_dir)
     model = load_model(model_path)
+    source_card = json.loads(find_model_card(model_path).read_text())
+    if input_size is not None:
+        spec = dataclasses.replace(spec, input_width=input_size[0], input_height=input_size[1])
+        model = with_input_size(model, spec, cfg.model)
+        resized = model_card(spec, taxonomy)
+        source_card.update({k: resized[k] for k in ("input", "grid", "outputs")})
 
     # ---- model + card + labels
     records = calibration_records(run_dir, taxonomy)
     tflite = convert_keras(model, spec, "int8", calibration_images(records, spec, calib_steps))
     atomic_write(out / MODEL, lambda tmp: Path(tmp).write_bytes(tflite))
-    mcard = export_card(json.loads(find_model_card(model_path).read_text()), tflite, "int8")
+    mcard = export_card(source_card, tflite, "int8")
     mcard["grid_stride"] = spec.stride
     mcard["anchor_positions"] = [list(a) for a in spec.anchors]
     mcard["labels"] = "labels.txt"
