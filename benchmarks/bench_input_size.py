@@ -21,12 +21,11 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 
 def main(argv=None) -> int:
-    import dataclasses
-
     import keras
     from bench_real import evaluate_source
 
-    from keras_lmk.detector.card import load_model_card, model_card
+    from keras_lmk.detector.card import card_at_input_size, find_model_card
+    from keras_lmk.detector.grid import GridSpec
     from keras_lmk.detector.model import with_input_size
     from keras_lmk.evaluation.matching import tolerances_with_primary
     from keras_lmk.training.config import Config
@@ -41,16 +40,17 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     run, out = Path(args.run), Path(args.out)
     cfg = load_yaml_config(Config(), run / "config.yaml")
-    card = load_model_card(run / "model.keras")
+    card_json = json.loads(find_model_card(run / "model.keras").read_text())
     net = keras.saving.load_model(run / "model.keras", compile=False, safe_mode=True)
     results = {}
     for size in args.sizes:
         w, h = (int(v) for v in size.split("x"))
-        spec = dataclasses.replace(card.spec, input_width=w, input_height=h)
+        # the run's card at this size: its decoder, lamp refinement and merge settings kept
+        sized = card_at_input_size(card_json, w, h)
         d = out / size
         d.mkdir(parents=True, exist_ok=True)
-        with_input_size(net, spec, cfg.model).save(d / "model.keras")
-        (d / "model_card.json").write_text(json.dumps(model_card(spec, card.taxonomy, card.decoder)))
+        with_input_size(net, GridSpec.from_json(sized["grid"]), cfg.model).save(d / "model.keras")
+        (d / "model_card.json").write_text(json.dumps(sized))
         row = {}
         for source in args.sources:
             tols = tolerances_with_primary("10px" if source == "markings" else "adaptive")

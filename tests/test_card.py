@@ -5,7 +5,13 @@ import json
 import pytest
 
 from keras_lmk.data.taxonomy import load_taxonomy
-from keras_lmk.detector.card import ModelCardError, find_model_card, load_model_card, model_card
+from keras_lmk.detector.card import (
+    ModelCardError,
+    card_at_input_size,
+    find_model_card,
+    load_model_card,
+    model_card,
+)
 from keras_lmk.detector.decode import DecoderConfig
 from keras_lmk.detector.grid import GridSpec
 
@@ -24,6 +30,28 @@ def test_round_trip_and_output_shapes(tmp_path):
     assert find_model_card(tmp_path / "model.tflite") == tmp_path / "model.json"
     back = load_model_card(tmp_path / "model.tflite")
     assert back.spec == SPEC and back.taxonomy.names == TAX.names and back.decoder.score_threshold == 0.42
+
+
+def test_card_at_another_input_size_keeps_everything_but_the_size():
+    card = model_card(SPEC, TAX, DecoderConfig(score_threshold=0.42, side_balanced_classes=(6,)))
+    card["lamp_refine"] = {"classes": ["signal"], "box_px": 8.0, "min_gain": 1.25, "min_lit": 0.15}
+    card["localization"] = {"score_threshold": 0.5}
+    out = card_at_input_size(card, 1664, 992)
+    # 124 x 208 cells at stride 8, by hand
+    assert out["outputs"][0]["shape"] == [1, 124 * 208, 5, 7] and out["outputs"][1]["shape"] == [
+        1,
+        124 * 208,
+        5,
+        2,
+    ]
+    assert (out["input"]["height"], out["input"]["width"]) == (992, 1664)
+    assert (out["grid"]["input_height"], out["grid"]["input_width"]) == (992, 1664)
+    assert out["grid"]["stride"] == 8 and out["grid"]["anchors"] == card["grid"]["anchors"]
+    for key in ("lamp_refine", "localization", "decoder", "taxonomy"):
+        assert out[key] == card[key]
+    assert card["input"]["width"] == 1280  # the given card is not changed
+    with pytest.raises(ValueError, match="1660x992"):
+        card_at_input_size(card, 1660, 992)
 
 
 def test_bad_cards_name_the_file(tmp_path):

@@ -5,7 +5,6 @@ The library behind ``python -m keras_lmk.demo_assets``; usage and outputs: :mod:
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -88,7 +87,8 @@ def build(
     from keras_lmk.deploy.convert import calibration_images, calibration_records, convert_keras, run_config
     from keras_lmk.deploy.export_lib import export_card
     from keras_lmk.deploy.inspect import raw_outputs
-    from keras_lmk.detector.card import find_model_card, load_model_card, model_card
+    from keras_lmk.detector.card import card_at_input_size, find_model_card, load_model_card
+    from keras_lmk.detector.grid import GridSpec
     from keras_lmk.detector.letterbox import letterbox_image
     from keras_lmk.detector.model import load_model, with_input_size
     from keras_lmk.inference.runtime import LandmarkRuntime
@@ -101,10 +101,9 @@ def build(
     model = load_model(model_path)
     source_card = json.loads(find_model_card(model_path).read_text())
     if input_size is not None:
-        spec = dataclasses.replace(spec, input_width=input_size[0], input_height=input_size[1])
+        source_card = card_at_input_size(source_card, *input_size)
+        spec = GridSpec.from_json(source_card["grid"])
         model = with_input_size(model, spec, cfg.model)
-        resized = model_card(spec, taxonomy)
-        source_card.update({k: resized[k] for k in ("input", "grid", "outputs")})
 
     # ---- model + card + labels
     records = calibration_records(run_dir, taxonomy)

@@ -5,6 +5,7 @@ reader (:func:`load_model_card`) for training, export, the runtime and the Andro
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -85,6 +86,15 @@ def model_card(spec: GridSpec, taxonomy: Taxonomy, decoder: DecoderConfig | None
             },
         ],
     }
+
+
+def card_at_input_size(card: Mapping, width: int, height: int) -> dict:
+    """A copy of the card JSON ``card`` for the same weights at a ``width`` x ``height`` input: its input,
+    grid and output shapes follow (a size off the grid stride raises ValueError); everything else (decoder,
+    taxonomy, lamp refinement, localization threshold) is kept."""
+    spec = dataclasses.replace(GridSpec.from_json(card["grid"]), input_width=width, input_height=height)
+    fresh = model_card(spec, parse_taxonomy(card["taxonomy"]))
+    return {**json.loads(json.dumps(card)), **{k: fresh[k] for k in ("input", "grid", "outputs")}}
 
 
 def find_model_card(model_path: str | Path) -> Path:
