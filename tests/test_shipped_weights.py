@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-WEIGHTS = ROOT / "models" / "real-v17.weights.h5"
+WEIGHTS = ROOT / "models" / "real-v20.weights.h5"
 KIT = ROOT / "android_demo_assets"
 
 
@@ -28,7 +28,7 @@ def test_float_weights_reproduce_the_golden_int8_outputs():
     card = json.loads((KIT / "model_int8.json").read_text())
     outputs = {o["name"]: o for o in card["outputs"]}
     cfg = resolve_config("real", None, [f"model.weights_path={WEIGHTS}"])
-    net = build_model(cfg.grid, cfg.model)
+    net = build_model(load_model_card(KIT / "model_int8.tflite").spec, cfg.model)  # the kit's input size
     image = np.load(KIT / "golden" / "sample_0_gtsdb_input.npy").astype(np.float32)[None]
     out = net(image, training=False)
     logits, points = np.asarray(out["class_logits"]), np.asarray(out["points"])
@@ -40,8 +40,8 @@ def test_float_weights_reproduce_the_golden_int8_outputs():
         outputs["class_logits"]["quantization"]["scale"],
         outputs["points"]["quantization"]["scale"],
     )
-    # median int8 error of the right weights: 1.1 logits steps, 3.0 points steps (real-v17; the points pass
-    # through more requantized layers); real-v15's weights (its parent) on this kit: 2.4 and 5.9 steps
+    # median int8 error of the right weights: 1.2 logits steps, 2.9 points steps (real-v20; the points pass
+    # through more requantized layers); real-v17's weights (its parent) on this kit: 3.1 and 8.2 steps
     assert np.median(np.abs(logits - want_logits)) < 2 * step_l
     assert np.median(np.abs(points - want_points)) < 4 * step_p
 

@@ -122,14 +122,14 @@ PRESETS: dict[str, dict] = {
     "gtsdb": {"data": {"source": "gtsdb"}, "train": {"epochs": 40}},
     "synthetic+gtsdb": {"data": {"source": "synthetic+gtsdb"}},
     # the real-data recipe (the shipped model): the three real sets and the synthetic drives, balanced, at
-    # 1536x928 with partial labels ignored where a source does not annotate a class; trained on 512x320 crops
+    # 1664x992 with partial labels ignored where a source does not annotate a class; trained on 512x320 crops
     # at full-frame scale (docs/real_data.md has the recipe and what each lever gave)
     "real": {
         # light boxes beside the lit lamp moved onto it, training split only (real-v6)
         "data": {"source": "real+synthetic", "balance": True, "synthetic_frames": 600, "lights_snap": True},
-        # real-v17 (1280x768 until real-v11, 1408x832 for real-v15); its markings need side-balanced merging
-        # at this scale (demo_assets --side-balanced)
-        "grid": {"input_height": 928, "input_width": 1536},
+        # real-v20 (1280x768 until real-v11, 1408x832 for real-v15, 1536x928 for real-v17); its markings need
+        # side-balanced merging at this scale (demo_assets --side-balanced)
+        "grid": {"input_height": 992, "input_width": 1664},
         "model": {"offset_bound": 3.5},  # cells: int8 points step <= (2 * 3.5 + 1) / 255 = 0.031 cell
         "pipeline": {
             "batch_size": 16,
@@ -143,6 +143,10 @@ PRESETS: dict[str, dict] = {
                 "zoom_max": 1.4,
                 "translate": 0.05,
                 "ignore_cut": True,
+                # sign images flip; light photos do not (Korean horizontal lights have no mirror image) and
+                # marking frames do not (safe_only: a mirrored lower-right end is a lower-left one) (real-v20)
+                "hflip_prob": 0.5,
+                "hflip_exclude_classes": ("signal",),
                 # real sign crops pasted into other training images (real-v7), down to half their size
                 # for more small signs (real-v11)
                 "copy_paste": {"classes": ("warning", "regulatory", "indicating"), "scale_min": 0.5},
