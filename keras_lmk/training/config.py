@@ -143,8 +143,8 @@ PRESETS: dict[str, dict] = {
                 "zoom_max": 1.4,
                 "translate": 0.05,
                 "ignore_cut": True,
-                # sign images flip; crops holding a light do not (Korean horizontal lights have no mirror
-                # image), nor marking frames (safe_only: a mirrored lower-right end is a lower-left one) (real-v20)
+                # sign images flip (real-v20); crops holding a light do not (Korean horizontal lights have
+                # no mirror image), nor marking frames (safe_only: a mirrored lower-right end is lower-left)
                 "hflip_prob": 0.5,
                 "hflip_exclude_classes": ("signal",),
                 # real sign crops pasted into other training images (real-v7), down to half their size
