@@ -24,6 +24,7 @@ def main(argv=None) -> int:
     import keras
     from bench_real import evaluate_source
 
+    from keras_lmk.cli import input_size
     from keras_lmk.detector.card import card_at_input_size, find_model_card
     from keras_lmk.detector.grid import GridSpec
     from keras_lmk.detector.model import with_input_size
@@ -33,7 +34,7 @@ def main(argv=None) -> int:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", required=True, help="run directory (model.keras, model_card.json, config.yaml)")
-    ap.add_argument("--sizes", nargs="+", default=["1024x608", "1280x768", "1536x896"])
+    ap.add_argument("--sizes", nargs="+", type=input_size, default=[(1024, 608), (1280, 768), (1536, 896)])
     ap.add_argument("--out", default=str(REPO / "bench_out" / "input_size"))
     ap.add_argument("--sources", nargs="+", default=["gtsdb", "markings", "lights"])
     ap.add_argument("--name", default="input_size", help="results file stem in benchmarks/results/")
@@ -43,8 +44,8 @@ def main(argv=None) -> int:
     card_json = json.loads(find_model_card(run / "model.keras").read_text())
     net = keras.saving.load_model(run / "model.keras", compile=False, safe_mode=True)
     results = {}
-    for size in args.sizes:
-        w, h = (int(v) for v in size.split("x"))
+    for w, h in args.sizes:
+        size = f"{w}x{h}"
         # the run's card at this size: its decoder, lamp refinement and merge settings kept
         sized = card_at_input_size(card_json, w, h)
         d = out / size

@@ -58,6 +58,14 @@ def make_parser(prog: str, doc: str) -> argparse.ArgumentParser:
     )
 
 
+def input_size(text: str) -> tuple[int, int]:
+    """argparse type: ``"1664x992"`` -> (1664, 992), width then height."""
+    w, sep, h = text.partition("x")
+    if not (sep and w.isdigit() and h.isdigit() and int(w) > 0 and int(h) > 0):
+        raise argparse.ArgumentTypeError(f"{text!r}: want WIDTHxHEIGHT in pixels, e.g. 1664x992")
+    return int(w), int(h)
+
+
 def add_input_argument(parser: argparse.ArgumentParser, help: str, *, old: tuple[str, ...] = ()):
     """The required ``--input`` every command reads (``args.input``); ``old`` spellings (``--in``,
     ``--data``) are still accepted but not shown. Returns the group: a command may add alternatives."""

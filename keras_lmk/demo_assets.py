@@ -15,18 +15,9 @@ int8 outputs). How to use them on a phone: android_demo_assets/README.md.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from keras_lmk.cli import command, make_parser, start_tensorflow
-
-
-def input_size(text: str) -> tuple[int, int]:
-    """``"1664x992"`` -> (1664, 992), width then height."""
-    w, sep, h = text.partition("x")
-    if not (sep and w.isdigit() and h.isdigit() and int(w) > 0 and int(h) > 0):
-        raise argparse.ArgumentTypeError(f"{text!r}: want WIDTHxHEIGHT in pixels, e.g. 1664x992")
-    return int(w), int(h)
+from keras_lmk.cli import command, input_size, make_parser, start_tensorflow
 
 
 @command

@@ -5,6 +5,7 @@ reader (:func:`load_model_card`) for training, export, the runtime and the Andro
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 from collections.abc import Mapping
@@ -94,7 +95,7 @@ def card_at_input_size(card: Mapping, width: int, height: int) -> dict:
     taxonomy, lamp refinement, localization threshold) is kept."""
     spec = dataclasses.replace(GridSpec.from_json(card["grid"]), input_width=width, input_height=height)
     fresh = model_card(spec, parse_taxonomy(card["taxonomy"]))
-    return {**json.loads(json.dumps(card)), **{k: fresh[k] for k in ("input", "grid", "outputs")}}
+    return {**copy.deepcopy(dict(card)), **{k: fresh[k] for k in ("input", "grid", "outputs")}}
 
 
 def find_model_card(model_path: str | Path) -> Path:
