@@ -1,7 +1,7 @@
 """How the lit-lamp refinement of light points (keras_lmk/detector/lamp_refine.py) moves the lights' AP.
 
-    python benchmarks/lamp_refine_sweep.py                          # android_demo_assets/model_int8.tflite
-    python benchmarks/lamp_refine_sweep.py --model /tmp/kit/model_int8.tflite --train-every 2
+    python benchmarks/diagnostics/lamp_refine_sweep.py                          # android_demo_assets/model_int8.tflite
+    python benchmarks/diagnostics/lamp_refine_sweep.py --model /tmp/kit/model_int8.tflite --train-every 2
 
 Decodes the light photos of the fixed validation split once (the card's decoder, its vote threshold as the
 curve's floor), then scores signal point-AP at the adaptive tolerance without refinement and with each
@@ -19,7 +19,7 @@ import itertools
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 BOXES, GAINS, LITS = (5.0, 6.0, 7.0, 8.0, 9.0), (1.25, 1.5, 2.0), (0.1, 0.15, 0.2, 0.3)

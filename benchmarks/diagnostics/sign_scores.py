@@ -1,7 +1,7 @@
 """How confidently models find each labelled landmark of a real split (small signs by default): a diagnostic.
 
-    python benchmarks/sign_scores.py --model OLD.tflite --model android_demo_assets/model_int8.tflite
-    python benchmarks/sign_scores.py --max-width 30 --source gtsdb --md /tmp/small_signs.md
+    python benchmarks/diagnostics/sign_scores.py --model OLD.tflite --model android_demo_assets/model_int8.tflite
+    python benchmarks/diagnostics/sign_scores.py --max-width 30 --source gtsdb --md /tmp/small_signs.md
 
 For every labelled landmark no wider than ``--max-width`` px (original image) of one validation split, the
 best score any detection of the landmark's own class reaches within the evaluation's adaptive tolerance
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 FLOOR = 0.05

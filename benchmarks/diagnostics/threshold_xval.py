@@ -1,6 +1,6 @@
 """How well the per-class display thresholds carry to unseen frames: a two-fold check on the real splits.
 
-    python benchmarks/threshold_xval.py                       # android_demo_assets/model_int8.tflite
+    python benchmarks/diagnostics/threshold_xval.py                       # android_demo_assets/model_int8.tflite
 
 Each real validation split (keras_lmk/data/sources.py) is cut into two blocks (GTSDB 00500-00549 /
 00550-00599, marking frames 1001-1050 / 1051-1100, the first / last half of the light photos with all copies
@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 SOURCES = ("gtsdb", "markings", "lights")

@@ -1,7 +1,7 @@
 """How many traffic-light labels sit beside the lit lamp, and where `data.lights_snap` moves them.
 
-    python benchmarks/light_label_audit.py                       # prints counts, writes the figure
-    python benchmarks/light_label_audit.py --figure docs/img/lights_label_offsets.jpg --split val
+    python benchmarks/diagnostics/light_label_audit.py                       # prints counts, writes the figure
+    python benchmarks/diagnostics/light_label_audit.py --figure docs/img/lights_label_offsets.jpg --split val
 
 For the training and the validation split of `traffic-lights-kr-train` (keras_lmk/data/sources.py) it runs
 `keras_lmk.data.lamp_snap.snap_record` on every image and prints the boxes moved and their median shift
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 CROP, ZOOM, COLUMNS = 80, 3, 6

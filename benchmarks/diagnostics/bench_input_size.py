@@ -1,6 +1,6 @@
 """One trained model at several inference input sizes, on the fixed real validation splits.
 
-    python benchmarks/bench_input_size.py --run ~/runs/real-v1 --sizes 1024x608 1280x768 1536x896
+    python benchmarks/diagnostics/bench_input_size.py --run ~/runs/real-v1 --sizes 1024x608 1280x768 1536x896
 
 The detector is fully convolutional, so the weights of a run serve any input size that is a multiple of
 the grid stride (:func:`keras_lmk.detector.model.with_input_size`); only the letterbox scale of each
@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
