@@ -73,6 +73,37 @@ def test_draw_detections_keeps_the_frame_and_draws_every_label():
     assert drawn_rows.max() - drawn_rows.min() > n * 10  # stacked, not drawn on top of each other
 
 
+@pytest.mark.parametrize("height", [360, 1080])
+def test_a_label_fill_lies_inside_its_outline(height):
+    """The dark outline and the coloured text are one shape: the text's pixels lie inside the outline's
+    extent, which reaches at most a few pixels past them on every side (OpenCV 5's putText draws a thicker
+    text wider: outline at thickness 3 over text at thickness 1 read "indicating 1.00" as
+    "indicatling1100", the outline 12 px longer than the text)."""
+    from keras_lmk.detector.decode import Detections
+    from keras_lmk.inference.render import draw_detections
+
+    width = height * 16 // 9
+    frame = np.full((height, width, 3), 128, np.uint8)
+    point = (width // 10, height // 2)
+    dets = Detections(np.int32([3]), np.float32([point]), np.float32([1.0]))  # "indicating 1.00"
+    out = draw_detections(frame, dets, TAX).astype(int)
+    r, b = out[..., 0], out[..., 2]
+    fill = (b > 170) & (r < 110) & (b - r > 100)  # the class colour (30, 90, 255), allowing antialiasing
+    dark = out.max(axis=2) < 40
+    px, py = point
+    m = max(8, height // 40) + 4  # the marker's cross (min(h, w) / 40 px) and its outline: not the label
+    fill[py - m : py + m, px - m : px + m] = False
+    dark[py - m : py + m, px - m : px + m] = False
+    assert fill.sum() > 50 and dark.sum() > fill.sum() // 2
+    fy, fx = np.nonzero(fill)
+    dy, dx = np.nonzero(dark)
+    margin = 3 + height // 400
+    for lo_fill, lo_dark in ((fx.min(), dx.min()), (fy.min(), dy.min())):
+        assert 0 <= lo_fill - lo_dark <= margin, (lo_fill, lo_dark)
+    for hi_fill, hi_dark in ((fx.max(), dx.max()), (fy.max(), dy.max())):
+        assert 0 <= hi_dark - hi_fill <= margin, (hi_fill, hi_dark)
+
+
 def test_render_sink_writes_named_jpegs_or_one_video(tmp_path):
     grey = np.full((24, 32, 3), 200, np.uint8)
     red = np.zeros((24, 32, 3), np.uint8)

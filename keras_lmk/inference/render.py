@@ -84,8 +84,9 @@ def draw_detections(rgb: np.ndarray, dets: Detections, taxonomy: Taxonomy) -> np
     if hasattr(dets, "track_ids"):  # tracked detections (keras_lmk.inference.tracking): "#id class score"
         ids = np.asarray(dets.track_ids)[order].tolist()
         labels = [f"#{t} {label}" for t, label in zip(ids, labels, strict=True)]
-    metrics = [cv2.getTextSize(label, FONT, font, 3) for label in labels]  # ((w, h), baseline)
-    sizes = [(tw + 2, th + base + 2) for (tw, th), base in metrics]
+    ring = max(1, round(1.5 * font))  # outline width, pixels
+    metrics = [cv2.getTextSize(label, FONT, font, 1) for label in labels]  # ((w, h), baseline)
+    sizes = [(tw + 2 * ring, th + base + 2 * ring) for (tw, th), base in metrics]
     rects = place_labels(points, sizes, (w_img, h_img), gap=size // 2 + 2)
     colors = [tuple(int(v) for v in taxonomy.classes[c].color) for c in classes]
     for (x, y), color in zip(points, colors, strict=True):
@@ -99,10 +100,36 @@ def draw_detections(rgb: np.ndarray, dets: Detections, taxonomy: Taxonomy) -> np
         near = (min(max(p[0], x0), x1), min(max(p[1], y0), y1))
         if abs(near[0] - p[0]) + abs(near[1] - p[1]) > 2 * size:  # moved away: a leader line to its point
             cv2.line(out, p, near, color, 1, cv2.LINE_AA)
-        org = (x0 + 1, y1 - 1 - base)
-        cv2.putText(out, label, org, FONT, font, (0, 0, 0), 3, cv2.LINE_AA)
-        cv2.putText(out, label, org, FONT, font, color, 1, cv2.LINE_AA)
+        draw_label(out, label, (x0 + ring, y1 - ring - base), font, color, ring)
     return out
+
+
+def draw_label(out: np.ndarray, text: str, org: tuple[int, int], scale: float, color, ring: int = 1) -> None:
+    """Draw ``text`` in ``color`` with a dark outline ``ring`` pixels wide into ``out`` (uint8 [h, w, 3], in
+    place); ``org`` is putText's bottom-left of the text, pixels, x right, y down.
+
+    The text is drawn once, into a mask, and the outline is that mask dilated: both are the same glyphs
+    whatever the OpenCV version. (Outline and text as two putText calls of thickness 3 and 1 come apart with
+    OpenCV 5, whose thicker text is also wider: "indicating 1.00" read "indicatling1100".)
+    """
+    (tw, th), base = cv2.getTextSize(text, FONT, scale, 1)
+    pad = ring + 2  # antialiased glyphs may reach a pixel past the measured box
+    cx0, cy0 = org[0] - pad, org[1] - th - pad  # the canvas around the text, frame pixels
+    mask = np.zeros((th + base + 2 * pad, tw + 2 * pad), np.uint8)
+    cv2.putText(mask, text, (pad, pad + th), FONT, scale, 255, 1, cv2.LINE_AA)
+    k = 2 * ring + 1
+    outline = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    h, w = out.shape[:2]
+    x0, y0 = max(cx0, 0), max(cy0, 0)  # the canvas clipped to the frame
+    x1, y1 = min(cx0 + mask.shape[1], w), min(cy0 + mask.shape[0], h)
+    if x0 >= x1 or y0 >= y1:
+        return
+    crop = np.s_[y0 - cy0 : y1 - cy0, x0 - cx0 : x1 - cx0]
+    a_text = mask[crop][..., None] / 255.0
+    a_ring = np.minimum(outline[crop][..., None] / 127.5, 1.0)  # solid where a glyph covers half a pixel
+    roi = out[y0:y1, x0:x1].astype(np.float32) * (1.0 - a_ring)  # dark outline (and under the text)
+    roi = roi * (1.0 - a_text) + np.asarray(color, np.float32) * a_text
+    out[y0:y1, x0:x1] = np.clip(np.rint(roi), 0, 255).astype(out.dtype)
 
 
 class RenderSink:
