@@ -2,7 +2,7 @@
 
 A traffic light's reference point is the centre of its *lit lamp*, often 8-16 px wide; the detector's point
 lands near it but, in a housing of three or four lamps, often between two lamps or on a dark one (one lamp
-pitch off on x: docs/real_data.md). After decoding, each detection of ``classes`` looks at the image around
+pitch off on x: docs/history.md). After decoding, each detection of ``classes`` looks at the image around
 its point: a ``box_px`` square centred there is compared with the same square shifted by up to one side
 (in quarter-side steps, :func:`keras_lmk.data.lamp_snap.snap_boxes_to_lit_lamps`), and the point moves to
 the centre of the most lamp-lit square when that square is at least ``min_gain`` times as lit as the

@@ -133,7 +133,7 @@ def encode_targets(
         model-input px: it holds only the box's cells whose centre lies within that distance of its reference
         point (always at least the covered cell nearest to the point); its other cells are *ignored*, neither
         landmark nor background. A large road marking then no longer makes hundreds of cells regress a point
-        20+ cells away, which dominated the localization loss on real markings (docs/real_data.md).
+        20+ cells away, which dominated the localization loss on real markings (docs/history.md).
       far_cells: what the cells of a box farther than ``point_radius`` become. ``"ignore"``: neither landmark
         nor background (untrained, so at inference they may fire anywhere on a large marking).
         ``"background"``: background cells sampled *first* (hard negatives: paint or a sign face away from

@@ -123,7 +123,7 @@ PRESETS: dict[str, dict] = {
     "synthetic+gtsdb": {"data": {"source": "synthetic+gtsdb"}},
     # the real-data recipe (the shipped model): the three real sets and the synthetic drives, balanced, at
     # 1664x992 with partial labels ignored where a source does not annotate a class; trained on 512x320 crops
-    # at full-frame scale (docs/real_data.md has the recipe and what each lever gave)
+    # at full-frame scale (docs/history.md has the recipe and what each lever gave)
     "real": {
         # light boxes beside the lit lamp moved onto it, training split only (real-v6)
         "data": {"source": "real+synthetic", "balance": True, "synthetic_frames": 600, "lights_snap": True},
