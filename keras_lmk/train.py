@@ -20,6 +20,7 @@ from pathlib import Path
 
 from keras_lmk.cli import command, make_parser, start_tensorflow
 from keras_lmk.training.config import PRESETS, resolve_config, resume_config
+from keras_lmk.training.run import check_resumable
 
 
 def parse_args(argv=None):
@@ -51,6 +52,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     run_dir = Path(args.run_dir or f"runs/{args.preset}")
     saved = run_dir / "config.yaml"
+    if args.resume:
+        check_resumable(run_dir)  # before TensorFlow: a mistyped folder answers at once
     if args.resume and saved.is_file():  # the run's own config, not whatever preset is named now
         cfg = resume_config(saved, args.config, args.overrides)
         print(f"      --resume: config from {saved} (--preset ignored), --config/--set on top")

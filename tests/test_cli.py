@@ -109,6 +109,18 @@ def test_train_config_errors_answer_without_tensorflow(override, message, tmp_pa
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.parametrize("made", ["missing", "empty"])
+def test_resume_of_a_run_dir_that_holds_no_run_is_an_error(made, tmp_path):
+    # a typo in --run-dir with --resume used to print "starting fresh" and start an hour-long run
+    run_dir = tmp_path / "typo"
+    if made == "empty":
+        run_dir.mkdir()
+    probe, out, err = _probe("keras_lmk.train", "--preset", "debug", "--run-dir", str(run_dir), "--resume")
+    assert probe == "PROBE code=2 tensorflow=False", err
+    assert f"error: {run_dir}: " in err and "--resume" in err and "Traceback" not in err
+    assert sorted(run_dir.iterdir()) == [] if made == "empty" else not run_dir.exists()
+
+
 @pytest.mark.parametrize(
     "line, noise",
     [

@@ -23,6 +23,20 @@ from keras_lmk.training.config import Config, with_num_classes
 from keras_lmk.training.config_io import to_dict
 
 
+def check_resumable(run_dir: Path) -> None:
+    """``--resume`` needs a run to continue: ``run_dir`` with its config.yaml (a run stopped before its first
+    checkpoint starts its first epoch again) or checkpoints/last.keras. A ValueError otherwise: a mistyped
+    folder must not silently start a new run of an hour."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ValueError(f"{run_dir}: no such run directory to --resume (drop --resume to start a new run)")
+    if not ((run_dir / "config.yaml").is_file() or (run_dir / "checkpoints" / "last.keras").is_file()):
+        raise ValueError(
+            f"{run_dir}: holds no run to --resume (no config.yaml or checkpoints/last.keras); "
+            "drop --resume to start a new run there"
+        )
+
+
 def run(cfg: Config, run_dir: Path, resume: bool = False, overwrite: bool = False) -> dict:
     """Train into ``run_dir``. A directory that already holds a trained run is refused unless ``resume``
     (continue it) or ``overwrite`` (start over)."""
@@ -56,6 +70,8 @@ def run(cfg: Config, run_dir: Path, resume: bool = False, overwrite: bool = Fals
 
     # ---- 1. config -------------------------------------------------------------------------------------
     run_dir = Path(run_dir)
+    if resume:
+        check_resumable(run_dir)
     done = [p.name for p in (run_dir / "model.keras", run_dir / "checkpoints" / "last.keras") if p.exists()]
     if done and not (resume or overwrite):
         raise ValueError(
