@@ -163,3 +163,27 @@ def test_a_truncated_jpeg_as_crop_source_is_an_error_naming_the_file(tmp_path):
     cfg = CopyPasteConfig(classes=("warning",), prob=1.0)
     with pytest.raises(FileNotFoundError, match="cut.jpg"):
         CropBank.from_records([record([[10, 20, 20, 30]], [SIGN], path=str(path))], TAX, SPEC, cfg)
+
+
+def test_a_crop_pasted_at_scale_2_has_its_box_and_point_scaled_with_it():
+    # a 24 x 16 crop with its light at box [6, 4, 18, 12] and point (12, 8), pasted at exactly scale 2: the
+    # pasted window is 48 x 32 and, at its top-left (x0, y0), the box is (x0, y0) + 2 x [6, 4, 18, 12] and
+    # the point (x0, y0) + 2 x (12, 8)
+    bank = CropBank([Crop(np.full((16, 24, 3), 200, np.uint8), np.array([[6, 4, 18, 12]], np.float32),
+                          np.array([[12, 8]], np.float32), np.array([SIGNAL], np.int32))])  # fmt: skip
+    cfg = CopyPasteConfig(classes=("signal",), prob=1.0, per_image=1, scale_min=2.0, scale_max=2.0)
+    example = {
+        "image": np.zeros((60, 100, 3), np.uint8),
+        "boxes": np.zeros((0, 4), np.float32),
+        "points": np.zeros((0, 2), np.float32),
+        "classes": np.zeros(0, np.int32),
+        "landmark_ids": np.zeros(0, np.int64),
+        "distances": np.zeros(0, np.float32),
+    }
+    for seed in range(5):
+        out = paste(example, bank, cfg, np.random.default_rng(seed))
+        assert len(out["classes"]) == 1
+        x0, y0 = out["boxes"][0, :2] - [12, 8]
+        assert 0 <= x0 <= 100 - 48 and 0 <= y0 <= 60 - 32 and x0 == int(x0) and y0 == int(y0)
+        np.testing.assert_allclose(out["boxes"][0], [x0 + 12, y0 + 8, x0 + 36, y0 + 24], atol=1e-4)
+        np.testing.assert_allclose(out["points"][0], [x0 + 24, y0 + 16], atol=1e-4)

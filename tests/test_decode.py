@@ -352,3 +352,15 @@ def test_decode_side_balances_only_the_listed_classes():
         DecoderConfig.from_json(cfg.to_json()) == cfg
         and DecoderConfig.from_json({}).side_balanced_classes == ()
     )
+
+
+def test_side_balanced_a_vote_anchored_exactly_on_the_seed_goes_to_the_at_or_after_side():
+    # seed (10, 10) anchored up-left at (4, 4); the second vote (14, 14) is anchored exactly at the seed's
+    # point (10, 10) on both axes, so it is "at or after": the two sides' means are 10 and 14 -> 12 per axis.
+    # Were it counted "before", one side would hold both and give the plain mean (0.9*10 + 0.6*14)/1.5 = 11.6
+    pts = np.array([[10, 10], [14, 14]], np.float32)
+    anchors = np.array([[4, 4], [10, 10]], np.float32)
+    p, _, _ = merge_votes(
+        pts, np.array([6, 6]), np.array([0.9, 0.6], np.float32), 10.0, 10, anchors=anchors, side_balanced=(6,)
+    )
+    np.testing.assert_allclose(p, [[12.0, 12.0]], atol=1e-5)

@@ -4,6 +4,7 @@ fingerprint. The two-worker runs themselves are in test_multiworker.py."""
 import json
 import subprocess
 import sys
+import types
 
 import keras
 import numpy as np
@@ -41,6 +42,34 @@ def test_one_process_is_the_chief_and_writes_the_run_directory(tmp_path, monkeyp
     role.cleanup()
     assert tmp_path.exists()
     assert pick_strategy("mirrored").num_replicas_in_sync == len(tf.config.list_logical_devices("CPU"))
+
+
+@pytest.mark.parametrize(
+    "cluster, task, want",
+    [
+        # TensorFlow's convention: a `chief` job is the chief, and worker 0 is then the second process
+        ({"chief": ["c:1"], "worker": ["a:1", "b:1"]}, ("chief", 0), (0, 3, True)),
+        ({"chief": ["c:1"], "worker": ["a:1", "b:1"]}, ("worker", 0), (1, 3, False)),
+        ({"chief": ["c:1"], "worker": ["a:1", "b:1"]}, ("worker", 1), (2, 3, False)),
+        # without a chief job, worker 0 is the chief
+        ({"worker": ["a:1", "b:1"]}, ("worker", 0), (0, 2, True)),
+        ({"worker": ["a:1", "b:1"]}, ("worker", 1), (1, 2, False)),
+    ],
+)
+def test_worker_0_is_the_chief_only_when_the_cluster_has_no_chief_job(
+    tmp_path, monkeypatch, cluster, task, want
+):
+    monkeypatch.setenv(
+        "TF_CONFIG", json.dumps({"cluster": cluster, "task": {"type": task[0], "index": task[1]}})
+    )
+    strategy = types.SimpleNamespace(
+        cluster_resolver=tf.distribute.cluster_resolver.TFConfigClusterResolver()
+    )
+    role = worker_role(strategy, tmp_path)
+    assert (role.index, role.count, role.is_chief) == want
+    assert role.write_dir == (tmp_path if role.is_chief else tmp_path / f".worker{role.index}-tmp")
+    role.cleanup()
+    assert tmp_path.exists() and not (tmp_path / f".worker{role.index}-tmp").exists()
 
 
 def test_datasets_are_sharded_by_data():

@@ -122,3 +122,10 @@ def test_the_card_section_round_trips_and_bad_settings_are_refused():
         card = {**tiny_card(None), "lamp_refine": section}
         with pytest.raises(ModelCardError, match="malformed model card"):
             load_model_card(None, card)
+
+
+def test_a_point_diagonal_to_the_lamp_moves_onto_it_in_y_as_well_as_x():
+    # 6 px left of and 6 px below the lamp's centre (40, 20): the square shifted by (+6, -6) px (three
+    # quarter-side steps on each axis) is all lamp, so the point moves to (40, 20) on both axes
+    after = refine_lamp_points(lamp_image(), dets([SIGN], [[34.0, 26.0]]), TINY_TAXONOMY, REFINE)
+    np.testing.assert_allclose(after.points, [[40, 20]], atol=1e-5)

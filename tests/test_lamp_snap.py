@@ -87,3 +87,16 @@ def test_lights_split_snaps_training_labels_only(tmp_path):
         )
         assert train[0].points[0, 0] == pytest.approx(train_x, abs=1e-3)
         assert val[0].points[0, 0] == pytest.approx(106.0, abs=1e-3)
+
+
+def test_a_labelled_box_on_its_lamp_stays_beside_a_second_unlabelled_lit_lamp():
+    # two lit lamps side by side (x 112..124 and 124..136), only the first labelled. The box's own lamp must
+    # count as lit for itself (its mean 1.0): the second lamp's 1.0 is not 2 x as lit, so the box stays.
+    # Counting the box's own area as an unlit neighbour would make its mean 0 and let the lamp beside it
+    # steal the label.
+    lit = _litness()
+    lit[LAMP[1] : LAMP[3], LAMP[2] : LAMP[2] + 12] = 1.0
+    on = np.array([LAMP], np.float32)
+    out, moved = snap_boxes_to_lit_lamps(lit, on)
+    np.testing.assert_allclose(out, on)
+    assert not moved.any()

@@ -409,3 +409,19 @@ def test_predictions_of_classes_a_frame_does_not_label_are_left_out_of_that_fram
 
     assert run((2, 3)) == (0, {"signal": 0, "road_marking": 1})
     assert run(()) == (1, {"signal": 0})
+
+
+def test_best_f1_tie_goes_to_the_lower_threshold():
+    """2 signs; ranked TP(0.9) FP(0.7) FP(0.6) TP(0.5). F1 at >= 0.9: P 1, R 1/2 -> 2/3; >= 0.7: 1/2;
+    >= 0.6: P 1/3, R 1/2 -> 0.4; >= 0.5: P 1/2, R 1 -> 2/3. 0.9 and 0.5 tie at 2/3: the lower threshold
+    wins (more recall for the same F1)."""
+    ev = PointEvaluator(TAX, (Tolerance("8px", 8.0),), operating_threshold=0.5)
+    ev.add_frame(
+        [[50, 50], [20, 20]], [1, 1], [box_at(50, 50, 10), box_at(20, 20, 10)],
+        [[50, 51], [150, 150], [90, 90], [21, 20]], [1, 1, 1, 1], [0.9, 0.7, 0.6, 0.5],
+    )  # fmt: skip
+    best = ev.summary()["best_f1"]
+    assert best["threshold"] == pytest.approx(0.5)
+    assert best["f1"] == pytest.approx(2 / 3)
+    assert best["precision"] == pytest.approx(0.5) and best["recall"] == pytest.approx(1.0)
+    assert ev.summary()["best_f1_per_class"]["sign"]["threshold"] == pytest.approx(0.5)

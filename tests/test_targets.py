@@ -315,3 +315,21 @@ def test_mined_share_leaves_part_of_the_balanced_count_to_the_loss():
     assert "mine_pool" not in plain and int(plain["cls_mask"][bg].sum()) == 20
     with pytest.raises(ValueError, match="mined_share"):
         encode(boxes, [[16, 16], [80, 32]], [1, 2], mined_share=1.5)
+
+
+def test_far_cells_as_hard_negatives_never_sample_an_ignored_cell():
+    # the marking of test_point_radius_keeps_only_cells_near_the_reference_point (4 near, 28 far cells) with
+    # an ignore region over its upper-left cells (0..1, 0..1): those 4 far cells stay ignored, never
+    # background, even when every far cell is wanted as a hard negative (40 > 24 free far cells)
+    spec = GridSpec(input_height=64, input_width=128, stride=8, num_classes=7)
+    ignored = {cell(0, 0), cell(0, 1), cell(1, 0), cell(1, 1)}
+    boxes, points = [[0, 0, 64, 32], [0, 0, 16, 16]], [[64, 32], [8, 8]]
+    for min_background in (8, 40):
+        for seed in range(3):
+            t = encode_targets(
+                spec, boxes, points, [6, 0], point_radius=20.0, far_cells="background",
+                min_background=min_background, rng=seed,
+            )  # fmt: skip
+            chosen = set(np.flatnonzero(t["cls_mask"]).tolist())
+            assert not chosen & ignored
+            assert len(chosen) == 4 + min_background

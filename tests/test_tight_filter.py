@@ -84,6 +84,31 @@ def test_iekf_with_one_point_moves_the_state_only_as_the_kalman_gain_says():
     np.testing.assert_allclose(x, expected, atol=2e-3)
 
 
+def test_iekf_with_one_point_returns_the_textbook_posterior_covariance():
+    """The same one-point update: the covariance after it is the textbook (I - K H) P for the optimal gain,
+    which the Joseph form (I - K H) P (I - K H)^T + K R K^T equals. It is smaller than the prior along what
+    the point measures and nowhere over-confident: dropping the K R K^T term (or the second (I - K H)) gives
+    a different, too small covariance."""
+    pts = _landmarks_ahead(TRUE)[2:3]
+    start = Pose(TRUE.x + 0.5, TRUE.y, TRUE.z, TRUE.yaw, TRUE.pitch, TRUE.roll)
+    x0, p0 = _state(start, 1.0, math.radians(2), math.radians(0.5))
+    z = hand_project(pts, TRUE)
+    hm = np.zeros((2, 10))
+    for j, k in enumerate([0, 1, 2, 3, 8, 9]):
+        h = 1e-3 if j < 3 else 1e-5
+        hi, lo = _vec(start), _vec(start)
+        hi[j] += h
+        lo[j] -= h
+        hm[:, k] = ((hand_project(pts, Pose(*hi)) - hand_project(pts, Pose(*lo))) / (2 * h)).ravel()
+    r = 2.0**2 * np.eye(2)
+    gain = p0 @ hm.T @ np.linalg.inv(hm @ p0 @ hm.T + r)
+    expected = (np.eye(10) - gain @ hm) @ p0
+    _, p, _ = iekf_update(x0, p0, pts, z, CAM, pixel_sigma=2.0, iterations=1)
+    np.testing.assert_allclose(p, expected, rtol=1e-3, atol=1e-6)
+    np.testing.assert_allclose(p, p.T, atol=1e-12)
+    assert np.all(np.linalg.eigvalsh(p0 - p) > -1e-9)  # never less certain than the prior
+
+
 def test_mahalanobis_gate_follows_the_pose_uncertainty():
     """Prior very unsure along x only: a detection displaced along the predicted point's x-flow is inside
     the gate, one displaced the same number of pixels across the flow is not (an isotropic gate would take

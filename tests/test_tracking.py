@@ -103,3 +103,42 @@ def test_two_tracks_that_meet_on_one_landmark_become_one():
     out += run(tr, [det([(124, 100)], [1])])
     assert [o.track_ids.tolist() for o in out] == [[0, 1], [0], [0]]
     assert tr.num_tracks == 1
+
+
+def test_a_coasting_track_widens_its_gate_with_each_missed_frame():
+    # a standing landmark (velocity 0) at x = 100 is missed twice, then seen 50 px from its prediction. The
+    # gate of a track with m misses is 0.05 x 640 x (1 + m) = 32 px x 3 = 96 px after 2 misses: 50 px is
+    # inside it and the landmark keeps id 0 (a fixed 32 px gate would start track 1)
+    tr = LandmarkTracker(TrackerConfig(min_hits=1, max_age=3))
+    seq = [det([(100.0, 100)], [1])] * 2 + [det([], [])] * 2 + [det([(150.0, 100)], [1])]
+    out = run(tr, seq)
+    assert [o.track_ids.tolist() for o in out] == [[0], [0], [], [], [0]]
+    assert tr.tracks_started == 1
+
+
+def test_of_two_tracks_that_meet_the_one_with_more_detections_survives():
+    # track 0 (older) starts at x = 100 and is missed in frames 1-2; track 1 starts at x = 140 (40 px: outside
+    # track 0's 32 px gate) and is seen in frames 1-3. Before they meet, track 0 has 2 detections and track 1
+    # has 3; in frame 4 they converge to 6 px apart (under duplicate_frac 0.02 x 640 = 12.8 px): track 1,
+    # the younger one with more detections, survives; the older one ends
+    tr = LandmarkTracker(TrackerConfig(min_hits=1))
+    seq = [
+        det([(100.0, 100)], [1]),
+        det([(140.0, 100)], [1]),  # track 0 misses (40 px > 32 px): track 1 starts
+        det([(140.0, 100)], [1]),  # track 1's second detection; track 0 misses again
+        det([(100.0, 100), (140.0, 100)], [1, 1]),  # track 0: 2 detections, track 1: 3
+        det([(117.0, 100), (123.0, 100)], [1, 1]),  # they meet
+    ]
+    out = run(tr, seq)
+    assert [o.track_ids.tolist() for o in out[:4]] == [[0], [1], [1], [0, 1]]
+    assert out[4].track_ids.tolist() == [1]
+    assert tr.num_tracks == 1 and tr._ids.tolist() == [1]
+
+
+def test_association_pairs_each_track_with_the_detection_that_minimises_total_distance():
+    # tracks standing at x = 0 and x = 10; detections listed as x = 9, then x = 1 (both inside both 32 px
+    # gates). The minimum-total-distance pairing is 0 -> 1 and 10 -> 9 (total 2 px; the crossed one is 18)
+    tr = LandmarkTracker(TrackerConfig(duplicate_frac=0, min_hits=1))
+    tr.update(*det([(0, 0), (10, 0)], [1, 1]), W)
+    out = tr.update(*det([(9, 0), (1, 0)], [1, 1]), W)
+    assert dict(zip(out.track_ids.tolist(), out.raw_points[:, 0].tolist(), strict=True)) == {0: 1.0, 1: 9.0}

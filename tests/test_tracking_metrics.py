@@ -40,3 +40,17 @@ def test_matching_is_one_to_one_same_class_within_tolerance():
 def test_ground_truth_without_ids_is_an_error():
     with pytest.raises(ValueError, match="landmark id"):
         TrackingEvaluator().add_frame([[0, 0]], [1], [-1], [], [], [])
+
+
+def test_mostly_tracked_needs_one_track_for_80_percent_of_the_frames():
+    # landmark 1 is matched in all 5 of its frames, but by track 7 three times and track 8 twice: its best
+    # single track covers 3/5 = 60 % < 80 %, so it is not mostly tracked (although covered 100 % by "any
+    # track"). Landmark 2 is matched by track 9 in 4 of its 5 frames: exactly 80 %, mostly tracked.
+    ev = TrackingEvaluator(tolerance_px=5.0)
+    for t in range(5):
+        tracks = [[10, 10]] + ([[50, 50]] if t < 4 else [])
+        ids = [7 if t < 3 else 8] + ([9] if t < 4 else [])
+        ev.add_frame([[10, 10], [50, 50]], [1, 1], [1, 2], tracks, [1] * len(ids), ids)
+    s = ev.summary()
+    assert s["track_recall"] == pytest.approx(1.0)
+    assert s["mostly_tracked"] == pytest.approx(0.5)
