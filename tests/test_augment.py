@@ -254,6 +254,19 @@ def test_crop_cuts_pixels_and_shifts_landmarks():
         assert 0 <= 110 - x0 < 64 and 0 <= 70 - y0 < 48
 
 
+def test_crop_focus_never_centres_on_an_ignore_region():
+    # a 400x300 image: one sign at the far left, many ignore regions (class 0) at the far right; a 64x48
+    # window centred on the sign (jitter <= 40 % of the window) always holds the sign centre, one centred on
+    # an ignore region never can (they are > 200 px away)
+    img = np.zeros((300, 400, 3), np.uint8)
+    boxes = [[10, 140, 20, 150]] + [[370, 20 + 25 * i, 380, 30 + 25 * i] for i in range(10)]
+    for seed in range(12):
+        centres = [[(b[0] + b[2]) / 2, (b[1] + b[3]) / 2] for b in boxes]
+        ex = example(img, boxes, [SIGN] + [0] * 10, points=centres, seed=(seed, 5))
+        out = np_dict(random_crop(ex, 64, 48, focus=1.0, seed=ex["seed"], min_visible=0.5))
+        assert SIGN in out["classes"].tolist(), seed
+
+
 def test_crop_without_landmarks_and_larger_than_image():
     ex = example(np.zeros((30, 40, 3), np.uint8), np.zeros((0, 4)), [])
     out = np_dict(random_crop(ex, 40, 30, focus=1.0, seed=ex["seed"], min_visible=0.5))

@@ -4,7 +4,8 @@
 
 - ``synthetic``: built-in synthetic drives; validation ``val_fraction`` of the frames (seeded).
 - ``gtsdb``: ``gtsdb-train`` (600 German street images); validation images 00500-00599. Not labelled:
-  auxiliary, signal, road_marking.
+  signal, road_marking, and auxiliary except on the images of ``data.gtsdb_plates`` (the project's own
+  hand-made plate labels, keras_lmk/data/labels/README.md; default on).
 - ``markings``: ``road-markings-train`` (1,100 dashcam frames, one marking quad each); validation frames
   1001-1100. Not labelled: every sign class, signal. ``data.markings_mirror`` adds a mirrored copy of every
   training frame, its point the mirrored marking's lower-right end (``keras_lmk.data.quads``).
@@ -24,6 +25,12 @@ in its images: GTSDB's images hold traffic lights and paint, the light photos ho
 teach those classes as background there (see ``keras_lmk.detector.losses``). Road markings are labelled in the
 marking frames, but only one per frame: that gap is known and left to the background sampling, see
 docs/real_data.md.
+
+Complete negatives (``data.ignore_regions``, docs/real_data.md): a file of a teacher's ignore regions
+(``keras_lmk.inference.ignore_file``) turns the partial labels of the real *training* images into complete
+ones: each image's ``unlabelled`` is cleared, so every class is background wherever it is not labelled, except
+inside the image's ignore regions (the places the teacher thinks an unlabelled class, or an unoutlined
+marking, may be). Validation records are never changed.
 
 Returns ``(train_records, val_records)``; ``data.balance`` repeats the records of smaller sources so each
 source contributes about the same number of training images per epoch.
@@ -50,7 +57,10 @@ UNLABELLED = {
     "markings": ("warning", "regulatory", "indicating", "auxiliary", "signal"),
     "lights": ("warning", "regulatory", "indicating", "auxiliary", "road_marking"),
 }
+# classes a source labels only in part: the marking frames outline one marking each, not every one in view
+PARTIAL = {"markings": ("road_marking",)}
 ALIASES = {"real": ("gtsdb", "markings", "lights")}
+LABELS_DIR = Path(__file__).resolve().parent / "labels"  # the project's own annotation files
 LIGHTS_VAL_FRACTION = 0.15
 
 
@@ -131,6 +141,12 @@ def gtsdb_split(cfg, taxonomy: Taxonomy):
         raise _missing(gt_dir / "gt.txt", "GTSDB", "gtsdb_dir")
     records = load_gtsdb(gt_dir, taxonomy, mapping=cfg.gtsdb_mapping, skip_bad=cfg.skip_bad)
     records = _with_unlabelled(records, UNLABELLED["gtsdb"], taxonomy)
+    if cfg.gtsdb_plates and "auxiliary" in taxonomy.names:  # the project's own plate labels
+        from keras_lmk.data.added_labels import read_added_labels, with_added_labels
+
+        path = labels_file_path(cfg.gtsdb_plates)
+        plates = read_added_labels(path)
+        records = with_added_labels(records, plates, taxonomy.class_id("auxiliary"), taxonomy, str(path))
     val = [r for r in records if 500 <= number_of(r.image_path) <= 599]
     return [r for r in records if not 500 <= number_of(r.image_path) <= 599], val
 
@@ -222,9 +238,76 @@ def balance_sources(parts: list[list[ImageRecord]], seed: int = 0) -> list[Image
     return out
 
 
+def ignore_classes(source: str) -> tuple[str, ...]:
+    """Class names whose unlabelled instances a teacher's ignore regions stand for in ``source``."""
+    return UNLABELLED.get(source, ()) + PARTIAL.get(source, ())
+
+
+def labels_file_path(configured: str) -> Path:
+    """A labels file setting (``data.ignore_regions``, ``data.gtsdb_plates``): a path, or a bare file name
+    of the project's own labels folder."""
+    p = Path(configured)
+    return p if p.is_absolute() or p.exists() or len(p.parts) > 1 else LABELS_DIR / p
+
+
+def read_ignore_file(path: Path) -> dict[str, np.ndarray]:
+    """{image key (``source/file name``): float32 [K, 4] boxes, original pixels} of an ignore-region file."""
+    import json
+
+    from keras_lmk.data.validation import DataError
+
+    try:
+        doc = json.loads(Path(path).read_text())
+        if doc.get("format") != "keras_lmk.ignore_regions/1":
+            raise ValueError(f"format {doc.get('format')!r}, expected 'keras_lmk.ignore_regions/1'")
+        out = {}
+        for key, boxes in doc["images"].items():
+            b = np.asarray(boxes, np.float32).reshape(-1, 4)
+            if not (np.isfinite(b).all() and (b[:, 2:] >= b[:, :2]).all()):
+                raise ValueError(
+                    f"image {key!r}: boxes must be finite [x0, y0, x1, y1] with x1 >= x0, y1 >= y0"
+                )
+            out[key] = b
+        return out
+    except FileNotFoundError:
+        raise DataError(path, None, "ignore-region file not found (data.ignore_regions)") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise DataError(path, None, f"not an ignore-region file: {e}") from None
+
+
+def with_ignore_regions(records: list[ImageRecord], source: str, table: dict, path) -> list[ImageRecord]:
+    """The records made complete: ``unlabelled`` cleared, the table's boxes added as ignore regions (class
+    0: every class ignores them). Every record must be in the table."""
+    from keras_lmk.data.validation import DataError
+
+    out = []
+    for r in records:
+        key = f"{source}/{Path(r.image_path).name}"
+        if key not in table:
+            raise DataError(path, None, f"no ignore regions for training image {key} (regenerate the file)")
+        b = table[key]
+        out.append(
+            dataclasses.replace(
+                r,
+                unlabelled=(),
+                ignore_boxes=np.concatenate([r.ignore_boxes, b]),
+                ignore_classes=np.concatenate([r.ignore_classes, np.zeros(len(b), np.int32)]),
+            )
+        )
+    return out
+
+
 def load_source_splits(cfg, taxonomy: Taxonomy) -> dict[str, tuple[list[ImageRecord], list[ImageRecord]]]:
-    """{source name: (train, val)} for every source of ``cfg.source``, in that order."""
-    return {name: LOADERS[name](cfg, taxonomy) for name in parse_sources(cfg.source)}
+    """{source name: (train, val)} for every source of ``cfg.source``, in that order; with
+    ``data.ignore_regions`` the real sources' training records made complete (see the module doc)."""
+    splits = {name: LOADERS[name](cfg, taxonomy) for name in parse_sources(cfg.source)}
+    if cfg.ignore_regions:
+        path = labels_file_path(cfg.ignore_regions)
+        table = read_ignore_file(path)
+        for name, (train, val) in splits.items():
+            if name in UNLABELLED:
+                splits[name] = (with_ignore_regions(train, name, table, path), val)
+    return splits
 
 
 def load_training_records(cfg, taxonomy: Taxonomy) -> tuple[list[ImageRecord], list[ImageRecord]]:

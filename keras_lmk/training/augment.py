@@ -172,18 +172,21 @@ def random_crop(
 ) -> dict:
     """Cut a ``width`` x ``height`` window out of the (letterboxed) image, landmarks shifted and dropped
     as in :func:`clip_and_drop`. With probability ``focus`` (and when the image has landmarks) the window
-    is centred on a random landmark's box centre, jittered by up to 40 % of the window; otherwise it is
-    placed uniformly. Training on such crops keeps the full-frame scale of every landmark at a fraction of
-    the pixels per step: the detector is fully convolutional, so it then runs on whole frames.
+    is centred on a random landmark's box centre (never an ignore region's), jittered by up to 40 % of the
+    window; otherwise it is placed uniformly. Training on such crops keeps the full-frame scale of every
+    landmark at a fraction of the pixels per step: the detector is fully convolutional, so it then runs on
+    whole frames.
     """
     shape = tf.shape(example["image"])
     h_img, w_img = shape[0], shape[1]
     s_use, s_pick, s_jit, s_uni = tf.unstack(tf.random.experimental.stateless_split(seed, 4))
-    n = tf.shape(example["classes"])[0]
+    # ignore regions (class 0) are never a focus: a teacher's regions can outnumber an image's landmarks
+    landmarks = tf.boolean_mask(example["boxes"], example["classes"] > 0)
+    n = tf.shape(landmarks)[0]
     size = tf.constant([width, height], tf.float32)
     room = tf.maximum(tf.cast(tf.stack([w_img, h_img]), tf.float32) - size, 0.0)
     pick = tf.random.stateless_uniform([], s_pick, 0, tf.maximum(n, 1), dtype=tf.int32)
-    boxes = tf.concat([example["boxes"], tf.zeros([1, 4], tf.float32)], axis=0)  # safe gather when n == 0
+    boxes = tf.concat([landmarks, tf.zeros([1, 4], tf.float32)], axis=0)  # safe gather when n == 0
     centre = (boxes[pick, :2] + boxes[pick, 2:]) / 2
     jitter = tf.random.stateless_uniform([2], s_jit, -0.4, 0.4) * size
     focused = centre + jitter - size / 2

@@ -35,6 +35,8 @@ class DataConfig:
     # real data folders; "" = the shared data folder ($KERAS_LMK_DATA, else ../shared/data) + the set's name
     gtsdb_dir: str = ""
     gtsdb_mapping: str = "gtsdb_to_korea"
+    # the project's own auxiliary-plate labels of GTSDB (keras_lmk/data/labels/); "" = plates unlabelled
+    gtsdb_plates: str = "gtsdb_auxiliary.csv"
     markings_dir: str = ""
     lights_dir: str = ""
     lights_mapping: str = "traffic_light_kr_to_korea"
@@ -44,6 +46,9 @@ class DataConfig:
     # also train on mirrored copies of the marking frames, their points by the rule on the mirrored quads
     # (written once under the cache folder; the validation frames are never mirrored)
     markings_mirror: bool = False
+    # complete negatives: a teacher's ignore-region file (keras_lmk/data/labels/ or a path); the real sources'
+    # training images then teach every class as background outside those regions (keras_lmk/data/sources.py)
+    ignore_regions: str = ""
     balance: bool = False  # repeat smaller sources' training images so each source weighs the same
     coco_json: str = ""
     coco_images: str = ""
