@@ -1,13 +1,19 @@
 """How well the per-class display thresholds carry to unseen frames: a two-fold check on the real splits.
 
-    python benchmarks/diagnostics/threshold_xval.py                       # android_demo_assets/model_int8.tflite
+    python benchmarks/diagnostics/threshold_xval.py          # android_demo_assets/model_int8.tflite
 
 Each real validation split (keras_lmk/data/sources.py) is cut into two blocks (GTSDB 00500-00549 /
 00550-00599, marking frames 1001-1050 / 1051-1100, the first / last half of the light photos with all copies
 of a photo together). The thresholds are calibrated on one block of every source pooled (as
 ``demo_assets --calibrate-on`` does: best F1, pooled and per class) and the operating point is measured on
 the same block and on the other; then the blocks swap. A threshold that holds on the other block is one to
-trust on held-out data. Writes benchmarks/results/<name>.json and .md.
+trust on held-out data. Each row also gives every labelled class's recall at that point.
+
+    python benchmarks/diagnostics/threshold_xval.py --model KIT/model_int8.tflite --one-threshold
+    python benchmarks/diagnostics/threshold_xval.py --model KIT/model_int8.tflite --fixed 0.5
+
+``--one-threshold`` calibrates the pooled threshold only (one for every class); ``--fixed T`` fits nothing
+and measures one threshold T for every class on both blocks. Writes benchmarks/results/<name>.json and .md.
 """
 
 from __future__ import annotations
@@ -55,6 +61,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=str(REPO / "android_demo_assets" / "model_int8.tflite"))
     ap.add_argument("--name", default="threshold_xval", help="results file stem in benchmarks/results/")
+    ap.add_argument("--one-threshold", action="store_true", help="calibrate one pooled threshold only")
+    ap.add_argument("--fixed", type=float, help="no calibration: this threshold for every class")
     args = ap.parse_args(argv)
     model = Path(args.model)
     taxonomy = load_model_card(model).taxonomy
@@ -71,14 +79,18 @@ def main(argv=None) -> int:
             pooled = write_coco(
                 [r for s in SOURCES for r in blocks[cal][s]], taxonomy, tmp / f"block{cal}.json"
             )
-            point = calibrate_card(
-                kit / model.with_suffix(".json").name,
-                run(kit / model.name, pooled, tmp / "e", progress=False),
-            )
-            thresholds[cal] = {
-                "pooled": point["threshold"],
-                **named(point.get("class_thresholds"), list(taxonomy.names)),
-            }
+            if args.fixed is None:
+                point = calibrate_card(
+                    kit / model.with_suffix(".json").name,
+                    run(kit / model.name, pooled, tmp / "e", progress=False),
+                    per_class=not args.one_threshold,
+                )
+                thresholds[cal] = {
+                    "pooled": point["threshold"],
+                    **named(point.get("class_thresholds"), list(taxonomy.names)),
+                }
+            else:
+                thresholds[cal] = {"pooled": args.fixed}
             for test in (cal, 1 - cal):
                 for s in SOURCES:
                     primary = "10px" if s == "markings" else "adaptive"
@@ -87,6 +99,7 @@ def main(argv=None) -> int:
                         kit / model.name,
                         data,
                         tmp / "e",
+                        score_threshold=args.fixed,
                         progress=False,
                         tolerances=tolerances_with_primary(primary),
                     )
@@ -99,6 +112,9 @@ def main(argv=None) -> int:
                             "recall": t["recall"],
                             "precision": t["precision"],
                             "false_per_frame": sum(c["fp"] for c in t["per_class"].values()) / m["frames"],
+                            "class_recall": {
+                                k: c["recall"] for k, c in t["per_class"].items() if c["num_gt"]
+                            },
                         }
                     )
     res = REPO / "benchmarks" / "results"
@@ -111,11 +127,13 @@ def main(argv=None) -> int:
         *(f"- block {c}: " + ", ".join(f"{k} {v:g}" for k, v in th.items()) for c, th in thresholds.items()),
         "",
         "| calibrated on | measured on | source | recall (markings: found within 10 px) | precision "
-        "| false det./frame |",
-        "|---|---|---|---|---|---|",
+        "| false det./frame | recall per class |",
+        "|---|---|---|---|---|---|---|",
         *(
             f"| block {r['calibrated_on']} | {r['measured_on']} | {r['source']} | {r['recall']:.3f} | "
-            f"{r['precision']:.3f} | {r['false_per_frame']:.2f} |"
+            f"{r['precision']:.3f} | {r['false_per_frame']:.2f} | "
+            + ", ".join(f"{k} {v:.2f}" for k, v in r["class_recall"].items())
+            + " |"
             for r in rows
         ),
     ]
