@@ -10,8 +10,8 @@ runs ``keras_lmk.evaluation.evaluate`` (metrics.json, per-frame CSV and plots un
 prints:
 
 - gtsdb: point-mAP at the adaptive tolerance max(4 px, 0.5 sqrt(area)) (bar >= 0.85), mAP at 4 px;
-- markings: share of labelled markings found within 10 px at the operating threshold (bar >= 80 %) and the
-  median point error of those (bar <= 4 px);
+- markings (and markings_street, the street-level split 957-1100): share of labelled markings found within
+  10 px at the operating threshold (bar >= 80 %) and the median point error of those (bar <= 4 px);
 - lights: signal point-AP at the adaptive tolerance (bar >= 0.60);
 - gtsdb also: auxiliary-plate point-AP on the project's own plate labels (keras_lmk/data/labels/); the
   sign point-mAP above is the mean over the three sign classes only;
@@ -78,7 +78,7 @@ def main(argv=None) -> int:
     ap.add_argument("--name", default="real_shipped", help="results file stem in benchmarks/results/")
     ap.add_argument("--results-dir", default=str(REPO / "benchmarks" / "results"), help="where results go")
     ap.add_argument("--score-threshold", type=float, help="operating threshold (default: the model card's)")
-    ap.add_argument("--sources", nargs="+", default=["gtsdb", "markings", "lights"])
+    ap.add_argument("--sources", nargs="+", default=["gtsdb", "markings", "markings_street", "lights"])
     ap.add_argument(
         "--snap-light-labels",
         action="store_true",
@@ -90,7 +90,7 @@ def main(argv=None) -> int:
 
     rows = {}
     for source in args.sources:
-        primary = "10px" if source == "markings" else "adaptive"
+        primary = "10px" if source.startswith("markings") else "adaptive"
         s = evaluate_source(
             model, source, out, args.score_threshold, tolerances_with_primary(primary), args.snap_light_labels
         )
@@ -123,7 +123,7 @@ def main(argv=None) -> int:
                 f"(>= {BARS['auxiliary']})"
             )
             row["bar_met"] = row["sign_mAP_adaptive"] >= BARS["gtsdb"] and aux >= BARS["auxiliary"]
-        elif source == "markings":
+        elif source.startswith("markings"):
             row["found_within_10px"] = t["10px"]["recall"]
             row["bar"] = (
                 f"found within 10 px {100 * t['10px']['recall']:.1f} % (>= 80 %), median error "

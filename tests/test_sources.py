@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 
 from keras_lmk.data.records import ImageRecord
-from keras_lmk.data.sources import balance_sources, lights_split, markings_split, parse_sources, photo_of
+from keras_lmk.data.sources import (
+    balance_sources,
+    lights_split,
+    markings_split,
+    markings_street_split,
+    parse_sources,
+    photo_of,
+)
 from keras_lmk.data.taxonomy import load_taxonomy
 from keras_lmk.training.config import DataConfig
 
@@ -55,22 +62,39 @@ def test_lights_split_keeps_copies_together(tmp_path):
     assert all(r.unlabelled == (1, 2, 3, 4, 6) for r in train + val)  # only signals are labelled
 
 
-def test_markings_split_is_the_frame_block(tmp_path):
+def write_marking_frames(folder, numbers):
     lines = []
-    for i in (999, 1000, 1001, 1100):
-        cv2.imwrite(str(tmp_path / f"roadmark_{i:04d}.jpg"), np.zeros((20, 20, 3), np.uint8))
+    for i in numbers:
+        cv2.imwrite(str(folder / f"roadmark_{i:04d}.jpg"), np.zeros((20, 20, 3), np.uint8))
         lines.append(f"1,9,9,1,1,1,9,9,stop,roadmark_{i:04d}.png")
-    (tmp_path / "annotations.csv").write_text("\n".join(lines))
+    (folder / "annotations.csv").write_text("\n".join(lines))
+
+
+def stems(records):
+    return [Path(r.image_path).stem for r in records]
+
+
+def test_markings_split_is_the_frame_block_and_trains_on_no_frame_of_its_street(tmp_path):
+    # the street of frames 1001-1100 starts at frame 957 (a scene cut, docs/real_data.md): frames 957-1000
+    # train nothing, so validation frames come from a street no training frame shows
+    write_marking_frames(tmp_path, (956, 957, 1000, 1001, 1100))
     train, val = markings_split(DataConfig(markings_dir=str(tmp_path)), TAX)
-    assert [Path(r.image_path).stem for r in train] == ["roadmark_0999", "roadmark_1000"]
-    assert [Path(r.image_path).stem for r in val] == ["roadmark_1001", "roadmark_1100"]
+    assert stems(train) == ["roadmark_0956"]
+    assert stems(val) == ["roadmark_1001", "roadmark_1100"]
     assert train[0].unlabelled == (1, 2, 3, 4, 5)
+
+
+def test_markings_street_split_validates_on_the_whole_street(tmp_path):
+    write_marking_frames(tmp_path, (956, 957, 1000, 1001, 1100))
+    train, val = markings_street_split(DataConfig(markings_dir=str(tmp_path)), TAX)
+    assert stems(train) == ["roadmark_0956"]
+    assert stems(val) == ["roadmark_0957", "roadmark_1000", "roadmark_1001", "roadmark_1100"]
 
 
 def test_markings_mirror_adds_mirrored_training_frames_only(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_LMK_CACHE", str(tmp_path / "cache"))
     lines = []
-    for i in (1000, 1001):
+    for i in (956, 1001):
         cv2.imwrite(str(tmp_path / f"roadmark_{i:04d}.jpg"), np.zeros((20, 20, 3), np.uint8))
         lines.append(f"1,9,9,1,1,2,9,8,stop,roadmark_{i:04d}.png")  # lowest (9,9) right of (1,8)
     (tmp_path / "annotations.csv").write_text("\n".join(lines))

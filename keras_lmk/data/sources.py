@@ -7,7 +7,9 @@
   signal, road_marking, and auxiliary except on the images of ``data.gtsdb_plates`` (the project's own
   hand-made plate labels, keras_lmk/data/labels/README.md; default on).
 - ``markings``: ``road-markings-train`` (1,100 dashcam frames, one marking quad each); validation frames
-  1001-1100. Not labelled: every sign class, signal. ``data.markings_mirror`` adds a mirrored copy of every
+  1001-1100, training frames 1-956 (frames 957-1000 show the validation frames' street and train nothing).
+  ``markings_street`` is the street-level split: the same training frames, validation 957-1100. Not
+  labelled: every sign class, signal. ``data.markings_mirror`` adds a mirrored copy of every
   training frame, its point the mirrored marking's lower-right end (``keras_lmk.data.quads``).
 - ``lights``: ``traffic-lights-kr-train`` (264 images = 88 photos x 3 augmented copies); validation the last
   15 % of the photos sorted by name, all copies of a photo on one side. Not labelled: every sign class,
@@ -62,6 +64,9 @@ PARTIAL = {"markings": ("road_marking",)}
 ALIASES = {"real": ("gtsdb", "markings", "lights")}
 LABELS_DIR = Path(__file__).resolve().parent / "labels"  # the project's own annotation files
 LIGHTS_VAL_FRACTION = 0.15
+# the marking frames' validation block, and the first frame of its street (a scene cut: frames 957-1100 show
+# one street, approached, then waited at); frames 957-1000 train nothing, so no training frame shows it
+MARKINGS_VAL_START, MARKINGS_STREET_START = 1001, 957
 
 
 def shared_data_dir() -> Path:
@@ -151,7 +156,7 @@ def gtsdb_split(cfg, taxonomy: Taxonomy):
     return [r for r in records if not 500 <= number_of(r.image_path) <= 599], val
 
 
-def markings_split(cfg, taxonomy: Taxonomy):
+def markings_split(cfg, taxonomy: Taxonomy, val_from: int = MARKINGS_VAL_START):
     from keras_lmk.data.quads import load_quads
 
     csv = source_dir(cfg.markings_dir, "road-markings-train") / "annotations.csv"
@@ -160,8 +165,8 @@ def markings_split(cfg, taxonomy: Taxonomy):
     records = _with_unlabelled(
         load_quads(csv, taxonomy, skip_bad=cfg.skip_bad), UNLABELLED["markings"], taxonomy
     )
-    val = [r for r in records if number_of(r.image_path) >= 1001]
-    train = [r for r in records if number_of(r.image_path) < 1001]
+    val = [r for r in records if number_of(r.image_path) >= val_from]
+    train = [r for r in records if number_of(r.image_path) < MARKINGS_STREET_START]
     if cfg.markings_mirror:  # mirrored copies of the training frames, their points by the rule (quads.py)
         from keras_lmk.synth.drive import cache_root
 
@@ -171,10 +176,16 @@ def markings_split(cfg, taxonomy: Taxonomy):
         mirrored = [
             dataclasses.replace(r, image_id=len(records) + r.image_id)
             for r in mirrored
-            if number_of(r.image_path) < 1001
+            if number_of(r.image_path) < MARKINGS_STREET_START
         ]
         train += _with_unlabelled(mirrored, UNLABELLED["markings"], taxonomy)
     return train, val
+
+
+def markings_street_split(cfg, taxonomy: Taxonomy):
+    """The marking frames' street-level split: the same training frames, validation the whole street of the
+    last frames (957-1100), none of which any training frame shows."""
+    return markings_split(cfg, taxonomy, val_from=MARKINGS_STREET_START)
 
 
 def photo_of(path: str) -> str:
@@ -215,6 +226,7 @@ LOADERS: dict[str, Callable] = {
     "synthetic": synthetic_split,
     "gtsdb": gtsdb_split,
     "markings": markings_split,
+    "markings_street": markings_street_split,
     "lights": lights_split,
     "coco": coco_split,
 }
