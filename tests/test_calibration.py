@@ -59,3 +59,46 @@ def test_a_card_is_left_alone_when_nothing_was_found(tmp_path, best):
 def test_named_lists_only_the_classes_with_their_own_threshold():
     assert named([None, 0.95, None, 0.7], NAMES) == {"sign": 0.95, "road_marking": 0.7}
     assert named(None, NAMES) == {}
+
+
+def test_a_class_missing_from_the_counts_or_the_background_never_gets_its_own_threshold():
+    # no held-out count for "signal" means 0 landmarks (under any min_landmarks >= 1), and class 0 is the
+    # background: neither gets a threshold even with a nonzero F1 entry of its own
+    m = metrics({"background": point(0.5), "sign": point(0.95), "signal": point(0.6)}, {"sign": 5})
+    assert class_thresholds(m, NAMES, min_landmarks=1) == [None, 0.95, None, None]
+
+
+def test_card_thresholds_on_a_card_that_had_no_class_thresholds():
+    card = {"decoder": {"score_threshold": 0.3}}
+    assert set_card_thresholds(card, 0.5, None) == {"decoder": {"score_threshold": 0.5}}
+    assert set_card_thresholds(card, 0.5, [None, 0.9])["decoder"]["class_score_thresholds"] == [None, 0.9]
+
+
+def test_calibrate_card_writes_the_pooled_and_class_thresholds_and_returns_the_operating_point(tmp_path):
+    path = tmp_path / "card.json"
+    classes = [{"id": i, "name": n} for i, n in enumerate(NAMES)]
+    card = {"taxonomy": {"classes": classes}, "decoder": {"score_threshold": 0.3, "top_k_per_cell": 2}}
+    path.write_text(json.dumps(card))
+    m = metrics({"sign": point(0.95), "signal": point(0.6)}, {"sign": 5, "signal": 4})
+    # pooled 0.8 (POOLED); only "sign" has the 5 landmarks of its own threshold
+    got = calibrate_card(path, m)
+    assert got == {**POOLED, "mAP": 0.5, "class_thresholds": [None, 0.95, None, None]}
+    assert json.loads(path.read_text()) == {
+        "taxonomy": {"classes": classes},
+        "decoder": {
+            "score_threshold": 0.8,
+            "top_k_per_cell": 2,
+            "class_score_thresholds": [None, 0.95, None, None],
+        },
+    }
+    # per_class=False: the pooled threshold only, and the old class thresholds are removed
+    got = calibrate_card(path, m, per_class=False)
+    assert got == {**POOLED, "mAP": 0.5}
+    assert json.loads(path.read_text())["decoder"] == {"score_threshold": 0.8, "top_k_per_cell": 2}
+    # no class qualifies: the card gets the pooled threshold and no class list
+    path.write_text(json.dumps(card))
+    got = calibrate_card(path, metrics({"sign": point(0.95)}, {"sign": 2}))
+    assert (
+        got == {**POOLED, "mAP": 0.5}
+        and "class_score_thresholds" not in json.loads(path.read_text())["decoder"]
+    )

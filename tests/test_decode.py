@@ -364,3 +364,232 @@ def test_side_balanced_a_vote_anchored_exactly_on_the_seed_goes_to_the_at_or_aft
         pts, np.array([6, 6]), np.array([0.9, 0.6], np.float32), 10.0, 10, anchors=anchors, side_balanced=(6,)
     )
     np.testing.assert_allclose(p, [[12.0, 12.0]], atol=1e-5)
+
+
+# ---------------------------------------------------------- contracts pinned by mutation testing (issue 33)
+
+
+def test_empty_results_have_the_documented_shapes_and_dtypes():
+    empty = Detections.empty()
+    for points, classes, scores in (
+        (empty.points, empty.classes, empty.scores),
+        merge_votes(np.zeros((0, 2)), np.zeros(0, int), np.zeros(0), radius=4.0, max_out=10),
+    ):
+        assert (classes.shape, classes.dtype) == ((0,), np.int32)
+        assert (points.shape, points.dtype) == ((0, 2), np.float32)
+        assert (scores.shape, scores.dtype) == ((0,), np.float32)
+
+
+def test_merge_votes_outputs_are_float32_int32_float32():
+    p, c, s = merge_votes(np.array([[1.0, 2.0]]), np.array([1]), np.array([0.5]), radius=4.0, max_out=10)
+    assert (p.dtype, c.dtype, s.dtype) == (np.float32, np.int32, np.float32)
+
+
+def test_a_single_vote_is_one_detection():
+    logits, points = quiet_tensors()
+    set_vote(logits, points, 18, 0, cls=2, conf=0.9, point_px=(21.0, 19.0))
+    dets = decode(logits, points, SPEC, IDENTITY, DecoderConfig())
+    assert dets.classes.tolist() == [2]
+    np.testing.assert_allclose(dets.points, [[21.0, 19.0]], atol=1e-4)
+
+
+def test_a_vote_exactly_at_the_threshold_is_kept():
+    # 2 classes, logits (0, 0): confidence exactly 0.5, which passes a 0.5 threshold (>=), through the
+    # pre-filter (margin 0 = bound log(1) - log(1)), the seed floor and the cut after the merge
+    spec = GridSpec(input_height=16, input_width=16, stride=8, anchors=((0.5, 0.5),), num_classes=2)
+    logits = np.full((spec.num_cells, 1, 2), [10.0, -10.0], np.float32)
+    logits[3, 0] = [0.0, 0.0]
+    points = np.full((spec.num_cells, 1, 2), 0.5, np.float32)
+    for vote_threshold in (None, 0.3):
+        cfg = DecoderConfig(score_threshold=0.5, vote_threshold=vote_threshold)
+        dets = decode(logits, points, spec, IDENTITY, cfg)
+        assert dets.classes.tolist() == [1] and dets.scores.tolist() == [0.5]
+        np.testing.assert_allclose(dets.points, [[12.0, 12.0]])
+
+
+def test_the_prefilter_keeps_every_vote_the_softmax_keeps_with_several_classes():
+    # 3 classes. (a) logits (0, -0.5, -0.5) at threshold 0.5: conf = 1 - 1 / (1 + 2 e^-0.5) = 0.5481, kept
+    # although no single class beats the background (the bound counts all M - 1 classes: log 1 - log 2).
+    # (b) logits (0, 4, 0) at threshold 0.9: conf = 1 - 1 / (1 + e^4 + 1) = 0.9821, class 1 well above the
+    # background while class 2 is not: the margin is the best class over the background (logit 0)
+    spec = GridSpec(input_height=16, input_width=16, stride=8, anchors=((0.5, 0.5),), num_classes=3)
+    for vote, threshold, conf in (
+        ([0.0, -0.5, -0.5], 0.5, 1 - 1 / (1 + 2 * np.exp(-0.5))),
+        ([0.0, 4.0, 0.0], 0.9, 1 - 1 / (2 + np.exp(4.0))),
+    ):
+        logits = np.full((spec.num_cells, 1, 3), [10.0, -10.0, -10.0], np.float32)
+        logits[2, 0] = vote
+        points = np.full((spec.num_cells, 1, 2), 0.5, np.float32)
+        dets = decode(logits, points, spec, IDENTITY, DecoderConfig(score_threshold=threshold))
+        assert len(dets) == 1
+        np.testing.assert_allclose(dets.scores, [conf], atol=1e-6)
+
+
+def test_huge_logits_give_exact_confidences_not_overflow():
+    # the softmax is shifted by the row's largest logit: (0, 500, -500) is confidence 1, and a background
+    # logit of 1000 is confidence 0 (kept at threshold 0), never inf / inf = NaN
+    spec = GridSpec(input_height=16, input_width=16, stride=8, anchors=((0.5, 0.5),), num_classes=3)
+    logits = np.full((spec.num_cells, 1, 3), [1000.0, 0.0, 0.0], np.float32)
+    logits[0, 0] = [0.0, 500.0, -500.0]
+    points = np.full((spec.num_cells, 1, 2), 0.5, np.float32)
+    cfg = DecoderConfig(score_threshold=0.0, vote_threshold=None, merge_radius_px=0.0)
+    dets = decode(logits, points, spec, IDENTITY, cfg)
+    assert len(dets) == 4
+    np.testing.assert_allclose(dets.scores, [1.0, 0.0, 0.0, 0.0])
+
+
+def test_top_k_per_cell_with_votes_in_different_cells():
+    # one vote in each of two cells, top_k 1 of 2 anchors: both stay (the ranking is per cell)
+    logits, points = quiet_tensors()
+    set_vote(logits, points, 0, 1, cls=1, conf=0.9, point_px=(2.0, 2.0))
+    set_vote(logits, points, 63, 0, cls=2, conf=0.8, point_px=(60.0, 60.0))
+    dets = decode(logits, points, SPEC, IDENTITY, DecoderConfig(top_k_per_cell=1))
+    assert dets.classes.tolist() == [1, 2]
+
+
+def test_far_regressions_are_bounded_and_clipped_to_the_image():
+    # regressions of +-1e38 cell units overflow to +-inf pixels in float32; they are bounded to +-1e6 before
+    # the merge and end on the image border, finite
+    logits, points = quiet_tensors()
+    set_vote(logits, points, 9, 0, cls=1, conf=0.9, point_px=(12.0, 12.0))
+    set_vote(logits, points, 54, 0, cls=2, conf=0.8, point_px=(52.0, 52.0))
+    points[9, 0] = [-1e38, -1e38]
+    points[54, 0] = [1e38, 1e38]
+    with np.errstate(over="ignore"):
+        dets = decode(logits, points, SPEC, IDENTITY, DecoderConfig(merge_radius_px=8))
+    assert np.isfinite(dets.points).all()
+    np.testing.assert_allclose(dets.points, [[0.0, 0.0], [64.0, 64.0]])
+
+
+def test_default_clip_on_a_tall_image_uses_the_horizontal_padding():
+    # a 32x64 image letterboxed into 64x64: scale 1, pad_x 16; the original is 32 wide: a point regressed to
+    # input x 60 is original x 44, clipped to 32
+    lb = Letterbox.fit(32, 64, 64, 64)
+    assert (lb.scale, lb.pad_x, lb.pad_y) == (1.0, 16, 0)
+    logits, points = quiet_tensors()
+    set_vote(logits, points, 31, 0, 1, 0.9, (60.0, 30.0))
+    dets = decode(logits, points, SPEC, lb, DecoderConfig())
+    np.testing.assert_allclose(dets.points, [[32.0, 30.0]], atol=1e-4)
+
+
+def test_merge_votes_stops_at_max_out_clusters():
+    pts = np.array([[0, 0], [50, 0], [100, 0]], np.float32)
+    p, c, s = merge_votes(pts, np.array([1, 1, 1]), np.array([0.9, 0.8, 0.7]), radius=5.0, max_out=2)
+    assert s.tolist() == pytest.approx([0.9, 0.8])
+
+
+def test_merge_keeps_classes_apart_however_far_the_points_reach():
+    # the class offset must exceed every point distance: class 1 at (8, 0) and class 2 at (8, 0) with radius 8
+    # (offset barely above 4 max|p|), and class 1 at (1000, 0), class 2 at (717, 0)
+    for pts in ([[8, 0], [8, 0]], [[1000, 0], [717, 0]]):
+        _, c, _ = merge_votes(np.array(pts, np.float32), np.array([1, 2]), np.array([0.9, 0.8]), 8.0, 10)
+        assert sorted(c.tolist()) == [1, 2]
+
+
+def test_merge_of_a_light_cluster_and_of_zero_confidence_votes():
+    # weights 0.5 and 0.3 (sum under 1): the weighted mean ((0.5*0 + 0.3*4) / 0.8, (0.5*2 + 0.3*6) / 0.8)
+    p, _, _ = merge_votes(
+        np.array([[0, 2], [4, 6]], np.float32), np.array([1, 1]), np.array([0.5, 0.3]), 8.0, 10
+    )
+    np.testing.assert_allclose(p, [[1.5, 3.5]], atol=1e-5)
+    # all-zero confidences (score_threshold 0): no weighted mean; the seed's own point (the first listed)
+    p, _, s = merge_votes(np.array([[1, 2], [4, 6]], np.float32), np.array([1, 1]), np.zeros(2), 8.0, 10)
+    np.testing.assert_allclose(p, [[1.0, 2.0]])
+    assert s.tolist() == [0.0]
+
+
+def test_side_balanced_merge_of_two_clusters_is_per_cluster():
+    # two clusters far apart, each one vote before and one after its seed: each axis is the mean of its own
+    # two sides, (10 + 14) / 2 = 12 and (110 + 116) / 2 = 113, whatever the weights
+    pts = np.array([[10, 10], [14, 14], [110, 110], [116, 116]], np.float32)
+    anchors = np.array([[4, 4], [20, 20], [104, 104], [120, 120]], np.float32)
+    sc = np.array([0.9, 0.5, 0.8, 0.3], np.float32)
+    p, c, _ = merge_votes(pts, np.array([6, 6, 6, 6]), sc, 10.0, 10, anchors=anchors, side_balanced=(6,))
+    np.testing.assert_allclose(p, [[12, 12], [113, 113]], atol=1e-5)
+    with pytest.raises(ValueError, match="needs each vote's anchor"):
+        merge_votes(pts, np.array([6, 6, 6, 6]), sc, 10.0, 10, side_balanced=(6,))
+
+
+def test_side_balanced_decode_also_without_a_vote_threshold():
+    spec = GridSpec(
+        input_height=16, input_width=16, stride=8, num_classes=3, anchors=((0.25, 0.5), (0.75, 0.5))
+    )
+    logits = np.full((spec.num_cells, 2, 3), -10.0, np.float32)
+    logits[..., 0] = 10.0
+    logits[0, 0] = [0.0, 3.0, 0.0]
+    logits[0, 1] = [0.0, 1.0, 0.0]
+    points = np.zeros((spec.num_cells, 2, 2), np.float32)
+    points[0, 0] = [0.5, 0.5]
+    points[0, 1] = [0.6, 0.5]
+    cfg = DecoderConfig(score_threshold=0.3, side_balanced_classes=(1,), vote_threshold=None)
+    dets = decode(logits, points, spec, IDENTITY, cfg, image_size=(16, 16))
+    np.testing.assert_allclose(dets.points[0], [4.4, 4.0], atol=1e-4)
+
+
+def test_dequantize_per_channel_on_any_axis():
+    raw = np.array([[1, 2, 3], [4, 5, 6]], np.int8)
+    # per channel on axis 0: row 0 scale 1 zero point 1, row 1 scale 0.5 zero point 0
+    want = np.array([[0, 1, 2], [2, 2.5, 3]], np.float32)
+    np.testing.assert_allclose(dequantize(raw, [1.0, 0.5], [1, 0], axis=0), want)
+    detail = {
+        "quantization_parameters": {"scales": [1.0, 0.5], "zero_points": [1, 0], "quantized_dimension": 0}
+    }
+    out = dequantize_output(raw, detail)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, want)
+    # axis None: the last axis; on a 1-D tensor that is its only axis
+    np.testing.assert_allclose(dequantize(np.array([4, 4], np.int8), [1.0, 0.5], [0, 2]), [4.0, 1.0])
+    # float32 out whatever the parameter types
+    assert dequantize(raw, np.float64(0.1), np.int64(3)).dtype == np.float32
+
+
+def test_quantization_of_reads_the_legacy_pair_and_defaults():
+    from keras_lmk.detector.decode import quantization_of
+
+    scales, zps, dim = quantization_of({"quantization": (0.05, -3)})  # no per-channel parameters
+    assert (scales.dtype, zps.dtype) == (np.float32, np.float32)
+    np.testing.assert_allclose(scales, [0.05])
+    np.testing.assert_allclose(zps, [-3])
+    assert dim == 0
+    scales, zps, dim = quantization_of({"quantization_parameters": {"scales": [0.5], "zero_points": [2]}})
+    assert (scales.dtype, zps.dtype, dim) == (np.float32, np.float32, 0)
+    for float_detail in ({}, {"quantization": (0.0, 0)}, {"quantization_parameters": {}}):
+        scales, zps, dim = quantization_of(float_detail)
+        assert scales.size == 0 and dim == 0
+    np.testing.assert_allclose(dequantize_output(np.array([7], np.int8), {"quantization": (0.5, 1)}), [3.0])
+    with pytest.raises(ValueError, match="output 'head' is int8"):
+        dequantize_output(np.array([7], np.int8), {"name": "head"})
+
+
+def test_decoder_config_bounds_and_normalised_types():
+    DecoderConfig(
+        score_threshold=0.0, vote_threshold=0.0, top_k_per_cell=1, max_detections=1, max_candidates=1
+    )
+    DecoderConfig(class_score_thresholds=(None, 0.0))
+    for bad, match in (
+        (dict(score_threshold=1.0), r"score_threshold must be in \[0, 1\)"),
+        (dict(class_score_thresholds=(None, 1.0)), "class_score_thresholds must be in"),
+        (dict(vote_threshold=-0.1), "vote_threshold must be in"),
+        (dict(top_k_per_cell=0), "top_k_per_cell, max_detections and max_candidates must be >= 1"),
+        (dict(max_detections=0), "must be >= 1"),
+        (dict(max_candidates=0), "must be >= 1"),
+        (dict(merge_radius_px=-1.0), "merge_radius_px must be >= 0"),
+        (dict(side_balanced_classes=(0,)), "side_balanced_classes are landmark class ids >= 1"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            DecoderConfig(**bad)
+    cfg = DecoderConfig(class_score_thresholds=[None, 0, 0.5], vote_threshold=0, side_balanced_classes=[2.0])
+    assert cfg.class_score_thresholds == (None, 0.0, 0.5) and type(cfg.class_score_thresholds[1]) is float
+    assert type(cfg.vote_threshold) is float and cfg.side_balanced_classes == (2,)
+    assert type(cfg.side_balanced_classes[0]) is int
+    hash(cfg)  # every field is hashable again (tuples, not lists)
+    with pytest.raises(ValueError, match="background first"):
+        DecoderConfig(class_score_thresholds=(None, 0.5)).class_thresholds(3)
+
+
+def test_vote_gates_are_one_gate_for_every_landmark_class():
+    # class thresholds (0.9, 0.7) with a 0.3 vote threshold: every class's votes enter at 0.3
+    cfg = DecoderConfig(score_threshold=0.8, class_score_thresholds=(None, 0.9, 0.7), vote_threshold=0.3)
+    np.testing.assert_allclose(cfg.vote_gates(3)[1:], [0.3, 0.3])
+    legacy = DecoderConfig(score_threshold=0.8, class_score_thresholds=(None, 0.9, 0.7), vote_threshold=None)
+    np.testing.assert_allclose(legacy.vote_gates(3)[1:], [0.9, 0.7])

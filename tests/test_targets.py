@@ -333,3 +333,81 @@ def test_far_cells_as_hard_negatives_never_sample_an_ignored_cell():
             chosen = set(np.flatnonzero(t["cls_mask"]).tolist())
             assert not chosen & ignored
             assert len(chosen) == 4 + min_background
+
+
+# ---------------------------------------------------------- contracts pinned by mutation testing (issue 33)
+
+
+def test_class_and_point_bounds_are_inclusive_where_documented():
+    # classes 1..M-1 (M = 4): 3 is fine, 4 is not; a point at exactly +-1e6 px is fine, beyond is not
+    assert landmark_cells(encode([[0, 0, 8, 8]], [[1e6, -1e6]], [3])) == {cell(0, 0)}
+    with pytest.raises(
+        ValueError, match=r"landmark classes must be in 1\.\.3 \(0: ignore region\), got \[4\]"
+    ):
+        encode([[0, 0, 8, 8]], [[1, 1]], [4])
+    with pytest.raises(ValueError, match=r"within \+-1e\+06 px"):
+        encode([[0, 0, 8, 8]], [[1e6 + 1, 0]], [1])
+    with pytest.raises(ValueError, match="boxes and points must be finite"):
+        encode([[0, 0, 8, 8]], [[np.inf, 0]], [1])
+    # a box of zero height (or width) is no landmark
+    assert landmark_cells(encode([[0, 8, 16, 8]], [[8, 8]], [1])) == set()
+    assert landmark_cells(encode([[8, 0, 8, 16]], [[8, 8]], [1])) == set()
+
+
+def test_point_radius_keeps_cells_exactly_at_the_radius():
+    # point (60, 12) = centre of cell (1, 7); cells (1, 6), (0, 7), (2, 7) have centres exactly 8 px away
+    t = encode([[0, 0, 64, 32]], [[60, 12]], [1], point_radius=8.0, background_ratio=None)
+    assert landmark_cells(t) == {cell(1, 7), cell(1, 6), cell(0, 7), cell(2, 7)}
+
+
+def test_point_radius_nearest_cell_is_per_landmark():
+    # two boxes with their points far outside: each keeps its own covered cell nearest to its point
+    t = encode([[0, 0, 16, 16], [64, 32, 80, 48]], [[100, 60], [0, 0]], [1, 2], point_radius=4.0)
+    assert landmark_cells(t) == {cell(1, 1), cell(4, 8)}
+    assert t["gt_class"][cell(1, 1)] == 1 and t["gt_class"][cell(4, 8)] == 2
+
+
+def test_overlap_priority_uses_the_true_box_area():
+    # A [0, 0, 40, 16] (area 640) and the lower B [8, 8, 24, 40] (area 512) share cells (1, 1) and (1, 2):
+    # B is smaller and wins them
+    t = encode([[0, 0, 40, 16], [8, 8, 24, 40]], [[20, 8], [16, 24]], [1, 2])
+    assert t["gt_class"][cell(1, 1)] == 2 and t["gt_class"][cell(1, 2)] == 2
+    assert t["gt_class"][cell(0, 1)] == 1
+
+
+def test_ignore_regions_with_a_class_1_landmark_and_a_point_radius():
+    # ignore region over cells (0..1, 0..1); a class-1 marking [32, 0, 96, 32] with its point at (96, 32) and
+    # radius 20: its far cells are ignored too, the ignore region stays ignored, background elsewhere
+    t = encode(
+        [[0, 0, 16, 16], [32, 0, 96, 32]],
+        [[8, 8], [96, 32]],
+        [0, 1],
+        point_radius=20.0,
+        background_ratio=None,
+    )
+    near = {cell(2, 10), cell(2, 11), cell(3, 10), cell(3, 11)}
+    assert landmark_cells(t) == near and set(t["gt_class"][list(near)]) == {1}
+    region = {cell(0, 0), cell(0, 1), cell(1, 0), cell(1, 1)}
+    far = {cell(r, c) for r in range(4) for c in range(4, 12)} - near
+    assert set(np.flatnonzero(t["cls_mask"] == 0)) == region | far
+
+
+def test_background_counts_follow_ratio_min_and_defaults():
+    box, pt = [[8, 8, 24, 24]], [[16, 16]]  # 4 landmark cells
+    t = encode(box, pt, [1], background_ratio=0.5, min_background=0)
+    assert t["cls_mask"].sum() == 4 + 2  # round(0.5 * 4)
+    assert set(np.unique(t["cls_mask"])) == {0.0, 1.0}
+    t = encode_targets(SPEC, np.zeros((0, 4)), np.zeros((0, 2)), np.zeros(0), rng=0)  # default min 8
+    assert t["cls_mask"].sum() == 8
+    t = encode(box, pt, [1], background_ratio=None, mined_share=0.5)  # every cell sampled: none left to mine
+    assert t["mine_count"] == 0 and t["mine_pool"].sum() == 0 and t["mine_pool"].dtype == np.float32
+    t = encode(box, pt, [1], mined_share=1.0, min_background=8)  # all of the balanced count to the loss
+    assert t["mine_count"] == 8 and t["cls_mask"].sum() == 4
+
+
+def test_far_cells_background_without_a_point_radius_is_the_whole_box():
+    t = encode([[0, 0, 64, 32]], [[64, 32]], [1], far_cells="background", background_ratio=1.0)
+    assert len(landmark_cells(t)) == 32 and t["cls_mask"].sum() == 64
+    # with a radius: far cells sampled as hard negatives get mask 1, like any sampled background
+    t = encode([[0, 0, 64, 32]], [[64, 32]], [1], point_radius=20.0, far_cells="background", min_background=8)
+    assert set(np.unique(t["cls_mask"])) == {0.0, 1.0} and t["cls_mask"].sum() == 4 + 8
