@@ -117,3 +117,56 @@ def test_a_start_that_fails_on_its_data_leaves_nothing_behind(tmp_path, capsys):
     assert code == 2
     assert str(empty) in capsys.readouterr().err
     assert not run_dir.exists()
+
+
+def _coco_set(root, broken: str | None = None):
+    """A tiny COCO training set of 6 plain images; with ``broken``, image 3 is a JPEG cut off mid-copy."""
+    import cv2
+    import numpy as np
+
+    root.mkdir(parents=True)
+    images = []
+    for i in range(6):
+        name = f"{i}.jpg"
+        data = cv2.imencode(".jpg", np.full((48, 64, 3), 40 * i, np.uint8))[1].tobytes()
+        (root / name).write_bytes(data[: len(data) // 2] if broken and i == 3 else data)
+        images.append({"id": i + 1, "file_name": name, "width": 64, "height": 48})
+    categories = [{"id": 1, "name": "regulatory"}]
+    (root / "train.json").write_text(
+        json.dumps({"images": images, "annotations": [], "categories": categories})
+    )
+    return root / "train.json"
+
+
+def test_a_broken_training_image_is_named_before_anything_is_written(tmp_path, capsys, monkeypatch):
+    # a truncated JPEG in a COCO set used to end the first training step in an 8-line TensorFlow graph error
+    # naming no file, leaving config.yaml, model_card.json and val.json behind
+    from keras_lmk.train import main
+
+    monkeypatch.delenv("KERAS_LMK_DEBUG", raising=False)
+    coco = _coco_set(tmp_path / "data", broken="truncated")
+    run_dir = tmp_path / "r"
+    code = main(["--preset", "debug", "--run-dir", str(run_dir), "--set", "data.source=coco",
+                 "--set", f"data.coco_json={coco}"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert f"error: {tmp_path / 'data' / '3.jpg'}: truncated JPEG" in err and "Traceback" not in err
+    assert "data.skip_bad=true" in err  # says how to train on without it
+    assert not run_dir.exists()
+
+
+@pytest.mark.parametrize("weights", ["missing", "not hdf5"])
+def test_a_bad_weights_path_is_named_before_anything_is_written(weights, tmp_path, capsys, monkeypatch):
+    # a missing model.weights_path was a raw h5py error after config.yaml, model_card.json and val.json
+    from keras_lmk.train import main
+
+    monkeypatch.delenv("KERAS_LMK_DEBUG", raising=False)
+    path = tmp_path / "w.weights.h5"
+    if weights == "not hdf5":
+        path.write_text("not weights")
+    run_dir = tmp_path / "r"
+    code = main(["--preset", "debug", "--run-dir", str(run_dir), "--set", f"model.weights_path={path}"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert f"error: {path}: " in err and "model.weights_path" in err and "Traceback" not in err
+    assert not run_dir.exists()

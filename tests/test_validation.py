@@ -10,7 +10,9 @@ from keras_lmk.data.validation import (
     DataError,
     LoadReport,
     check_box,
+    check_image_file,
     check_point,
+    check_record_images,
     image_size,
     parse_number,
     read_text,
@@ -99,3 +101,44 @@ def test_load_report_counts_problems_and_skipped_images():
         "  a.txt:2: box outside the image: [0, 0, 5, 50]",
         "  ... and 2 more",
     ]
+
+
+def _broken(path, kind: str):
+    """A JPEG or PNG file broken the way a new user's data set is: cut off mid-copy, or not an image."""
+    data = cv2.imencode(path.suffix, np.full((48, 64, 3), 90, np.uint8))[1].tobytes()
+    path.write_bytes({"truncated": data[: len(data) // 2], "garbage": b"<html>404 Not Found</html>"}[kind])
+    return path
+
+
+@pytest.mark.parametrize("suffix, name", [(".jpg", "JPEG"), (".png", "PNG")])
+def test_a_truncated_or_garbage_image_file_is_found_from_its_first_and_last_bytes(tmp_path, suffix, name):
+    sound = tmp_path / f"ok{suffix}"
+    cv2.imwrite(str(sound), np.full((48, 64, 3), 90, np.uint8))
+    check_image_file(sound)
+    with pytest.raises(DataError, match=f"^{tmp_path / ('t' + suffix)}: truncated {name}"):
+        check_image_file(_broken(tmp_path / f"t{suffix}", "truncated"))
+    with pytest.raises(DataError, match=f"^{tmp_path / ('g' + suffix)}: not a {name} file"):
+        check_image_file(_broken(tmp_path / f"g{suffix}", "garbage"))
+    with pytest.raises(DataError, match="image file not found"):
+        check_image_file(tmp_path / f"none{suffix}")
+    named_wrong = tmp_path / "really_a_png.jpg"  # decoders go by content: fine
+    named_wrong.write_bytes(cv2.imencode(".png", np.zeros((8, 8, 3), np.uint8))[1].tobytes())
+    check_image_file(named_wrong)
+
+
+def test_records_with_a_broken_image_are_an_error_or_left_out_with_skip_bad(tmp_path):
+    from keras_lmk.data.records import ImageRecord
+
+    def rec(path):
+        return ImageRecord(str(path), 64, 48, np.zeros((0, 4)), np.zeros((0, 2)), np.zeros((0,), int))
+
+    good = tmp_path / "good.png"
+    cv2.imwrite(str(good), np.zeros((48, 64, 3), np.uint8))
+    bad = _broken(tmp_path / "bad.jpg", "truncated")
+    records = [rec(good), rec(bad), rec(good)]
+    with pytest.raises(DataError, match=f"^{bad}: truncated JPEG"):
+        check_record_images(records)
+    report = LoadReport()
+    kept = check_record_images(records, skip_bad=True, report=report)
+    assert [r.image_path for r in kept] == [str(good), str(good)]
+    assert report.count == 1 and report.skipped_images == {str(bad)}

@@ -22,6 +22,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from keras_lmk.data.validation import image_bytes_problem
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v")
 MAX_CONSECUTIVE_BAD_FRAMES = 25  # a video that fails this many reads in a row has ended (or is broken)
@@ -46,8 +48,8 @@ def read_image_rgb(path: str | Path) -> np.ndarray | None:
     except OSError:
         return None
     # libjpeg decodes a truncated JPEG into a partly grey image with only a console warning: check the
-    # end-of-image marker ourselves (allowing a little trailing padding)
-    if data[:2] == b"\xff\xd8" and b"\xff\xd9" not in data[-64:]:
+    # end marker ourselves (allowing a little trailing padding)
+    if image_bytes_problem(data[:8], data[-64:]) is not None:
         return None
     bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if bgr is None or bgr.ndim != 3:

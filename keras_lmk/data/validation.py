@@ -144,6 +144,74 @@ def read_text(path: str | Path) -> str:
         raise DataError(path, None, f"cannot read ({e.strerror or e})") from None
 
 
+# the formats whose files are checked without decoding (the training pipeline's tf.io.decode_image reads
+# them): name, signature, end marker. A JPEG cut off mid-copy passes a header read, and TensorFlow then fails
+# on it inside a training step with a graph error that names no file.
+_CHECKED_FORMATS = (
+    ("JPEG", b"\xff\xd8\xff", b"\xff\xd9"),
+    ("PNG", b"\x89PNG\r\n\x1a\n", b"IEND\xaeB`\x82"),  # the IEND chunk's type and CRC
+)
+_SUFFIX_FORMAT = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG"}
+_TAIL = 64  # bytes: an end marker may be followed by a little padding
+
+
+def image_bytes_problem(head: bytes, tail: bytes, suffix: str = "") -> str | None:
+    """What is wrong with an image file, judged by its first and last bytes only (no decode), or None.
+
+    ``head``: at least its first 8 bytes; ``tail``: its last 64. A JPEG or PNG (by content) must end with its
+    end marker, else it is truncated; a file named .jpg/.jpeg/.png must be a JPEG or PNG by content (a
+    mis-named one is fine: decoders go by content). Other files are not judged here.
+    """
+    for name, signature, end in _CHECKED_FORMATS:
+        if head.startswith(signature):
+            return None if end in tail else f"truncated {name} (no end marker: cut off while copying?)"
+    want = _SUFFIX_FORMAT.get(suffix.lower())
+    return f"not a {want} file (it starts with {head[:8]!r})" if want else None
+
+
+def check_image_file(path: str | Path) -> None:
+    """Cheap integrity check of an image file from its first and last bytes (no decode, ~0.1 ms): a
+    DataError when it is missing, not the JPEG/PNG its name says, or a truncated JPEG/PNG
+    (:func:`image_bytes_problem`). Damage inside a file (flipped bits) passes: only a decode finds that
+    (``image_size(path, decode=True)``)."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+            size = f.seek(0, 2)
+            f.seek(max(0, size - _TAIL))
+            tail = f.read()
+    except FileNotFoundError:
+        raise DataError(path, None, "image file not found") from None
+    except OSError as e:
+        raise DataError(path, None, f"unreadable image file ({e.strerror or e})") from None
+    problem = image_bytes_problem(head, tail, path.suffix)
+    if problem:
+        raise DataError(path, None, problem)
+
+
+def check_record_images(records: list, *, skip_bad: bool = False, report: LoadReport | None = None) -> list:
+    """``records`` (ImageRecords) whose image files pass :func:`check_image_file`, in order. The first broken
+    file raises its DataError unless ``skip_bad``: then its records are left out and the problem is added to
+    ``report``. Each file is read once however often it is listed."""
+    verdict: dict[str, DataError | None] = {}
+    kept = []
+    for r in records:
+        if r.image_path not in verdict:
+            try:
+                check_image_file(r.image_path)
+                verdict[r.image_path] = None
+            except DataError as e:
+                if not skip_bad:
+                    raise
+                verdict[r.image_path] = e
+                if report is not None:
+                    report.add(e, r.image_path)
+        if verdict[r.image_path] is None:
+            kept.append(r)
+    return kept
+
+
 def image_size(path: str | Path, *, decode: bool = False) -> tuple[int, int]:
     """(width, height) of an image file; DataError when it is missing or unreadable.
 

@@ -152,17 +152,28 @@ def build_model(spec: GridSpec, cfg: ModelConfig | None = None) -> keras.Model:
             layer.momentum = cfg.bn_momentum
 
     if cfg.weights_path:
-        model.load_weights(cfg.weights_path)
+        load_weights_file(model, cfg.weights_path, "model.weights_path")
     if cfg.backbone_weights_path:
-        donor = build_model(
-            spec, ModelConfig(**{**_architecture(cfg), "weights_path": cfg.backbone_weights_path})
-        )
+        donor = build_model(spec, ModelConfig(**_architecture(cfg)))
+        load_weights_file(donor, cfg.backbone_weights_path, "model.backbone_weights_path")
         for name in backbone_layer_names(model):
             model.get_layer(name).set_weights(donor.get_layer(name).get_weights())
     if cfg.freeze_backbone:
         for name in backbone_layer_names(model):
             model.get_layer(name).trainable = False
     return model
+
+
+def load_weights_file(model: keras.Model, path: str | Path, key: str) -> None:
+    """``model.load_weights(path)``; a missing or unreadable file (h5py's "file signature not found", a
+    mismatched architecture) is an error naming the file and the config ``key`` that named it."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such weights file ({key})")
+    try:
+        model.load_weights(path)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{path}: cannot load these weights ({key}): {e}") from e
 
 
 # layers from the feature fusion on (see _fuse and build_model); everything before them is the backbone

@@ -98,13 +98,9 @@ def run(cfg: Config, run_dir: Path, resume: bool = False, overwrite: bool = Fals
 
     # ---- 2. data ---------------------------------------------------------------------------------------
     train_records, val_records = load_training_records(cfg.data, taxonomy)
-    if role.is_chief:  # only once the data is there: a start that fails on its data leaves nothing behind
-        atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
-        atomic_write_json(run_dir / "model_card.json", model_card(cfg.grid, taxonomy, cfg.decoder))
+    train_records, val_records = usable_images(train_records, val_records, cfg.data.skip_bad)
     n_lmk = sum(r.num_landmarks for r in train_records)
     print(f"[2/6] data: {len(train_records)} train images ({n_lmk} landmarks), {len(val_records)} val images")
-    if val_records and role.is_chief:  # held-out split: `python -m keras_lmk.evaluate --data RUN/val.json`
-        write_coco(val_records, taxonomy, run_dir / "val.json")
     global_batch = cfg.pipeline.batch_size * strategy.num_replicas_in_sync
     pipe_cfg = dataclasses.replace(cfg.pipeline, batch_size=global_batch)
     train_ds = make_dataset(
@@ -141,6 +137,12 @@ def run(cfg: Config, run_dir: Path, resume: bool = False, overwrite: bool = Fals
         where = f", trained on {crop[0]}x{crop[1]} crops of the {cfg.grid.input_width}x" if crop else ""
         where += f"{cfg.grid.input_height} input" if crop else ""
         print(f"[3/6] model: {net.count_params():,} parameters{where}")
+        # only once the data and the model are there: a start that fails on its input leaves nothing behind
+        if role.is_chief:
+            atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
+            atomic_write_json(run_dir / "model_card.json", model_card(cfg.grid, taxonomy, cfg.decoder))
+            if val_records:  # held-out split: `python -m keras_lmk.evaluate --data RUN/val.json`
+                write_coco(val_records, taxonomy, run_dir / "val.json")
 
         # ---- 4. compile ----------------------------------------------------------------------------------
         total_steps = steps * cfg.train.epochs
@@ -244,6 +246,28 @@ def run(cfg: Config, run_dir: Path, resume: bool = False, overwrite: bool = Fals
         if own:
             print(f"      classes with their own threshold (best F1 of each): {format_threshold(own)}")
     return summary
+
+
+def usable_images(train_records: list, val_records: list, skip_bad: bool) -> tuple[list, list]:
+    """The records whose image files are sound (:func:`keras_lmk.data.validation.check_record_images`: first
+    and last bytes, ~0.1 ms an image), checked before anything is written. A truncated or non-image file is
+    an error naming it (TensorFlow would fail on it inside a training step, naming no file); with
+    ``data.skip_bad`` its records are left out with a warning line each."""
+    import warnings
+
+    from keras_lmk.data.validation import DataError, LoadReport, check_record_images
+
+    report = LoadReport()
+    try:
+        kept = [
+            check_record_images(rs, skip_bad=skip_bad, report=report) for rs in (train_records, val_records)
+        ]
+    except DataError as e:
+        hint = "--set data.skip_bad=true trains without the broken images"
+        raise DataError(e.file, e.line, f"{e.problem}; fix or remove it ({hint})") from None
+    for error in report.errors:
+        warnings.warn(f"{error}, skipped (data.skip_bad)", stacklevel=2)
+    return kept[0], kept[1]
 
 
 def fit_across_workers(trainer, role, train_ds, **fit_kwargs) -> None:
