@@ -129,3 +129,55 @@ def test_a_point_diagonal_to_the_lamp_moves_onto_it_in_y_as_well_as_x():
     # quarter-side steps on each axis) is all lamp, so the point moves to (40, 20) on both axes
     after = refine_lamp_points(lamp_image(), dets([SIGN], [[34.0, 26.0]]), TINY_TAXONOMY, REFINE)
     np.testing.assert_allclose(after.points, [[40, 20]], atol=1e-5)
+
+
+# ---------------------------------------------------------- contracts pinned by mutation testing (issue 33)
+
+
+def test_the_configured_gain_and_floor_reach_the_snapping():
+    # 2 px left of the lamp's centre: the unmoved square is 3/4 lamp (0.632), the lamp square 0.843 = 1.33 x:
+    # enough for min_gain 1.25 (the snapping's own default, 2, would refuse)
+    after = refine_lamp_points(lamp_image(), dets([SIGN], [[38.0, 20.0]]), TINY_TAXONOMY, REFINE)
+    np.testing.assert_allclose(after.points, [[40, 20]], atol=1e-5)
+    assert after.points.dtype == np.float32
+    # a dim lamp (110, 60, 60): lamp-lit 0.4545 x 0.4314 = 0.196, above min_lit 0.15 (the default 0.3 is not)
+    dim = np.full((64, 64, 3), 40, np.uint8)
+    dim[16:24, 36:44] = (110, 60, 60)
+    after = refine_lamp_points(dim, dets([SIGN], [[32.0, 20.0]]), TINY_TAXONOMY, REFINE)
+    np.testing.assert_allclose(after.points, [[40, 20]], atol=1e-5)
+
+
+def test_a_lamp_on_the_image_edge_is_reached():
+    # lamps touching the left and the top edge (x 0..8, y 0..8 ranges): the searched window starts at 0
+    for lamp, point, want in (
+        ((16, 24, 0, 8), (12.0, 20.0), (4, 20)),
+        ((0, 8, 30, 38), (34.0, 12.0), (34, 4)),
+    ):
+        rgb = np.full((64, 64, 3), 40, np.uint8)
+        rgb[lamp[0] : lamp[1], lamp[2] : lamp[3]] = (255, 40, 40)
+        after = refine_lamp_points(rgb, dets([SIGN], [point]), TINY_TAXONOMY, REFINE)
+        np.testing.assert_allclose(after.points, [want], atol=1e-5)
+
+
+def test_points_off_the_image_on_one_axis_stay_and_the_next_point_is_still_refined():
+    # off on x only, off on y only, and exactly where the searched window closes to nothing (x = -15: its
+    # window x -29..0 is empty); then a point beside the lamp that must still move
+    off = [[-30.0, 20.0], [20.0, 100.0], [-15.0, 20.0], [20.0, -15.0]]
+    after = refine_lamp_points(lamp_image(), dets([SIGN] * 5, [*off, [32.0, 20.0]]), TINY_TAXONOMY, REFINE)
+    np.testing.assert_allclose(after.points, [*off, [40, 20]], atol=1e-5)
+
+
+def test_lamp_refine_config_bounds_and_messages():
+    LampRefineConfig(box_px=0.5, min_gain=1.0, min_lit=0.0)
+    LampRefineConfig(min_lit=1.0)
+    with pytest.raises(ValueError, match="lamp_refine.classes must name at least one class"):
+        LampRefineConfig(classes=())
+    for bad in (dict(box_px=0.0), dict(min_gain=0.99), dict(min_lit=-0.1), dict(min_lit=1.5)):
+        with pytest.raises(ValueError, match=r"need box_px > 0, min_gain >= 1 and 0 <= min_lit <= 1, got"):
+            LampRefineConfig(**bad)
+    with pytest.raises(
+        ValueError,
+        match=r"unknown lamp_refine settings \['radius'\]; known: \['box_px', 'classes', 'min_gain'",
+    ):
+        LampRefineConfig.from_json({"radius": 3})
+    assert LampRefineConfig.from_json({"box_px": 6}) == LampRefineConfig(box_px=6)

@@ -142,3 +142,85 @@ def test_association_pairs_each_track_with_the_detection_that_minimises_total_di
     tr.update(*det([(0, 0), (10, 0)], [1, 1]), W)
     out = tr.update(*det([(9, 0), (1, 0)], [1, 1]), W)
     assert dict(zip(out.track_ids.tolist(), out.raw_points[:, 0].tolist(), strict=True)) == {0: 1.0, 1: 9.0}
+
+
+# ---------------------------------------------------------- contracts pinned by mutation testing (issue 33)
+
+
+def test_reported_tracks_have_the_documented_dtypes_on_both_report_paths():
+    for min_hits in (1, 2):
+        tr = LandmarkTracker(TrackerConfig(min_hits=min_hits))
+        for _ in range(2):
+            out = tr.update([[10.0, 20.0]], [3], np.array([0.75]), W)  # float64 scores in
+        assert out.track_ids.tolist() == [0] and out.classes.tolist() == [3] and out.scores.tolist() == [0.75]
+        np.testing.assert_allclose(out.points, [[10, 20]])
+        np.testing.assert_allclose(out.raw_points, [[10, 20]])
+        assert (out.track_ids.dtype, out.classes.dtype, out.scores.dtype) == (np.int64, np.int32, np.float32)
+        assert out.points.dtype == np.float32 and out.raw_points.dtype == np.float32
+
+
+def test_the_second_detection_sets_the_velocity_exactly_also_with_smoothing():
+    # alpha = beta = 0.5: the second detection sets position and velocity from the two detections (no
+    # filtering yet), so on a constant-velocity landmark every prediction is exact and the filtered point is
+    # the detection itself from the second frame on
+    pts = [(100.0 + 7 * t, 50.0 - 3 * t) for t in range(5)]
+    out = run(LandmarkTracker(TrackerConfig(alpha=0.5, beta=0.5, min_hits=1)), [det([p], [1]) for p in pts])
+    np.testing.assert_allclose([o.points[0] for o in out], pts, atol=1e-4)
+
+
+def test_a_track_is_reported_from_its_min_hits_th_detection():
+    out = run(LandmarkTracker(TrackerConfig(min_hits=3)), [det([(10.0 * t, 10)], [1]) for t in range(4)])
+    assert [o.track_ids.tolist() for o in out] == [[], [], [0], [0]]
+
+
+def test_the_gate_grows_with_half_the_speed_and_includes_its_edge():
+    # a landmark moving 30 px/frame: gate 32 + 0.5 x 30 = 47 px around the prediction. A detection 40 px off
+    # keeps the id; one 55 px off starts a new track. At rest, a detection exactly 32 px off is inside.
+    for off, ids in ((40.0, [0]), (55.0, [1])):
+        tr = LandmarkTracker(TrackerConfig(min_hits=1, duplicate_frac=0))
+        out = run(tr, [det([(100.0, 100)], [1]), det([(130.0, 100)], [1]), det([(160.0, 100 + off)], [1])])
+        assert out[2].track_ids.tolist() == ids
+    tr = LandmarkTracker(TrackerConfig(min_hits=1, duplicate_frac=0))
+    out = run(tr, [det([(100.0, 100)], [1]), det([(100.0, 100)], [1]), det([(132.0, 100)], [1])])
+    assert out[2].track_ids.tolist() == [0]
+
+
+def test_duplicate_frac_0_never_merges_or_suppresses_tracks():
+    # two votes on exactly one point start two tracks, and both live on
+    tr = LandmarkTracker(TrackerConfig(min_hits=1, duplicate_frac=0))
+    out = run(tr, [det([(50, 50), (50, 50)], [1, 1]), det([(50, 50), (50, 50)], [1, 1])])
+    assert [o.track_ids.tolist() for o in out] == [[0, 1], [0, 1]] and tr.num_tracks == 2
+    # a vote exactly on a matched track's point, unmatched itself, still starts a track
+    tr = LandmarkTracker(TrackerConfig(min_hits=1, duplicate_frac=0))
+    out = run(tr, [det([(50, 50)], [1]), det([(50, 50), (50, 50)], [1, 1])])
+    assert tr.tracks_started == 2 and out[1].track_ids.tolist() == [0, 1]
+
+
+def test_duplicates_are_judged_pair_by_pair():
+    # duplicate_frac 1/64: 10 px at width 640. Frame 1: a vote exactly 10 px from track 0 starts no track,
+    # while a far one (x = 400) does. Then two separate pairs of tracks meet at once: each pair keeps one.
+    cfg = TrackerConfig(min_hits=1, duplicate_frac=1 / 64)
+    tr = LandmarkTracker(cfg)
+    out = run(tr, [det([(100, 100)], [1]), det([(100, 100), (110, 100), (400, 100)], [1, 1, 1])])
+    assert out[1].track_ids.tolist() == [0, 1] and tr.tracks_started == 2
+    tr = LandmarkTracker(cfg)
+    seq = [
+        det([(100, 100), (140, 100), (300, 100), (340, 100), (500, 300)], [1] * 5),
+        det([(115, 100), (120, 100), (315, 100), (320, 100), (500, 300)], [1] * 5),
+    ]
+    out = run(tr, seq)
+    assert out[1].track_ids.tolist() == [0, 2, 4] and tr.num_tracks == 3
+
+
+def test_tracker_config_bounds_message_and_replace():
+    TrackerConfig(gate_frac=1.0, duplicate_frac=1.0, alpha=1.0, beta=1.0, max_age=0)
+    TrackerConfig(duplicate_frac=0.0, beta=0.0)
+    for bad in ("gate_frac=0", "gate_frac=1.5", "duplicate_frac=1.5", "alpha=1.5", "beta=1.5", "max_age=-1"):
+        key, value = bad.split("=")
+        tail = r" \(gate_frac and alpha in \(0, 1\], beta in \[0, 1\], min_hits >= 1, max_age >= 0\)$"
+        with pytest.raises(ValueError, match=rf"^tracker: out of range: {bad}" + tail):
+            TrackerConfig(**{key: float(value) if "." in value else int(value)})
+    with pytest.raises(ValueError, match="out of range: alpha=2, beta=-1 "):
+        TrackerConfig(alpha=2, beta=-1)
+    cfg = TrackerConfig(min_hits=3)
+    assert cfg.replace(alpha=0.5) == TrackerConfig(min_hits=3, alpha=0.5) and cfg.alpha == 1.0
