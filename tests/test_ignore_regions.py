@@ -123,3 +123,32 @@ def test_malformed_ignore_files_are_refused_by_name(tmp_path, images, fmt, probl
         read_ignore_file(write(tmp_path, images, fmt))
     with pytest.raises(DataError, match="not found"):
         read_ignore_file(tmp_path / "missing.json")
+
+
+def test_written_ignore_files_read_back_box_for_box(tmp_path):
+    from keras_lmk.inference.ignore_file import write_ignore_file
+
+    table = {
+        "gtsdb/b.jpg": [[1.5, 2.0, 3.0, 4.25]],
+        "gtsdb/a.jpg": [],
+        "lights/x.jpg": [[0, 0, 9, 9], [5, 5, 6, 7]],
+    }
+    path = tmp_path / "out.json"
+    write_ignore_file(path, table, teacher="t.tflite", threshold=0.8, classes={"gtsdb": ["signal"]})
+    back = read_ignore_file(path)
+    assert sorted(back) == ["gtsdb/a.jpg", "gtsdb/b.jpg", "lights/x.jpg"]
+    np.testing.assert_array_equal(back["gtsdb/b.jpg"], [[1.5, 2.0, 3.0, 4.25]])
+    np.testing.assert_array_equal(back["lights/x.jpg"], [[0, 0, 9, 9], [5, 5, 6, 7]])
+    assert back["gtsdb/a.jpg"].shape == (0, 4)
+    doc = json.loads(path.read_text())
+    assert (
+        doc["teacher"] == "t.tflite" and doc["threshold"] == 0.8 and doc["classes"] == {"gtsdb": ["signal"]}
+    )
+
+
+def test_the_shipped_ignore_file_covers_every_real_training_image():
+    from keras_lmk.data.sources import LABELS_DIR
+
+    table = read_ignore_file(LABELS_DIR / "ignore_regions_real_v20.json")
+    assert sum(k.startswith("gtsdb/") for k in table) == 500  # 00000-00499
+    assert "markings/roadmark_0956.jpg" in table and "gtsdb/00500.jpg" not in table

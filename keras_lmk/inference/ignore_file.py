@@ -71,4 +71,9 @@ def write_ignore_file(path, table, *, teacher: str, threshold: float, classes: d
         "classes": classes,
         "images": dict(sorted(table.items())),
     }
-    atomic_write_text(path, json.dumps(doc, indent=0, separators=(",", ":")) + "\n")
+    # one image a line: a reviewable diff when the file is regenerated
+    head = json.dumps({k: v for k, v in doc.items() if k != "images"})[:-1]
+    rows = ",\n".join(
+        f"{json.dumps(k)}:{json.dumps(v, separators=(',', ':'))}" for k, v in doc["images"].items()
+    )
+    atomic_write_text(path, f'{head}, "images": {{\n{rows}\n}}}}\n')
