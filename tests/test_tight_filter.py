@@ -223,6 +223,8 @@ def test_implausible_update_is_rejected_and_leaves_the_filter_alone():
 
     res, filt, (x0, p0, pitch0, roll0) = run(TightConfig().update_chi2)
     assert res.status == "rejected" and res.n_matches == 6
+    pairs = sorted(zip(res.map_index.tolist(), res.det_index.tolist(), strict=True))
+    assert pairs == [(k, k) for k in range(6)]
     np.testing.assert_array_equal(filt.x, x0)
     np.testing.assert_array_equal(filt.P, p0)
     assert (filt.pitch, filt.roll) == (pitch0, roll0)
@@ -231,3 +233,179 @@ def test_implausible_update_is_rejected_and_leaves_the_filter_alone():
     assert res.status == "tight"
     dx = filt.x[:4] - x0[:4]
     assert float(np.sum(dx**2 / sigmas**2)) > TightConfig().update_chi2
+
+
+# ---------------------------------------------------------- contracts pinned by mutation testing (issue 33)
+
+
+def _hand_jacobian(pts, pose: Pose) -> np.ndarray:
+    """H [2K, 10] of the hand pinhole at ``pose`` by central differences (columns of the 10-state)."""
+    hm = np.zeros((2 * len(pts), 10))
+    for j, k in enumerate([0, 1, 2, 3, 8, 9]):
+        h = 1e-3 if j < 3 else 1e-5
+        hi, lo = _vec(pose), _vec(pose)
+        hi[j] += h
+        lo[j] -= h
+        hm[:, k] = ((hand_project(pts, Pose(*hi)) - hand_project(pts, Pose(*lo))) / (2 * h)).ravel()
+    return hm
+
+
+def test_iekf_with_cauchy_weights_is_the_textbook_reweighted_kalman_step():
+    """Two points, one seen 20 px off: one linear step with R_i = sigma^2 / w_i, the Cauchy weight
+    w = 1 / (1 + (r / (c sigma))^2) of each point's residual r at the prior (c = 1, sigma = 2 px)."""
+    pts = _landmarks_ahead(TRUE)[2:4]
+    start = Pose(TRUE.x + 0.5, TRUE.y, TRUE.z, TRUE.yaw, TRUE.pitch, TRUE.roll)
+    x0, p0 = _state(start, 1.0, math.radians(2), math.radians(0.5))
+    z = hand_project(pts, TRUE)
+    z[1] += [20.0, 0.0]
+    hm = _hand_jacobian(pts, start)
+    res = (z - hand_project(pts, start)).ravel()
+    w = 1.0 / (1.0 + (np.linalg.norm(res.reshape(2, 2), axis=1) / (1.0 * 2.0)) ** 2)
+    r = np.diag(np.repeat(2.0**2 / w, 2))
+    gain = p0 @ hm.T @ np.linalg.inv(hm @ p0 @ hm.T + r)
+    x, p, rn = iekf_update(x0, p0, pts, z, CAM, pixel_sigma=2.0, cauchy_scale=1.0, iterations=1)
+    np.testing.assert_allclose(x, x0 + gain @ res, atol=2e-3)
+    np.testing.assert_allclose(p, (np.eye(10) - gain @ hm) @ p0, rtol=1e-3, atol=1e-6)
+    # residual norms: one per point, at the updated state
+    want = np.linalg.norm(hand_project(pts, Pose(*x[[0, 1, 2, 3, 8, 9]])) - z, axis=1)
+    assert rn.shape == (2,)
+    np.testing.assert_allclose(rn, want, atol=1e-3)
+
+
+def test_iekf_converges_across_the_yaw_wrap():
+    # the truth heads at +179.8 deg, the prior at -179.6 deg (0.6 deg away through +-180)
+    true = Pose(TRUE.x, TRUE.y, TRUE.z, math.pi - math.radians(0.2), TRUE.pitch, TRUE.roll)
+    pts = _landmarks_ahead(true)
+    start = Pose(true.x + 0.4, true.y - 0.3, true.z, -math.pi + math.radians(0.4), true.pitch, true.roll)
+    x0, p0 = _state(start, 2.0, math.radians(3), math.radians(1))
+    x, _, res = iekf_update(x0, p0, pts, hand_project(pts, true), CAM, pixel_sigma=0.5, iterations=10)
+    assert abs(math.degrees(wrap_angle(x[3] - true.yaw))) < 0.05 and -math.pi <= x[3] <= math.pi
+    assert math.hypot(x[0] - true.x, x[1] - true.y) < 0.05 and res.max() < 0.5
+
+
+def test_mahalanobis_gate_with_a_certain_pose_is_the_pixel_noise_alone():
+    # zero pose covariance: S = sigma^2 I, d^2 = |e|^2 / sigma^2; sigma 3: 11 px -> 13.44 < 13.8 pairs,
+    # 11.2 px -> 13.94 does not
+    pts = _landmarks_ahead(TRUE)[1:2]
+    px, _, jac = project_jac(CAM, _vec(TRUE), pts)
+    for off, n in ((11.0, 1), (11.2, 0)):
+        pi, di = mahalanobis_associate(
+            px, jac, np.zeros((6, 6)), [2], px + [[0.0, off]], [2], pixel_sigma=3.0, gate_chi2=13.8
+        )
+        assert len(pi) == len(di) == n
+    # nothing to pair: empty integer index arrays
+    for preds, dets in ((px, np.zeros((0, 2))), (np.zeros((0, 2)), px)):
+        pi, di = mahalanobis_associate(preds, jac[: len(preds)], np.eye(6), [2] * len(preds), dets,
+                                       [2] * len(dets), pixel_sigma=3.0, gate_chi2=13.8)  # fmt: skip
+        assert pi.shape == di.shape == (0,) and pi.dtype.kind == di.dtype.kind == "i"
+
+
+def test_mahalanobis_association_minimises_the_total_distance():
+    # two predictions 30 px apart, detections at +18 px of the first and +2 px of the second (the first's
+    # nearest is the second's detection's neighbour): the pairing is 0 -> 0, 1 -> 1 (d^2 36 + 0.44), not
+    # crossed; sigma 3, certain pose
+    pts = _landmarks_ahead(TRUE)[1:3]
+    px, _, jac = project_jac(CAM, _vec(TRUE), pts)
+    dets = np.vstack([px[0] + [18.0, 0.0], px[1] + [2.0, 0.0]])
+    pi, di = mahalanobis_associate(
+        px, jac, np.zeros((6, 6)), [2, 2], dets, [2, 2], pixel_sigma=3.0, gate_chi2=1e9
+    )
+    assert sorted(zip(pi.tolist(), di.tolist(), strict=True)) == [(0, 0), (1, 1)]
+
+
+def test_ransac_support_with_three_pairs_and_with_few_pairs():
+    pts = _landmarks_ahead(TRUE)
+    seen = hand_project(pts, TRUE)
+    x0, p0 = _state(Pose(TRUE.x + 0.5, TRUE.y, *_vec(TRUE)[2:]), 1.5, math.radians(2), math.radians(0.5))
+    three = [0, 2, 3]
+    bad = seen[three].copy()
+    bad[1] += [40.0, -30.0]
+    assert ransac_support(x0, p0, pts[three], bad, CAM, TightConfig(support_px=6.0)).tolist() == [
+        True,
+        False,
+        True,
+    ]
+    two = ransac_support(x0, p0, pts[:2], seen[:2], CAM, TightConfig())
+    assert two.tolist() == [True, True] and two.dtype == bool
+
+
+def test_ransac_support_on_a_sample_of_hypotheses_still_drops_the_outliers():
+    pts = _landmarks_ahead(TRUE)
+    seen = hand_project(pts, TRUE)
+    seen[1] += [40.0, -25.0]
+    seen[4] += [-35.0, 30.0]
+    x0, p0 = _state(
+        Pose(TRUE.x + 0.8, TRUE.y + 0.6, *_vec(TRUE)[2:]), 1.5, math.radians(2), math.radians(0.5)
+    )
+    cfg = TightConfig(support_px=6.0, max_hypotheses=8)  # 8 of the 15 pairs of pairs
+    sup = ransac_support(x0, p0, pts, seen, CAM, cfg)
+    assert sup.tolist() == [True, False, True, True, False, True]
+
+
+def _frame(start: Pose, sigma_m=1.5, **cfg):
+    """A tight update from ``start`` on exact detections of the six landmarks seen from TRUE."""
+    pts = _landmarks_ahead(TRUE)
+    classes = np.array([6, 2, 1, 5, 6, 3])
+    filt = PoseFilter(start, diag_cov(sigma_m, math.radians(2)), FilterConfig())
+    x0, p0 = state_with_attitude(filt, TRUE, math.radians(0.05))
+    res = tight_update(filt, TRUE, math.radians(0.05), pts, classes, hand_project(pts, TRUE), classes, CAM,
+                       TightConfig(**cfg))  # fmt: skip
+    return res, filt, x0, p0, pts
+
+
+def test_tight_update_applies_the_iterated_update_of_the_pairs_it_reports():
+    start = Pose(TRUE.x - 1.0, TRUE.y + 0.7, TRUE.z, TRUE.yaw - math.radians(1.0), TRUE.pitch, TRUE.roll)
+    cfg = dict(iterations=2, cauchy_scale=1.5, pixel_sigma=4.0)
+    res, filt, x0, p0, pts = _frame(start, **cfg)
+    assert res.status == "tight" and res.n_matches == 6 and len(res.map_index) == 6
+    det = hand_project(pts, TRUE)
+    x1, p1, _ = iekf_update(x0, p0, pts[res.map_index], det[res.det_index], CAM, pixel_sigma=4.0,
+                            cauchy_scale=1.5, iterations=2)  # fmt: skip
+    assert filt.x.shape == (8,) and filt.P.shape == (8, 8)
+    np.testing.assert_allclose(filt.x, x1[:8], atol=1e-9)
+    np.testing.assert_allclose(filt.P, 0.5 * (p1[:8, :8] + p1[:8, :8].T), atol=1e-12)
+    np.testing.assert_allclose(filt.P, filt.P.T)
+    assert (filt.pitch, filt.roll) == (float(x1[8]), float(x1[9]))
+    assert abs(filt.pitch - TRUE.pitch) < math.radians(0.1) and abs(filt.roll - TRUE.roll) < math.radians(0.1)
+
+
+def test_tight_update_needs_min_support_pairs_and_reports_why_not():
+    start = Pose(TRUE.x - 0.5, TRUE.y + 0.3, *_vec(TRUE)[2:])
+    pts = _landmarks_ahead(TRUE)
+    classes = np.array([6, 2, 1, 5, 6, 3])
+    seen = hand_project(pts, TRUE)
+    # exactly min_support (3) exact pairs: updated
+    filt = PoseFilter(start, diag_cov(1.5, math.radians(2)), FilterConfig())
+    res = tight_update(filt, TRUE, math.radians(0.05), pts[:3], classes[:3], seen[:3], classes[:3], CAM)
+    assert res.status == "tight" and res.n_matches == 3
+    # four pairs within the (wide open) gates, two of them gross outliers: RANSAC support 2 < 3
+    bad = seen[:4].copy()
+    bad[1] += [60.0, 40.0]
+    bad[3] += [-70.0, 50.0]
+    filt = PoseFilter(start, diag_cov(1.5, math.radians(2)), FilterConfig())
+    before = filt.x.copy()
+    cfg = TightConfig(gate_chi2=1e9)
+    res = tight_update(filt, TRUE, math.radians(0.05), pts[:4], classes[:4], bad, classes[:4], CAM, cfg)
+    assert res.status == "none" and res.n_matches == 4
+    assert sorted(zip(res.map_index.tolist(), res.det_index.tolist(), strict=True)) == [
+        (k, k) for k in range(4)
+    ]
+    np.testing.assert_array_equal(filt.x, before)
+    # nothing in view (every landmark behind the car): no pairs, empty index arrays
+    behind = Pose(TRUE.x, TRUE.y, TRUE.z, TRUE.yaw + math.pi, TRUE.pitch, TRUE.roll)
+    filt = PoseFilter(behind, diag_cov(1.5, math.radians(2)), FilterConfig())
+    res = tight_update(filt, TRUE, math.radians(0.05), pts, classes, seen, classes, CAM)
+    assert (res.status, res.n_matches, len(res.map_index), len(res.det_index)) == ("none", 0, 0, 0)
+
+
+def test_tight_update_sees_only_landmarks_in_range_and_facing_the_camera():
+    start = Pose(TRUE.x - 0.5, TRUE.y + 0.3, *_vec(TRUE)[2:])
+    res, _, _, _, _ = _frame(start, max_range_m=25.0)  # the landmarks 12, 15 and 22 m ahead
+    assert res.status == "tight" and sorted(res.map_index.tolist()) == [0, 1, 2]
+    pts = _landmarks_ahead(TRUE)
+    classes = np.array([6, 2, 1, 5, 6, 3])
+    away = np.tile([math.cos(TRUE.yaw), math.sin(TRUE.yaw), 0.0], (6, 1))  # faces pointing ahead, away
+    filt = PoseFilter(start, diag_cov(1.5, math.radians(2)), FilterConfig())
+    res = tight_update(filt, TRUE, math.radians(0.05), pts, classes, hand_project(pts, TRUE), classes, CAM,
+                       map_normals=away)  # fmt: skip
+    assert res.status == "none" and res.n_matches == 0
