@@ -60,6 +60,18 @@ def main(argv=None) -> int:
         help="deploy the run's weights at this input size instead of the trained one (the model is fully "
         "convolutional; a multiple of the grid stride), e.g. 1664x992; default: the run's",
     )
+    p.add_argument(
+        "--merge-across-classes",
+        action="store_true",
+        help="card: votes of any class within the merge radius are one landmark, of the seed's class "
+        "(decoder.merge_across_classes); default: per class",
+    )
+    p.add_argument(
+        "--score-threshold",
+        type=float,
+        metavar="T",
+        help="card: one display threshold T for every class, fitted on nothing (instead of --calibrate-on)",
+    )
     p.add_argument("--check", metavar="DIR", help="compare DIR's model with its goldens instead")
     args = p.parse_args(argv)
     start_tensorflow()  # the kit is built and checked with Keras and TFLite
@@ -82,6 +94,8 @@ def main(argv=None) -> int:
         lamp_refine=LampRefineConfig() if args.lamp_refine else None,
         side_balanced=args.side_balanced,
         input_size=args.input_size,
+        merge_across_classes=args.merge_across_classes,
+        score_threshold=args.score_threshold,
     )
     return 0
 

@@ -593,3 +593,40 @@ def test_vote_gates_are_one_gate_for_every_landmark_class():
     np.testing.assert_allclose(cfg.vote_gates(3)[1:], [0.3, 0.3])
     legacy = DecoderConfig(score_threshold=0.8, class_score_thresholds=(None, 0.9, 0.7), vote_threshold=None)
     np.testing.assert_allclose(legacy.vote_gates(3)[1:], [0.9, 0.7])
+
+
+def test_merge_across_classes_makes_one_detection_of_the_seeds_class():
+    # one sign whose votes disagree: class 2 at (0, 0) 0.9 and (4, 0) 0.3, class 3 at (2, 0) 0.6; class 3 at
+    # (30, 0) 0.5 is another landmark. Across classes: one cluster of class 2 at the weighted mean
+    # ((0 * 0.9 + 4 * 0.3 + 2 * 0.6) / 1.8, 0) = (4/3, 0), score 0.9, and the far one alone
+    pts = np.array([[0, 0], [4, 0], [2, 0], [30, 0]], np.float32)
+    cls, sc = np.array([2, 2, 3, 3]), np.array([0.9, 0.3, 0.6, 0.5], np.float32)
+    p, c, s = merge_votes(pts, cls, sc, radius=5.0, max_out=10, across_classes=True)
+    assert c.tolist() == [2, 3] and s.tolist() == pytest.approx([0.9, 0.5])
+    np.testing.assert_allclose(p, [[4 / 3, 0], [30, 0]], atol=1e-5)
+    _, c, _ = merge_votes(pts, cls, sc, radius=5.0, max_out=10)  # per class: the sign is reported twice
+    assert c.tolist() == [2, 3, 3]
+
+
+def test_decoder_card_carries_merge_across_classes():
+    cfg = DecoderConfig(merge_across_classes=True)
+    assert cfg.to_json()["merge_across_classes"] is True
+    assert DecoderConfig.from_json(cfg.to_json()) == cfg
+    assert "merge_across_classes" not in DecoderConfig().to_json()  # older cards read the same
+    assert DecoderConfig.from_json(DecoderConfig().to_json()).merge_across_classes is False
+
+
+def test_decode_merges_a_landmark_whose_anchors_disagree_on_its_class():
+    # one cell, two anchors voting for the same point with different classes
+    spec = GridSpec(input_height=16, input_width=16, stride=8, num_classes=4)
+    logits = np.full((spec.num_cells, spec.num_anchors, 4), -10.0, np.float32)
+    logits[..., 0] = 10.0
+    logits[0, 0] = [0, 5, 0, 0]  # class 1, confidence ~0.98
+    logits[0, 1] = [0, 0, 4, 0]  # class 2, confidence ~0.95
+    points = np.full((spec.num_cells, spec.num_anchors, 2), 0.5, np.float32)
+    lb = Letterbox(1.0, 0, 0)
+    cfg = DecoderConfig(score_threshold=0.5, vote_threshold=None, merge_radius_px=4.0)
+    assert sorted(decode(logits, points, spec, lb, cfg).classes.tolist()) == [1, 2]
+    one = decode(logits, points, spec, lb, dataclasses.replace(cfg, merge_across_classes=True))
+    assert one.classes.tolist() == [1]
+    np.testing.assert_allclose(one.points, [[4, 4]], atol=1e-5)

@@ -121,3 +121,25 @@ def test_demo_assets_bad_input_size_exits_2(tmp_path, size, capsys):
         code = e.code
     assert code == 2
     assert size in capsys.readouterr().err
+
+
+def test_demo_assets_one_fixed_threshold_and_merge_across_classes(tmp_path):
+    run = tiny_run_dir(tmp_path / "run")
+    card = json.loads((run / "model_card.json").read_text())
+    card["decoder"]["class_score_thresholds"] = [None, 0.9, 0.8]  # a run card calibrated per class
+    (run / "model_card.json").write_text(json.dumps(card))
+    out = tmp_path / "kit"
+    argv = ["--run", str(run), "--out", str(out), "--samples", "1", "--calib-steps", "4"]
+    assert demo_assets_main([*argv, "--merge-across-classes", "--score-threshold", "0.45"]) == 0
+    dec = json.loads((out / "model_int8.json").read_text())["decoder"]
+    assert dec["merge_across_classes"] is True and dec["score_threshold"] == 0.45
+    assert "class_score_thresholds" not in dec  # one threshold for every class
+    assert demo_kit.check(out) == []
+
+
+def test_demo_assets_fixed_threshold_and_calibration_exclude_each_other(tmp_path, capsys):
+    run = tiny_run_dir(tmp_path / "run")
+    argv = ["--run", str(run), "--out", str(tmp_path / "kit"), "--score-threshold", "0.5"]
+    assert demo_assets_main([*argv, "--calibrate-on", str(run / "data" / "annotations.json")]) == 2
+    assert "exclude" in capsys.readouterr().err
+    assert demo_assets_main([*argv[:4], "--score-threshold", "1.5"]) == 2

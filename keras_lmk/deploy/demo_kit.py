@@ -69,6 +69,8 @@ def build(
     lamp_refine: LampRefineConfig | None = None,
     side_balanced: bool = False,
     input_size: tuple[int, int] | None = None,
+    merge_across_classes: bool = False,
+    score_threshold: float | None = None,
 ) -> Path:
     """Build the kit from ``run_dir`` into ``out``; ``localization_threshold`` goes into the card as
     ``localization.score_threshold`` (the threshold ``localize`` uses; the decoder's stays for display).
@@ -80,9 +82,17 @@ def build(
     decoder merges the points of the taxonomy's edge-point classes (``Taxonomy.edge_point_classes``: a road
     marking's lower-right end) side-balanced (:mod:`keras_lmk.detector.decode`), set before calibrating.
     ``input_size`` (width, height): the run's weights deployed at that input instead of the trained one
-    (:func:`keras_lmk.detector.model.with_input_size`); the card's input, grid and output shapes follow."""
+    (:func:`keras_lmk.detector.model.with_input_size`); the card's input, grid and output shapes follow.
+    ``merge_across_classes``: the card's decoder merges votes of any class into one landmark.
+    ``score_threshold``: one display threshold for every class, fitted on nothing (the run's per-class
+    thresholds dropped); not together with ``calibrate_on``."""
     if localization_threshold is not None and not 0.0 <= localization_threshold < 1.0:
         raise ValueError(f"localization threshold must be in [0, 1), got {localization_threshold}")
+    if score_threshold is not None:
+        if not 0.0 <= score_threshold < 1.0:
+            raise ValueError(f"score threshold must be in [0, 1), got {score_threshold}")
+        if calibrate_on is not None:
+            raise ValueError("a fixed score threshold and calibrate_on exclude each other")
     from keras_lmk.data.frames import read_image_rgb
     from keras_lmk.deploy.convert import calibration_images, calibration_records, convert_keras, run_config
     from keras_lmk.deploy.export_lib import export_card
@@ -123,6 +133,11 @@ def build(
         mcard["lamp_refine"] = lamp_refine.to_json()
     if side_balanced:
         mcard["decoder"] = {**mcard["decoder"], "side_balanced_classes": list(taxonomy.edge_point_classes())}
+    if merge_across_classes:
+        mcard["decoder"] = {**mcard["decoder"], "merge_across_classes": True}
+    if score_threshold is not None:
+        dec = {k: v for k, v in mcard["decoder"].items() if k != "class_score_thresholds"}
+        mcard["decoder"] = {**dec, "score_threshold": score_threshold}
     if calibrate_on is not None:
         mcard["calibration"] = {
             "data": Path(calibrate_on).name,

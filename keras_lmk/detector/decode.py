@@ -15,7 +15,8 @@ in cell units (see :mod:`keras_lmk.detector.grid`). Steps, all vectorised:
    threshold, one for every class).
 3. cell units -> model-input pixels (``cell_origin + point * stride``).
 4. merge votes: several cells/anchors regress the same landmark. Greedy by confidence: the most confident
-   remaining vote seeds a cluster of all remaining votes of the same class within ``merge_radius_px``
+   remaining vote seeds a cluster of all remaining votes of the same class (of any class with
+   ``merge_across_classes``: the cluster takes the seed's class) within ``merge_radius_px``
    (model-input pixels) of it; the cluster's point is the confidence-weighted mean of its members' points and
    its score is the seed's (= the cluster's maximum) confidence, so a score stays a probability and does not
    grow with the size of the landmark. For the classes in ``side_balanced_classes`` (points at an end of the
@@ -53,6 +54,9 @@ class DecoderConfig:
     vote_threshold: float | None = 0.3
     # class ids whose merged point averages the two sides of the seed per axis (step 4); () = none
     side_balanced_classes: tuple[int, ...] = ()
+    # votes of any class within merge_radius_px merge into the seed's class (step 4): one landmark whose
+    # anchors disagree on its class is one detection, not one per class
+    merge_across_classes: bool = False
 
     def __post_init__(self):
         if not 0.0 <= self.score_threshold < 1.0:
@@ -114,12 +118,14 @@ class DecoderConfig:
         out["vote_threshold"] = self.vote_threshold
         if self.side_balanced_classes:
             out["side_balanced_classes"] = list(self.side_balanced_classes)
+        if self.merge_across_classes:
+            out["merge_across_classes"] = True
         return out
 
     @classmethod
     def from_json(cls, d: Mapping | None) -> DecoderConfig:
         d = dict(d or {})
-        known = {*cls().to_json(), "class_score_thresholds", "side_balanced_classes"}
+        known = {*cls().to_json(), "class_score_thresholds", "side_balanced_classes", "merge_across_classes"}
         d.setdefault("vote_threshold", None)  # a card without it was calibrated with votes gated per class
         if "class_score_thresholds" in d:
             d["class_score_thresholds"] = tuple(d["class_score_thresholds"] or ())
@@ -198,6 +204,7 @@ def merge_votes(
     min_seed: float = 0.0,
     anchors: np.ndarray | None = None,
     side_balanced: tuple[int, ...] = (),
+    across_classes: bool = False,
 ):
     """Greedy confidence-weighted merge (step 4). points [N, 2], classes [N], scores [N] (any order).
 
@@ -206,6 +213,7 @@ def merge_votes(
     anchors [N, 2]: each vote's anchor position (same units as points), needed for ``side_balanced``: the
     classes whose cluster point averages, per axis, the weighted means of the votes with their anchor before
     and at-or-after the seed's point (one side present: its mean).
+    across_classes: votes of every class join a seed's cluster; the cluster has the seed's class.
     Returns (points [K, 2], classes [K], scores [K]) sorted by score descending.
     """
     n = len(scores)
@@ -217,7 +225,7 @@ def merge_votes(
     # single distance test. Claimed votes become inf; the first finite vote (highest score) seeds the next
     # cluster. Per seed that is a handful of numpy calls on N values (no N x N matrix).
     span = np.abs(p).max() * 4 + 4 * radius + 1
-    z = p[:, 0] + c * span + 1j * p[:, 1]
+    z = p[:, 0] + (0 if across_classes else c * span) + 1j * p[:, 1]
     label = np.full(n, -1, np.int64)
     seeds = []
     i = 0
@@ -288,7 +296,7 @@ def decode(
     origins = spec.cell_origins()[idx // a]
     # far-off regressions are clipped later anyway; bounding them keeps the merge arithmetic finite
     pts_in = np.clip(origins + pts_cell * spec.stride, -1e6, 1e6)
-    sides = {}
+    sides = {"across_classes": cfg.merge_across_classes}
     if cfg.side_balanced_classes:
         sides = {
             "anchors": origins + spec.anchor_array()[idx % a] * spec.stride,
