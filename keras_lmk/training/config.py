@@ -131,7 +131,15 @@ PRESETS: dict[str, dict] = {
     # at full-frame scale (docs/history.md has the recipe and what each lever gave)
     "real": {
         # light boxes beside the lit lamp moved onto it, training split only (real-v6)
-        "data": {"source": "real+synthetic", "balance": True, "synthetic_frames": 600, "lights_snap": True},
+        # complete negatives: every class is background in the real training images outside the teacher's
+        # ignore regions (real-v22; keras_lmk/data/labels/, docs/real_data.md)
+        "data": {
+            "source": "real+synthetic",
+            "balance": True,
+            "synthetic_frames": 600,
+            "lights_snap": True,
+            "ignore_regions": "ignore_regions_real_v20.json",
+        },
         # real-v20 (1280x768 until real-v11, 1408x832 for real-v15, 1536x928 for real-v17); its markings need
         # side-balanced merging at this scale (demo_assets --side-balanced)
         "grid": {"input_height": 992, "input_width": 1664},
@@ -143,6 +151,7 @@ PRESETS: dict[str, dict] = {
             "point_radius": 24.0,  # px: a landmark trains its cells near its point (24 / 8 + 0.5 = 3.5)
             "far_cells": "background",  # a box's cells beyond point_radius: hard negatives (real-v3)
             "mined_negatives": 0.5,  # half the balanced background cells: the highest-loss ones (real-v6)
+            "min_background": 32,  # a crop without landmarks still teaches 32 background cells (real-v22)
             "augment": {
                 "zoom_min": 0.7,
                 "zoom_max": 1.4,
@@ -160,7 +169,7 @@ PRESETS: dict[str, dict] = {
         "train": {"epochs": 30, "learning_rate": 3e-3, "ema_momentum": 0.999, "warmup_epochs": 1.0},
         # votes of one landmark closer than 10 model-input px merge (chosen on the real validation splits
         # with real-v3: lights AP 0.38 / 0.47 / 0.47 / 0.34 / 0.32 at 8 / 10 / 12 / 14 / 16 px, others flat)
-        "decoder": {"merge_radius_px": 10.0},
+        "decoder": {"merge_radius_px": 10.0, "merge_across_classes": True},
     },
     # seconds on a laptop: wiring checks, CI
     "debug": {
