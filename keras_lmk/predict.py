@@ -12,10 +12,18 @@ Output: a JSON list, one entry per landmark::
 
 image_id is the frame index (video) or the position in the sorted file list (folder); file_name is relative to
 the input folder, or the video's name. Points are original-image pixels, x right, y down.
+Beside it, ``preds.frames.json`` lists every processed frame, with no detection too (an unreadable image or
+corrupt frame, skipped with a warning, is not listed)::
+
+    {"image_id": 3, "file_name": "sub/0003.jpg", "landmarks": 0}   # + "timestamp_s" for video frames
+
+``--render``: a video is written under a temporary name and renamed when the run succeeds; a failed run
+removes the output folders it created while they are still empty.
 
 ``--track`` treats the frames as one drive (a video, or a folder in file order) and tracks the landmarks
 (keras_lmk/inference/tracking.py): each entry gets a ``"track_id"`` stable across frames, its point is the
-tracker's filtered point, and detections not yet confirmed by ``--track-min-hits`` frames are left out.
+tracker's filtered point, and detections not yet confirmed by ``--track-min-hits`` frames are left out. The
+summary's track count is the number of track ids in the JSON (tracks never confirmed are counted apart).
 """
 
 from __future__ import annotations
@@ -65,8 +73,12 @@ def main(argv=None) -> int:
     print(
         f"{summary['frames']} frames ({summary['skipped']} skipped), {summary['detections']} landmarks, "
         f"{summary['model_fps']:.1f} frames/s (model+decode)"
-        + (f", {summary['tracks']} tracks" if track is not None else "")
-        + f" -> {summary['out']}"
+        + (
+            f", {summary['tracks']} tracks ({summary['unconfirmed_tracks']} never confirmed: not written)"
+            if track is not None
+            else ""
+        )
+        + f" -> {summary['out']} (every frame: {summary['frames_out']})"
     )
     return 0
 

@@ -74,6 +74,10 @@ def test_predict_errors_are_clear(tmp_path, capsys):
     blocker.write_text("x")
     rc = main(["--model", str(model), "--input", str(tmp_path), "--out", str(blocker / "p.json")])
     assert rc == 2 and "not writable" in capsys.readouterr().err
+    # a folder as --out used to fail only at the end, when the finished JSON could not replace it
+    rc = main(["--model", str(model), "--input", str(tmp_path / "none"), "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert rc == 2 and f"error: {tmp_path}: is a folder; --out wants a JSON file name" in err
 
 
 def test_the_readme_python_example_runs_without_tensorflow():
@@ -125,3 +129,68 @@ def test_predict_track_rejects_a_bad_setting(tmp_path, capsys):
     rc = main(["--model", str(model), "--input", str(tmp_path), "--out", str(tmp_path / "p.json"), "--track",
                "--track-alpha", "0"])  # fmt: skip
     assert rc == 2 and "alpha=0" in capsys.readouterr().err
+
+
+class _ScriptedRunner:
+    """Stands in for a model: frame k's detections are ``script[k]`` ([(class, x, y, score), ...])."""
+
+    def __init__(self, script):
+        from inference_helpers import TINY_TAXONOMY
+
+        from keras_lmk.detector.decode import DecoderConfig
+
+        self.script, self.k = script, 0
+        self.taxonomy, self.decoder = TINY_TAXONOMY, DecoderConfig()
+
+    def predict_frame(self, rgb):
+        from keras_lmk.detector.decode import Detections
+
+        dets = self.script[self.k]
+        self.k += 1
+        return Detections(
+            np.int32([d[0] for d in dets]).reshape(-1),
+            np.float32([d[1:3] for d in dets]).reshape(-1, 2),
+            np.float32([d[3] for d in dets]).reshape(-1),
+        )
+
+
+def _frames(folder, n):
+    folder.mkdir(parents=True)
+    for i in range(n):
+        cv2.imwrite(str(folder / f"{i}.png"), np.full((64, 96, 3), 90, np.uint8))
+    return folder
+
+
+def test_predict_track_counts_the_tracks_its_json_holds_and_lists_every_frame(tmp_path, monkeypatch):
+    # frame 0: landmark A at (20, 20) and a one-frame false detection B at (70, 40); frame 1: A again;
+    # frames 2-3: nothing. With min_hits 2 only A is ever reported (from frame 1): one track in the JSON, so
+    # the summary says 1 track (it said 2: B's track was started, never confirmed, never written)
+    import keras_lmk.inference.predict as lib
+    from keras_lmk.inference.tracking import TrackerConfig
+
+    a, b = (1, 20.0, 20.0, 0.9), (1, 70.0, 40.0, 0.8)
+    monkeypatch.setattr(lib, "open_runner", lambda *_, **__: _ScriptedRunner([[a, b], [a], [], []]))
+    out = tmp_path / "p.json"
+    summary = lib.run("m.tflite", _frames(tmp_path / "imgs", 4), out, progress=False, track=TrackerConfig())
+    preds = json.loads(out.read_text())
+    assert [(p["image_id"], p["track_id"]) for p in preds] == [(1, 0)]
+    assert summary["tracks"] == 1 and summary["detections"] == 1
+    # every processed frame is listed, the empty ones with 0 landmarks: an empty frame is not a skipped one
+    frames = json.loads((tmp_path / "p.frames.json").read_text())
+    assert frames == [
+        {"image_id": i, "file_name": f"{i}.png", "landmarks": n} for i, n in enumerate([0, 1, 0, 0])
+    ]
+
+
+def test_a_failed_predict_leaves_no_output_or_render_folder(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("KERAS_LMK_DEBUG", raising=False)
+    model = save_tiny_keras(tmp_path / "run")
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "0.jpg").write_bytes(b"not an image")
+    new = tmp_path / "new"
+    with pytest.warns(UserWarning, match="unreadable"):
+        rc = main(["--model", str(model), "--input", str(bad), "--out", str(new / "p.json"),
+                   "--render", str(new / "rendered"), "--no-progress"])  # fmt: skip
+    assert rc == 2 and "unreadable" in capsys.readouterr().err
+    assert not new.exists()

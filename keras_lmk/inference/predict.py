@@ -59,6 +59,8 @@ def run(
     :class:`~keras_lmk.inference.tracking.LandmarkTracker`: entries get a ``track_id`` and filtered points,
     and unconfirmed detections are left out."""
     out = Path(out)
+    if out.is_dir():
+        raise IsADirectoryError(f"{out}: is a folder; --out wants a JSON file name")
     check_writable_dir(out.parent)  # fail before loading the model and decoding frames
     source = FrameSource(input_path)
     runner = open_runner(model, num_threads=threads)
@@ -70,21 +72,28 @@ def run(
         sink = RenderSink(render, fps=getattr(source, "fps", 10.0))
     counts = {"frames": 0, "detections": 0, "t_model": 0.0}
     tracker = LandmarkTracker(track) if track is not None else None
+    reported: set[int] = set()  # track ids written (a track never confirmed is never written)
 
-    def stream(tmp: str) -> None:
-        # entries go straight to the (temporary) output file: memory stays flat on long drives
-        with open(tmp, "w") as f:
+    def stream(tmp: str, tmp_frames: str) -> None:
+        # entries go straight to the (temporary) output files: memory stays flat on long drives
+        with open(tmp, "w") as f, open(tmp_frames, "w") as ff:
             f.write("[")
+            ff.write("[")
             for frame in tqdm(source, total=len(source), unit="frame", disable=not progress, desc="predict"):
                 t0 = time.perf_counter()
                 dets = runner.predict_frame(frame.image)
                 counts["t_model"] += time.perf_counter() - t0
-                counts["frames"] += 1
                 if tracker is not None:
                     dets = tracker.update(dets.points, dets.classes, dets.scores, frame.image.shape[1])
-                for e in detection_entries(frame, dets, runner.taxonomy):
+                    reported.update(dets.track_ids.tolist())
+                entries = detection_entries(frame, dets, runner.taxonomy)
+                for e in entries:
                     f.write(("\n" if counts["detections"] == 0 else ",\n") + json.dumps(e))
                     counts["detections"] += 1
+                ff.write(
+                    ("\n" if counts["frames"] == 0 else ",\n") + json.dumps(frame_entry(frame, len(entries)))
+                )
+                counts["frames"] += 1
                 if sink is not None:
                     sink.write(
                         draw_detections(frame.image, dets, runner.taxonomy),
@@ -93,18 +102,41 @@ def run(
                         source.kind == "video",
                     )
             f.write("\n]\n")
+            ff.write("\n]\n")
 
+    frames_out = frames_path(out)
+    ok = False
     try:
-        atomic_write(out, stream)  # the previous file stays until the whole run has succeeded
+        # the previous files stay until the whole run has succeeded
+        atomic_write(frames_out, lambda tmp_frames: atomic_write(out, lambda tmp: stream(tmp, tmp_frames)))
+        ok = True
     finally:
         if sink is not None:
-            sink.close()
+            sink.close(commit=ok)
     frames, t_model = counts["frames"], counts["t_model"]
     return {
         "frames": frames,
         "skipped": source.skipped,
         "detections": counts["detections"],
         "model_fps": frames / t_model if t_model > 0 else 0.0,
-        "tracks": tracker.tracks_started if tracker is not None else None,
+        "tracks": len(reported) if tracker is not None else None,
+        "unconfirmed_tracks": tracker.tracks_started - len(reported) if tracker is not None else None,
         "out": str(out),
+        "frames_out": str(frames_out),
     }
+
+
+def frames_path(out: str | Path) -> Path:
+    """Where the frame list of predictions ``out`` goes: ``preds.json`` -> ``preds.frames.json``."""
+    out = Path(out)
+    return out.with_name(f"{out.stem if out.suffix.lower() == '.json' else out.name}.frames.json")
+
+
+def frame_entry(frame: Frame, landmarks: int) -> dict:
+    """One processed frame in the frame list: its ``image_id``/``file_name`` (and ``timestamp_s``) as in
+    the predictions, and how many landmarks the predictions hold for it (0 for an empty frame; a skipped
+    frame is not listed)."""
+    e = {"image_id": frame.index, "file_name": frame.name, "landmarks": landmarks}
+    if frame.timestamp_s is not None:
+        e["timestamp_s"] = round(frame.timestamp_s, 4)
+    return e

@@ -8,11 +8,13 @@ point gets a thin leader line.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from keras_lmk.atomic import check_writable_dir
 from keras_lmk.data.taxonomy import Taxonomy
 from keras_lmk.detector.decode import Detections
 
@@ -134,7 +136,12 @@ def draw_label(out: np.ndarray, text: str, org: tuple[int, int], scale: float, c
 
 class RenderSink:
     """Writes rendered frames: ``target`` ending in .mp4/.avi is a video, anything else a folder of JPEGs
-    named after the frames (``frame_000123.jpg`` for video inputs)."""
+    named after the frames (``frame_000123.jpg`` for video inputs).
+
+    The folders it needs are made with :func:`keras_lmk.atomic.check_writable_dir` (a command that fails
+    removes them again while empty). A video is written to a temporary file beside ``target`` and moved
+    there by ``close()`` (``close(commit=False)``, or leaving a ``with`` block on an error, deletes it): a
+    failed run neither leaves half a video nor replaces an earlier one."""
 
     def __init__(self, target: str | Path, fps: float = 10.0):
         self.target = Path(target)
@@ -142,10 +149,9 @@ class RenderSink:
         self.is_video = self.target.suffix.lower() in VIDEO_OUT_SUFFIXES
         self._writer = None
         self._size = None
-        if self.is_video:
-            self.target.parent.mkdir(parents=True, exist_ok=True)
-        else:
-            self.target.mkdir(parents=True, exist_ok=True)
+        check_writable_dir(self.target.parent if self.is_video else self.target)
+        # atomic_write's temporary naming (keras_lmk.atomic.TEMP_NAME), keeping the suffix OpenCV goes by
+        self._tmp = self.target.with_name(f".{self.target.name}.{os.getpid():08d}.tmp{self.target.suffix}")
 
     def write(self, rgb: np.ndarray, name: str, index: int, from_video: bool):
         bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
@@ -153,8 +159,9 @@ class RenderSink:
             if self._writer is None:
                 self._size = (bgr.shape[1], bgr.shape[0])
                 fourcc = cv2.VideoWriter_fourcc(*("mp4v" if self.target.suffix.lower() == ".mp4" else "MJPG"))
-                self._writer = cv2.VideoWriter(str(self.target), fourcc, self.fps, self._size)
+                self._writer = cv2.VideoWriter(str(self._tmp), fourcc, self.fps, self._size)
                 if not self._writer.isOpened():
+                    self._writer = None
                     raise OSError(f"{self.target}: cannot open a video writer")
             if (bgr.shape[1], bgr.shape[0]) != self._size:  # a folder of mixed sizes into one video
                 bgr = cv2.resize(bgr, self._size)
@@ -166,13 +173,18 @@ class RenderSink:
         if not cv2.imwrite(str(path), bgr):
             raise OSError(f"{path}: cannot write rendered frame")
 
-    def close(self):
+    def close(self, commit: bool = True):
+        """Finish the video: moved to ``target`` when ``commit``, else deleted (a folder of JPEGs keeps what
+        was written)."""
         if self._writer is not None:
             self._writer.release()
             self._writer = None
+            if commit:
+                os.replace(self._tmp, self.target)
+        self._tmp.unlink(missing_ok=True)
 
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
-        self.close()
+    def __exit__(self, exc_type, *exc):
+        self.close(commit=exc_type is None)
