@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import sys
 
-from keras_lmk.cli import command, make_parser
+from keras_lmk.cli import command, make_parser, positive_int
 from keras_lmk.data.frames import read_image_rgb
 from keras_lmk.inference.runtime import LandmarkRuntime
 
@@ -24,7 +24,7 @@ def main(argv=None) -> int:
     p = make_parser("python export/run_tflite.py", __doc__)
     p.add_argument("model", help=".tflite file with its model card <name>.json beside it")
     p.add_argument("images", nargs="+", help="image files (jpg, png, bmp)")
-    p.add_argument("--threads", type=int, default=2, help="TFLite interpreter threads")
+    p.add_argument("--threads", type=positive_int, default=2, help="TFLite interpreter threads")
     args = p.parse_args(argv)
     rt = LandmarkRuntime(args.model, num_threads=args.threads)
     done = 0

@@ -95,6 +95,11 @@ def strict_json(obj):
 def check_writable_dir(path: str | Path) -> Path:
     """Fail early, with a clear message, when ``path`` cannot be created or written."""
     path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(f"{path}: output directory is not writable: it is a file")
+    blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise NotADirectoryError(f"{path}: output directory is not writable: {blocker} is a file")
     new = [p for p in (path, *path.parents) if not p.exists()]
     try:
         path.mkdir(parents=True, exist_ok=True)

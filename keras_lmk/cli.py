@@ -66,6 +66,17 @@ def input_size(text: str) -> tuple[int, int]:
     return int(w), int(h)
 
 
+def positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1 (``--threads``)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: want a whole number >= 1")
+    return value
+
+
 def add_input_argument(parser: argparse.ArgumentParser, help: str, *, old: tuple[str, ...] = ()):
     """The required ``--input`` every command reads (``args.input``); ``old`` spellings (``--in``,
     ``--data``) are still accepted but not shown. Returns the group: a command may add alternatives."""
@@ -82,7 +93,7 @@ def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--score-threshold", type=float, help="operating threshold (default: the model card's)"
     )
-    parser.add_argument("--threads", type=int, default=2, help="TFLite interpreter threads")
+    parser.add_argument("--threads", type=positive_int, default=2, help="TFLite interpreter threads")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 

@@ -95,7 +95,7 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
 def test_check_writable_dir_messages(tmp_path, monkeypatch):
     (tmp_path / "somefile").write_text("I am a file")
     blocked = tmp_path / "somefile" / "out"  # nobody can create it: its parent is a regular file
-    with pytest.raises(OSError, match=r"somefile/out: output directory is not writable"):
+    with pytest.raises(OSError, match=r"somefile/out: output directory is not writable: .*somefile is a f"):
         check_writable_dir(blocked)
     assert check_writable_dir(tmp_path / "new" / "dir") == tmp_path / "new" / "dir"
     assert list((tmp_path / "new" / "dir").iterdir()) == []  # the probe is gone
@@ -116,6 +116,19 @@ def test_check_writable_dir_messages(tmp_path, monkeypatch):
     monkeypatch.setattr(atomic.tempfile, "NamedTemporaryFile", DevFull)
     with pytest.raises(OSError, match="not writable .*No space left on device"):
         check_writable_dir(tmp_path / "fine")
+
+
+def test_an_output_folder_that_is_a_file_says_so(tmp_path):
+    # "--out FILE" for a folder used to read "output directory is not writable (File exists)"
+    f = tmp_path / "results"
+    f.write_text("I am a file")
+    with pytest.raises(OSError) as e:
+        check_writable_dir(f)
+    assert str(e.value) == f"{f}: output directory is not writable: it is a file"
+    with pytest.raises(OSError) as e:
+        check_writable_dir(f / "a" / "b")
+    assert str(e.value) == f"{f / 'a' / 'b'}: output directory is not writable: {f} is a file"
+    assert f.read_text() == "I am a file"
 
 
 def test_strict_json_replaces_non_finite_numbers_by_null():

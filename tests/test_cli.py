@@ -218,6 +218,27 @@ def test_input_errors_exit_2_name_the_problem_and_leave_no_folder(cli, argv, mes
     assert not (tmp_path / "new").exists()  # no empty output folder left behind
 
 
+@pytest.mark.parametrize("cli", ["predict", "evaluate"])
+def test_threads_below_one_is_a_usage_error(cli, tmp_path, capsys):
+    # --threads -1 reached the interpreter and came back as "not a loadable TFLite model"
+    argv = ["--model", str(KIT_MODEL), "--input", str(tmp_path), "--out", str(tmp_path / "o"),
+            "--threads", "-1"]  # fmt: skip
+    with pytest.raises(SystemExit) as e:
+        _cli_main(cli)(argv)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "argument --threads: -1: want a whole number >= 1" in err
+    assert "TFLite" not in err
+
+
+def test_export_of_a_missing_model_says_the_model_file_is_missing(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("KERAS_LMK_DEBUG", raising=False)
+    missing = tmp_path / "missing.keras"
+    rc = _cli_main("export")(["--model", str(missing), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err == f"error: {missing}: no such model file\n", err  # not "no model card found"
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("model_problem", ["no card", "not tflite"])
 def test_run_tflite_bad_model_is_an_error_line_not_a_traceback(model_problem, tmp_path):
     model = tmp_path / "m.tflite"

@@ -105,6 +105,8 @@ def export_variants(
     if bad or not quants:
         raise ValueError(f"unknown quantization {bad}; expected some of {QUANT_MODES}")
     model_path, out_dir = Path(model_path), check_writable_dir(out_dir)
+    if not model_path.is_file():  # before looking for its card ("no model card found" misleads)
+        raise FileNotFoundError(f"{model_path}: no such model file")
     name = name or model_path.stem
     card = load_model_card(model_path)
     base_card = json.loads(find_model_card(model_path).read_text())
