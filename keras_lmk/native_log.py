@@ -1,6 +1,7 @@
 """Native (C++) log lines that TensorFlow and LiteRT write straight to file descriptor 2, and a context that
-filters them out: TensorFlow's start-up chatter (see keras_lmk/cli.py) and LiteRT's "INFO: Created TensorFlow
-Lite XNNPACK delegate for CPU." on every interpreter. Everything else written there is passed on. With
+filters them out: TensorFlow's start-up chatter (see keras_lmk/cli.py), LiteRT's "INFO: Created TensorFlow
+Lite XNNPACK delegate for CPU." on every interpreter and the TFLite converter's int8 settings line
+("fully_quantize: 0, inference_type: 6, ..."). Everything else written there is passed on. With
 ``KERAS_LMK_DEBUG=1`` nothing is filtered.
 """
 
@@ -14,13 +15,14 @@ import tempfile
 
 # absl/tsl log lines ("I0000 00:00:1795973740.49 18902 cudart_stub.cc:31] ...") of the info and warning
 # levels, the CUDA probe's errors on a machine without a GPU, absl's pre-initialisation notice, the second
-# line of cpu_feature_guard's message, and LiteRT's delegate notice
+# line of cpu_feature_guard's message, LiteRT's delegate notice, and the TFLite converter's int8 settings
 _NOISE = re.compile(
     r"^(?:[IW]\d{4} [\d:.]+ +\d+ \S+:\d+\] "
     r"|E\d{4} [\d:.]+ +\d+ \S+:\d+\] .*(?:cuInit|cuda|CUDA|cuDNN|cuFFT|cuBLAS)"
     r"|WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
     r"|To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags"
-    r"|INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.$)"
+    r"|INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.$"
+    r"|fully_quantize: \d+, inference_type: \d+, input_inference_type: \w+, output_inference_type: \w+$)"
 )
 
 

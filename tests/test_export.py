@@ -252,3 +252,22 @@ def test_unknown_quant_is_an_error(tmp_path):
 
     with pytest.raises(SystemExit):
         main(["--model", "x.keras", "--out", str(tmp_path), "--quant", "int4"])
+
+
+def test_int8_conversion_prints_no_tensorflow_noise(capfd):
+    # export printed TensorFlow's "tf.lite.Interpreter is deprecated ..." warning (its converter calibrates
+    # with that interpreter), the converter's "fully_quantize: 0, inference_type: 6, ..." line and LiteRT's
+    # delegate notice: none of it is about the user's model
+    import warnings
+
+    from keras_lmk.deploy.convert import convert_keras
+    from keras_lmk.deploy.inspect import measure_latency
+
+    images = [np.full((1, 64, 64, 3), v, np.float32) for v in (40, 120, 200)]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tflite = convert_keras(tiny_keras_model(TINY_SPEC), TINY_SPEC, "int8", images)
+        measure_latency(tflite, threads=1, runs=1, warmup=0)
+    assert [str(w.message) for w in caught if "deprecated" in str(w.message).lower()] == []
+    err = capfd.readouterr().err
+    assert "fully_quantize" not in err and "XNNPACK" not in err and "deprecated" not in err.lower(), err

@@ -29,3 +29,7 @@ def test_the_noise_pattern_is_exact():
     assert is_startup_noise("INFO: Created TensorFlow Lite XNNPACK delegate for CPU.")
     assert not is_startup_noise("INFO: Created TensorFlow Lite XNNPACK delegate for CPU. and then it failed")
     assert not is_startup_noise("ERROR: tensor 3 has no data")
+    # the TFLite converter's int8 settings, printed on every int8 export
+    assert is_startup_noise("fully_quantize: 0, inference_type: 6, input_inference_type: UINT8, "
+                            "output_inference_type: INT8")  # fmt: skip
+    assert not is_startup_noise("fully_quantize failed: tensor 3 has no range")

@@ -5,6 +5,7 @@ settings of each quantization mode (fp32, fp16, dynamic, int8; QAT: deploy/qat.p
 from __future__ import annotations
 
 import tempfile
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import numpy as np
 from keras_lmk.deploy.inspect import SIGNATURE, ExportError, check_builtin_only
 from keras_lmk.detector.grid import GridSpec
 from keras_lmk.detector.letterbox import letterbox_image
+from keras_lmk.native_log import debug, quiet_native_stderr
 
 QUANT_MODES = ("fp32", "fp16", "dynamic", "int8", "qat")
 INTEGER_MODES = ("int8", "qat")
@@ -130,7 +132,13 @@ def convert_saved_model(
                 raise ValueError("int8 post-training quantization needs at least one calibration image")
             conv.representative_dataset = lambda: ({"image": x} for x in images)
     try:
-        tflite = conv.convert()
+        # the int8 calibration runs TensorFlow's own deprecated tf.lite.Interpreter, which says so on every
+        # export, and the converter prints its settings ("fully_quantize: 0, inference_type: 6, ..."): noise
+        # to the user, filtered (KERAS_LMK_DEBUG=1 shows it)
+        with warnings.catch_warnings(), quiet_native_stderr():
+            if not debug():
+                warnings.filterwarnings("ignore", message=r"\s*Warning: tf\.lite\.Interpreter is deprecated")
+            tflite = conv.convert()
     except Exception as e:  # ConverterError: the message lists the offending ops
         raise ExportError(f"{quant}: conversion with TFLite builtin ops only failed: {e}") from e
     check_builtin_only(tflite)

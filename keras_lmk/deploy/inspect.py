@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_lmk.detector.decode import quantization_of
+from keras_lmk.native_log import quiet_native_stderr
 
 SIGNATURE = "serving_default"
 
@@ -49,11 +50,12 @@ def check_builtin_only(tflite: bytes) -> list[str]:
 def _interpreter(tflite: bytes | str | Path, threads: int = 1):
     from ai_edge_litert.interpreter import Interpreter
 
-    if isinstance(tflite, bytes):
-        it = Interpreter(model_content=tflite, num_threads=threads)
-    else:
-        it = Interpreter(model_path=str(tflite), num_threads=threads)
-    it.allocate_tensors()
+    with quiet_native_stderr():  # LiteRT's "INFO: Created ... XNNPACK delegate" on every interpreter
+        if isinstance(tflite, bytes):
+            it = Interpreter(model_content=tflite, num_threads=threads)
+        else:
+            it = Interpreter(model_path=str(tflite), num_threads=threads)
+        it.allocate_tensors()
     return it
 
 
