@@ -170,3 +170,35 @@ def test_a_bad_weights_path_is_named_before_anything_is_written(weights, tmp_pat
     assert code == 2, err
     assert f"error: {path}: " in err and "model.weights_path" in err and "Traceback" not in err
     assert not run_dir.exists()
+
+
+def test_the_held_out_evaluation_shows_progress_on_a_terminal_only(tmp_path, monkeypatch):
+    # about 2 min on the real splits without a sign of life; a log file gets no redrawn bar
+    import io
+    import sys
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    write_card(tmp_path)
+    calls = fake_evaluation(monkeypatch, {"threshold": 0.4, "f1": 0.75, "precision": 0.8, "recall": 0.7})
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    calibrate_operating_point(tmp_path)
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    calibrate_operating_point(tmp_path)
+    assert [c[-1] for c in calls] == [True, False]
+
+
+def test_keras_progress_bar_only_on_a_terminal():
+    # Keras's bar (verbose 1) writes ANSI colour codes whatever the output: one line an epoch (2) in a log
+    import io
+
+    from keras_lmk.training.run import fit_verbosity
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    assert [fit_verbosity(v, Terminal()) for v in (0, 1, 2)] == [0, 1, 2]
+    assert [fit_verbosity(v, io.StringIO()) for v in (0, 1, 2)] == [0, 2, 2]

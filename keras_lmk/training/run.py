@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -202,7 +203,7 @@ def run(cfg: Config, run_dir: Path, resume: bool = False, overwrite: bool = Fals
                 shuffle=False,  # the tf.data pipeline shuffles
                 validation_steps=cfg.train.validation_steps,
                 callbacks=callbacks,
-                verbose=cfg.train.verbose,
+                verbose=fit_verbosity(cfg.train.verbose, sys.stdout),
             )
         fit_s = time.time() - t0
         if guard.message:
@@ -270,6 +271,13 @@ def usable_images(train_records: list, val_records: list, skip_bad: bool) -> tup
     return kept[0], kept[1]
 
 
+def fit_verbosity(verbose: int, stream) -> int:
+    """Keras ``fit``'s verbosity for output to ``stream``: its progress bar (1) only on a terminal, one line
+    an epoch (2) otherwise. The bar redraws itself with ANSI colour codes that a log file keeps as garbage."""
+    isatty = getattr(stream, "isatty", None)
+    return 2 if verbose == 1 and not (isatty and isatty()) else verbose
+
+
 def fit_across_workers(trainer, role, train_ds, **fit_kwargs) -> None:
     """``trainer.fit``; in a multi-worker run, a lost worker becomes a ``WorkerLostError`` that says how to
     go on (every worker's collective ops fail or are aborted by TensorFlow's health check)."""
@@ -303,5 +311,7 @@ def calibrate_operating_point(run_dir: Path, per_class: bool = True) -> dict | N
     from keras_lmk.evaluation import evaluate
     from keras_lmk.evaluation.calibration import calibrate_card
 
-    metrics = evaluate.run(run_dir / "model.keras", run_dir / "val.json", run_dir / "eval", progress=False)
+    # about 2 min on the real splits: a progress bar on a terminal (not in a log file)
+    progress = sys.stderr.isatty()
+    metrics = evaluate.run(run_dir / "model.keras", run_dir / "val.json", run_dir / "eval", progress=progress)
     return calibrate_card(run_dir / "model_card.json", metrics, per_class)
