@@ -420,7 +420,8 @@ def test_the_prefilter_keeps_every_vote_the_softmax_keeps_with_several_classes()
         logits = np.full((spec.num_cells, 1, 3), [10.0, -10.0, -10.0], np.float32)
         logits[2, 0] = vote
         points = np.full((spec.num_cells, 1, 2), 0.5, np.float32)
-        dets = decode(logits, points, spec, IDENTITY, DecoderConfig(score_threshold=threshold))
+        cfg = DecoderConfig(score_threshold=threshold, vote_threshold=None)  # the pre-filter at the threshold
+        dets = decode(logits, points, spec, IDENTITY, cfg)
         assert len(dets) == 1
         np.testing.assert_allclose(dets.scores, [conf], atol=1e-6)
 
@@ -506,7 +507,7 @@ def test_side_balanced_merge_of_two_clusters_is_per_cluster():
     sc = np.array([0.9, 0.5, 0.8, 0.3], np.float32)
     p, c, _ = merge_votes(pts, np.array([6, 6, 6, 6]), sc, 10.0, 10, anchors=anchors, side_balanced=(6,))
     np.testing.assert_allclose(p, [[12, 12], [113, 113]], atol=1e-5)
-    with pytest.raises(ValueError, match="needs each vote's anchor"):
+    with pytest.raises(ValueError, match="^side_balanced merging needs each vote's anchor$"):
         merge_votes(pts, np.array([6, 6, 6, 6]), sc, 10.0, 10, side_balanced=(6,))
 
 
@@ -570,7 +571,7 @@ def test_decoder_config_bounds_and_normalised_types():
         (dict(score_threshold=1.0), r"score_threshold must be in \[0, 1\)"),
         (dict(class_score_thresholds=(None, 1.0)), "class_score_thresholds must be in"),
         (dict(vote_threshold=-0.1), "vote_threshold must be in"),
-        (dict(top_k_per_cell=0), "top_k_per_cell, max_detections and max_candidates must be >= 1"),
+        (dict(top_k_per_cell=0), "^top_k_per_cell, max_detections and max_candidates must be >= 1$"),
         (dict(max_detections=0), "must be >= 1"),
         (dict(max_candidates=0), "must be >= 1"),
         (dict(merge_radius_px=-1.0), "merge_radius_px must be >= 0"),
@@ -583,7 +584,7 @@ def test_decoder_config_bounds_and_normalised_types():
     assert type(cfg.vote_threshold) is float and cfg.side_balanced_classes == (2,)
     assert type(cfg.side_balanced_classes[0]) is int
     hash(cfg)  # every field is hashable again (tuples, not lists)
-    with pytest.raises(ValueError, match="background first"):
+    with pytest.raises(ValueError, match=r"\(one per class id, background first\)$"):
         DecoderConfig(class_score_thresholds=(None, 0.5)).class_thresholds(3)
 
 
