@@ -64,7 +64,9 @@ def test_named_lists_only_the_classes_with_their_own_threshold():
 def test_a_class_missing_from_the_counts_or_the_background_never_gets_its_own_threshold():
     # no held-out count for "signal" means 0 landmarks (under any min_landmarks >= 1), and class 0 is the
     # background: neither gets a threshold even with a nonzero F1 entry of its own
-    m = metrics({"background": point(0.5), "sign": point(0.95), "signal": point(0.6)}, {"sign": 5})
+    m = metrics(
+        {"background": point(0.5), "sign": point(0.95), "signal": point(0.6)}, {"background": 9, "sign": 5}
+    )
     assert class_thresholds(m, NAMES, min_landmarks=1) == [None, 0.95, None, None]
 
 
@@ -102,3 +104,12 @@ def test_calibrate_card_writes_the_pooled_and_class_thresholds_and_returns_the_o
         got == {**POOLED, "mAP": 0.5}
         and "class_score_thresholds" not in json.loads(path.read_text())["decoder"]
     )
+
+
+@pytest.mark.parametrize("card", [{}, {"taxonomy": {}}])
+def test_a_card_without_class_names_gets_the_pooled_threshold_only(tmp_path, card):
+    path = tmp_path / "card.json"
+    path.write_text(json.dumps({**card, "decoder": {"score_threshold": 0.3}}))
+    got = calibrate_card(path, metrics({"sign": point(0.95)}, {"sign": 50}))
+    assert got == {**POOLED, "mAP": 0.5}
+    assert json.loads(path.read_text())["decoder"] == {"score_threshold": 0.8}
