@@ -1,8 +1,9 @@
 """Train a landmark detector.
 
     python -m keras_lmk.train                                  # built-in synthetic drives, default config
-    python -m keras_lmk.train --preset debug --run-dir /tmp/r  # seconds: wiring check
+    python -m keras_lmk.train --preset debug --run-dir /tmp/r  # ~40 s: wiring check
     python -m keras_lmk.train --preset synthetic+gtsdb --set train.epochs=30 --set loss.variant=eq5
+    python -m keras_lmk.train --preset finetune --set data.coco_json=data/mine.json --run-dir runs/ft
     python -m keras_lmk.train --config my.yaml --run-dir runs/x --resume
 
 Steps: 1 config, 2 data, 3 model, 4 compile, 5 fit, 6 save. The run directory gets model.keras,

@@ -74,3 +74,20 @@ def test_offset_bound_must_cover_the_point_radius():
 def test_real_preset_bounds_offsets_to_its_point_radius():
     cfg = resolve_config("real")
     assert cfg.model.offset_bound == cfg.pipeline.point_radius / cfg.grid.stride + 0.5
+
+
+def test_the_finetune_preset_continues_the_shipped_model_gently():
+    # a new user's fine-tune used the from-scratch recipe: 30 epochs at 3e-3 (hours on a CPU) from the
+    # shipped weights. finetune: the shipped network and weights, real-v20's own last stage (8 x 250 steps at
+    # 4e-4, 0.2 epoch warm-up), on the user's COCO file, without the shipped data's sign-crop pasting
+    import dataclasses
+    from pathlib import Path
+
+    real, ft = resolve_config("real"), resolve_config("finetune")
+    assert ft.grid == real.grid and dataclasses.replace(ft.model, weights_path=None) == real.model
+    shipped = Path(__file__).resolve().parents[1] / "models" / "real-v20.weights.h5"
+    assert Path(ft.model.weights_path) == shipped and shipped.is_file()
+    assert (ft.train.epochs, ft.train.steps_per_epoch, ft.train.learning_rate) == (8, 250, 4e-4)
+    assert ft.train.warmup_epochs == 0.2 and real.train.learning_rate == 3e-3 and real.train.epochs == 30
+    assert ft.data.source == "coco" and ft.pipeline.augment.copy_paste.classes == ()
+    assert ft.pipeline.train_crop == real.pipeline.train_crop and ft.decoder == real.decoder
