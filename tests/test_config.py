@@ -90,4 +90,5 @@ def test_the_finetune_preset_continues_the_shipped_model_gently():
     assert (ft.train.epochs, ft.train.steps_per_epoch, ft.train.learning_rate) == (8, 250, 4e-4)
     assert ft.train.warmup_epochs == 0.2 and real.train.learning_rate == 3e-3 and real.train.epochs == 30
     assert ft.data.source == "coco" and ft.pipeline.augment.copy_paste.classes == ()
+    assert ft.data.ignore_regions == "" and not ft.data.lights_snap  # the real sets' own settings
     assert ft.pipeline.train_crop == real.pipeline.train_crop and ft.decoder == real.decoder

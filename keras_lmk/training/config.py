@@ -204,7 +204,8 @@ SHIPPED_WEIGHTS = Path(__file__).resolve().parents[2] / "models" / "real-v20.wei
 PRESETS["finetune"] = _on_top(
     PRESETS["real"],
     {
-        "data": {"source": "coco", "balance": False, "lights_snap": False},
+        # the real preset's data settings are about its own sets (their ignore regions, light snapping)
+        "data": {"source": "coco", "balance": False, "lights_snap": False, "ignore_regions": ""},
         "model": {"weights_path": str(SHIPPED_WEIGHTS)},
         "pipeline": {"augment": {"copy_paste": {"classes": ()}}},
         "train": {"epochs": 8, "steps_per_epoch": 250, "learning_rate": 4e-4, "warmup_epochs": 0.2},
