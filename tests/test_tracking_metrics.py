@@ -157,19 +157,23 @@ def test_sequence_tracking_scores_tracks_and_raw_detections():
     from keras_lmk.evaluation.tracking_metrics import SequenceTracking
     from keras_lmk.inference.tracking import TrackerConfig
 
-    cfg = TrackerConfig(min_hits=2)
+    cfg = TrackerConfig(min_hits=1)  # not the default config (min_hits 2)
+    assert SequenceTracking(cfg).tracks.tolerance_px == 8.0
     seq = SequenceTracking(cfg, tolerance_px=4.0)
     for t in range(3):
         x = 100.0 + 4 * t
-        rec = ImageRecord("f.png", 640, 480, [[x - 5, 95, x + 5, 105]], [[x, 100]], [1], landmark_ids=[5])
-        pts = [[x, 100]] + ([[400, 400]] if t == 0 else [])  # a one-frame false detection in frame 0
+        rec = ImageRecord("f.png", 640, 480, [[x - 5, 95, x + 5, 105]], [[x, 100]], [1], landmark_ids=[0],
+                          ignore_boxes=[[500, 0, 600, 50]], ignore_classes=[1])  # fmt: skip
+        pts = [[x, 100]] + ([[400, 400]] if t == 0 else []) + ([[550, 20]] if t == 2 else [])
+        # a one-frame false detection in frame 0; one in the ignore region in frame 2 (not counted)
         dets = Detections(np.ones(len(pts), np.int32), np.float32(pts), np.full(len(pts), 0.9, np.float32))
         seq.add_frame(rec, dets, 640)
     s = seq.summary()
-    assert s["tracker"] == dataclasses.asdict(cfg) and s["tracks_started"] == 2
-    # tracks: reported from the second detection on (frames 1 and 2); the false one never is
-    assert s["tracks"]["recall"] == pytest.approx(2 / 3) and s["tracks"]["precision"] == 1.0
-    assert s["tracks"]["id_switches"] == 0 and s["tracks"]["mostly_tracked"] == 0.0  # 2 of 3 frames < 80 %
+    assert s["tracker"] == dataclasses.asdict(cfg) and s["tracks_started"] == 3
+    # tracks: every detection reported from its first frame (min_hits 1): the false one in frame 0 counts,
+    # the one in the ignore region does not
+    assert s["tracks"]["recall"] == 1.0 and s["tracks"]["precision"] == 0.75
+    assert s["tracks"]["id_switches"] == 0 and s["tracks"]["mostly_tracked"] == 1.0
     assert s["detections"] == {
         "tolerance_px": 4.0,
         "recall": 1.0,
@@ -178,5 +182,21 @@ def test_sequence_tracking_scores_tracks_and_raw_detections():
         "point_error_px": {"median": 0.0, "p90": 0.0},
     }
     bad = ImageRecord("nolabel.png", 640, 480, [[0, 0, 4, 4]], [[2, 2]], [1], landmark_ids=[-1])
-    with pytest.raises(ValueError, match="nolabel.png: --track needs a landmark id"):
+    with pytest.raises(
+        ValueError, match=r"^nolabel.png: --track needs .* a COCO file whose annotations carry landmark_id\)$"
+    ):
         seq.add_frame(bad, Detections.empty(), 640)
+
+
+def test_track_recall_counts_a_landmark_matched_in_exactly_half_its_frames():
+    ev = TrackingEvaluator(tolerance_px=5.0)
+    for t in range(4):  # landmark 0: matched in frames 0 and 1 of 4 (half); landmark 1: in frame 0 of 4
+        ev.add_frame([[0, 0], [50, 0]], [1, 1], [0, 1], [[0, 0]] * (t < 2) + [[50, 0]] * (t == 0),
+                     [1] * ((t < 2) + (t == 0)), [7] * (t < 2) + [8] * (t == 0))  # fmt: skip
+    assert ev.summary()["track_recall"] == 0.5
+
+
+def test_matching_minimises_the_total_distance():
+    # ground truth at x = 0 and x = 10, predictions listed at x = 9 and x = 1: 0 -> 1, 10 -> 9
+    g, p = match_points([[0, 0], [10, 0]], [1, 1], [[9, 0], [1, 0]], [1, 1], 20.0)
+    assert sorted(zip(g.tolist(), p.tolist(), strict=True)) == [(0, 1), (1, 0)]
