@@ -40,7 +40,8 @@ def test_matching_is_one_to_one_same_class_within_tolerance():
 
 
 def test_ground_truth_without_ids_is_an_error():
-    with pytest.raises(ValueError, match="landmark id"):
+    msg = "^tracking metrics need a landmark id for every ground-truth landmark$"
+    with pytest.raises(ValueError, match=msg):
         TrackingEvaluator().add_frame([[0, 0]], [1], [-1], [], [], [])
 
 
