@@ -252,7 +252,7 @@ def _hand_jacobian(pts, pose: Pose) -> np.ndarray:
 
 def test_iekf_with_cauchy_weights_is_the_textbook_reweighted_kalman_step():
     """Two points, one seen 20 px off: one linear step with R_i = sigma^2 / w_i, the Cauchy weight
-    w = 1 / (1 + (r / (c sigma))^2) of each point's residual r at the prior (c = 1, sigma = 2 px)."""
+    w = 1 / (1 + (r / (c sigma))^2) of each point's residual r at the prior (c = 1, sigma = 3 px)."""
     pts = _landmarks_ahead(TRUE)[2:4]
     start = Pose(TRUE.x + 0.5, TRUE.y, TRUE.z, TRUE.yaw, TRUE.pitch, TRUE.roll)
     x0, p0 = _state(start, 1.0, math.radians(2), math.radians(0.5))
@@ -260,10 +260,10 @@ def test_iekf_with_cauchy_weights_is_the_textbook_reweighted_kalman_step():
     z[1] += [20.0, 0.0]
     hm = _hand_jacobian(pts, start)
     res = (z - hand_project(pts, start)).ravel()
-    w = 1.0 / (1.0 + (np.linalg.norm(res.reshape(2, 2), axis=1) / (1.0 * 2.0)) ** 2)
-    r = np.diag(np.repeat(2.0**2 / w, 2))
+    w = 1.0 / (1.0 + (np.linalg.norm(res.reshape(2, 2), axis=1) / (1.0 * 3.0)) ** 2)
+    r = np.diag(np.repeat(3.0**2 / w, 2))
     gain = p0 @ hm.T @ np.linalg.inv(hm @ p0 @ hm.T + r)
-    x, p, rn = iekf_update(x0, p0, pts, z, CAM, pixel_sigma=2.0, cauchy_scale=1.0, iterations=1)
+    x, p, rn = iekf_update(x0, p0, pts, z, CAM, pixel_sigma=3.0, cauchy_scale=1.0, iterations=1)
     np.testing.assert_allclose(x, x0 + gain @ res, atol=2e-3)
     np.testing.assert_allclose(p, (np.eye(10) - gain @ hm) @ p0, rtol=1e-3, atol=1e-6)
     # residual norms: one per point, at the updated state
@@ -301,16 +301,15 @@ def test_mahalanobis_gate_with_a_certain_pose_is_the_pixel_noise_alone():
 
 
 def test_mahalanobis_association_minimises_the_total_distance():
-    # two predictions 30 px apart, detections at +18 px of the first and +2 px of the second (the first's
-    # nearest is the second's detection's neighbour): the pairing is 0 -> 0, 1 -> 1 (d^2 36 + 0.44), not
-    # crossed; sigma 3, certain pose
+    # detections listed as (+2 px of prediction 1, +18 px of prediction 0): the pairing is 0 -> 1, 1 -> 0
+    # (d^2 36 + 0.44), not the listed order; sigma 3, certain pose
     pts = _landmarks_ahead(TRUE)[1:3]
     px, _, jac = project_jac(CAM, _vec(TRUE), pts)
-    dets = np.vstack([px[0] + [18.0, 0.0], px[1] + [2.0, 0.0]])
+    dets = np.vstack([px[1] + [2.0, 0.0], px[0] + [18.0, 0.0]])
     pi, di = mahalanobis_associate(
         px, jac, np.zeros((6, 6)), [2, 2], dets, [2, 2], pixel_sigma=3.0, gate_chi2=1e9
     )
-    assert sorted(zip(pi.tolist(), di.tolist(), strict=True)) == [(0, 0), (1, 1)]
+    assert sorted(zip(pi.tolist(), di.tolist(), strict=True)) == [(0, 1), (1, 0)]
 
 
 def test_ransac_support_with_three_pairs_and_with_few_pairs():
