@@ -148,10 +148,11 @@ def test_association_pairs_each_track_with_the_detection_that_minimises_total_di
 
 
 def test_reported_tracks_have_the_documented_dtypes_on_both_report_paths():
-    for min_hits in (1, 2):
+    # min_hits 1: a new track is reported in its first frame (its own path); then as a matched track
+    for min_hits, frame in ((1, 0), (1, 1), (2, 1)):
         tr = LandmarkTracker(TrackerConfig(min_hits=min_hits))
-        for _ in range(2):
-            out = tr.update([[10.0, 20.0]], [3], np.array([0.75]), W)  # float64 scores in
+        outs = [tr.update([[10.0, 20.0]], [3], np.array([0.75]), W) for _ in range(2)]  # float64 scores in
+        out = outs[frame]
         assert out.track_ids.tolist() == [0] and out.classes.tolist() == [3] and out.scores.tolist() == [0.75]
         np.testing.assert_allclose(out.points, [[10, 20]])
         np.testing.assert_allclose(out.raw_points, [[10, 20]])
@@ -224,3 +225,19 @@ def test_tracker_config_bounds_message_and_replace():
         TrackerConfig(alpha=2, beta=-1)
     cfg = TrackerConfig(min_hits=3)
     assert cfg.replace(alpha=0.5) == TrackerConfig(min_hits=3, alpha=0.5) and cfg.alpha == 1.0
+
+
+def test_each_track_s_gate_grows_with_its_own_speed_only():
+    # track 0 moves 30 px/frame, track 1 (x = 400) stands still: track 1's gate stays 32 px, so a detection 40
+    # px from it starts a new track (a gate from both tracks' speeds would be 32 + 15 = 47 px)
+    tr = LandmarkTracker(TrackerConfig(min_hits=1, duplicate_frac=0))
+    out = run(tr, [det([(100.0, 100), (400, 300)], [1, 1]), det([(130.0, 100), (400, 300)], [1, 1]),
+                   det([(160.0, 100), (440, 300)], [1, 1])])  # fmt: skip
+    assert out[2].track_ids.tolist() == [0, 2]
+
+
+def test_two_tracks_exactly_duplicate_frac_apart_are_one():
+    # duplicate_frac 1/64 x 640 = 10 px: two tracks moving to exactly 10 px apart follow one landmark
+    tr = LandmarkTracker(TrackerConfig(min_hits=1, duplicate_frac=1 / 64))
+    out = run(tr, [det([(100, 100), (130, 100)], [1, 1]), det([(110, 100), (120, 100)], [1, 1])])
+    assert out[1].track_ids.tolist() == [0] and tr.num_tracks == 1
