@@ -170,7 +170,7 @@ def test_points_off_the_image_on_one_axis_stay_and_the_next_point_is_still_refin
 def test_lamp_refine_config_bounds_and_messages():
     LampRefineConfig(box_px=0.5, min_gain=1.0, min_lit=0.0)
     LampRefineConfig(min_lit=1.0)
-    with pytest.raises(ValueError, match="lamp_refine.classes must name at least one class"):
+    with pytest.raises(ValueError, match="^lamp_refine.classes must name at least one class$"):
         LampRefineConfig(classes=())
     for bad in (dict(box_px=0.0), dict(min_gain=0.99), dict(min_lit=-0.1), dict(min_lit=1.5)):
         with pytest.raises(ValueError, match=r"need box_px > 0, min_gain >= 1 and 0 <= min_lit <= 1, got"):
