@@ -196,7 +196,7 @@ def _on_top(base: dict, extra: dict) -> dict:
 
 
 # the shipped model's float weights (in a clone of the repository; a wheel does not ship them)
-SHIPPED_WEIGHTS = Path(__file__).resolve().parents[2] / "models" / "real-v20.weights.h5"
+SHIPPED_WEIGHTS = Path(__file__).resolve().parents[2] / "models" / "real-v22.weights.h5"
 
 # fine-tune the shipped model on your own COCO file (--set data.coco_json=...): its network and weights, and
 # real-v20's own last stage (8 x 250 steps at 4e-4 after a 0.2-epoch warm-up; 37 min of training on 2 CPU
