@@ -425,3 +425,27 @@ def test_best_f1_tie_goes_to_the_lower_threshold():
     assert best["f1"] == pytest.approx(2 / 3)
     assert best["precision"] == pytest.approx(0.5) and best["recall"] == pytest.approx(1.0)
     assert ev.summary()["best_f1_per_class"]["sign"]["threshold"] == pytest.approx(0.5)
+
+
+# ---------------------------------------------------------- contracts pinned by mutation testing (issue 33)
+
+
+def test_on_ignore_region_includes_the_box_edges_and_excludes_points_near_ground_truth():
+    from keras_lmk.evaluation.metrics import on_ignore_region
+
+    box = np.array([[10.0, 20.0, 30.0, 50.0]])  # x 10..30, y 20..50
+    pts = np.array([[10, 35], [30, 35], [20, 20], [20, 50], [40, 35], [20, 60], [35, 25]], float)
+    got = on_ignore_region(pts, box, np.zeros((0, 2)), np.zeros(0))
+    assert got.tolist() == [True, True, True, True, False, False, False]  # (35, 25): x beyond 30, under 50
+    # a point within a ground truth's radius (inclusive) is not on the ignore region; one beyond it is
+    gt = np.array([[20.0, 30.0], [100.0, 100.0]])
+    near = np.array([[20.0, 34.0], [20.0, 34.5], [12.0, 45.0]])
+    assert on_ignore_region(near, box, gt, np.array([4.0, 4.0])).tolist() == [False, True, True]
+
+
+def test_f1_and_threshold_formatting():
+    from keras_lmk.evaluation.metrics import _f1, format_threshold
+
+    assert _f1(0.5, 1.0) == pytest.approx(2 / 3) and _f1(0.0, 0.0) == 0.0
+    assert format_threshold(0.8) == "0.8"
+    assert format_threshold({"warning": 0.95, "signal": 0.825}) == "warning 0.95, signal 0.825"
