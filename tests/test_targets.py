@@ -347,7 +347,7 @@ def test_class_and_point_bounds_are_inclusive_where_documented():
         encode([[0, 0, 8, 8]], [[1, 1]], [4])
     with pytest.raises(ValueError, match=r"within \+-1e\+06 px"):
         encode([[0, 0, 8, 8]], [[1e6 + 1, 0]], [1])
-    with pytest.raises(ValueError, match="boxes and points must be finite"):
+    with pytest.raises(ValueError, match="^boxes and points must be finite$"):
         encode([[0, 0, 8, 8]], [[np.inf, 0]], [1])
     # a box of zero height (or width) is no landmark
     assert landmark_cells(encode([[0, 8, 16, 8]], [[8, 8]], [1])) == set()
@@ -411,3 +411,17 @@ def test_far_cells_background_without_a_point_radius_is_the_whole_box():
     # with a radius: far cells sampled as hard negatives get mask 1, like any sampled background
     t = encode([[0, 0, 64, 32]], [[64, 32]], [1], point_radius=20.0, far_cells="background", min_background=8)
     assert set(np.unique(t["cls_mask"])) == {0.0, 1.0} and t["cls_mask"].sum() == 4 + 8
+
+
+def test_background_ratio_0_samples_only_min_background():
+    t = encode([[8, 8, 24, 24]], [[16, 16]], [1], background_ratio=0.0, min_background=5)
+    assert t["cls_mask"].sum() == 4 + 5
+
+
+def test_overlap_priority_uses_the_area_inside_the_input():
+    # A [-100, 0, 16, 16] is 16 x 16 inside the input (256 px^2), B [8, 0, 24, 32] 512 px^2: they share cells
+    # (0, 1) and (1, 1), which go to A, the smaller once clipped
+    t = encode([[-100, 0, 16, 16], [8, 0, 24, 32]], [[8, 8], [16, 16]], [1, 2])
+    assert (
+        t["gt_class"][cell(0, 1)] == 1 and t["gt_class"][cell(1, 1)] == 1 and t["gt_class"][cell(2, 1)] == 2
+    )
