@@ -88,3 +88,30 @@ def test_filter_gate_rejects_a_far_fix_and_prediction_extrapolates():
     assert not f.update(Pose(12.0, 0, 0, 0), diag_cov(0.1, 0.01))
     assert f.pose.x == pytest.approx(2.0)
     assert f.update(Pose(2.1, 0, 0, 0), diag_cov(0.1, 0.01))
+
+
+# ---------------------------------------------------------- contracts pinned by mutation testing (issue 33)
+
+
+def test_process_noise_is_the_discrete_white_acceleration_model_on_every_axis():
+    # from a certain state, one predict adds Q = q [[1/4, 1/2], [1/2, 1]] per axis (dt = 1), q = accel^2 on
+    # x, y, z and yaw_accel^2 on yaw, with no coupling between axes
+    cfg = FilterConfig(accel_m=0.2, yaw_accel_rad=0.01)
+    f = PoseFilter(Pose(0, 0, 0, 0), np.zeros((4, 4)), cfg)
+    f.P[:] = 0.0
+    f.predict()
+    q = np.array([0.04, 0.04, 0.04, 1e-4])
+    want = np.block([[np.diag(q / 4), np.diag(q / 2)], [np.diag(q / 2), np.diag(q)]])
+    np.testing.assert_allclose(f.P, want, atol=1e-15)
+
+
+def test_reset_keeps_a_given_velocity_and_sets_the_attitude():
+    f = PoseFilter(Pose(0, 0, 0, 0), diag_cov(1.0, 0.1))
+    f.reset(Pose(5.0, 6.0, 0.5, 0.3, 0.01, -0.02), diag_cov(2.0, 0.2), velocity=[1.0, 2.0, 0.0, 0.05])
+    np.testing.assert_allclose(f.x, [5.0, 6.0, 0.5, 0.3, 1.0, 2.0, 0.0, 0.05])
+    np.testing.assert_allclose(f.P[:4, :4], diag_cov(2.0, 0.2))
+    # velocity unknown after a reset: 1 (m / frame)^2 on each axis and (3 deg / frame)^2 on yaw
+    np.testing.assert_allclose(np.diag(f.P)[4:], [1.0, 1.0, 1.0, math.radians(3.0) ** 2])
+    assert (f.pitch, f.roll) == (0.01, -0.02)
+    f.set_attitude(0.03, 0.04)
+    assert (f.pitch, f.roll) == (0.03, 0.04) and f.pose.pitch == 0.03
