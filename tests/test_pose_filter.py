@@ -115,3 +115,20 @@ def test_reset_keeps_a_given_velocity_and_sets_the_attitude():
     assert (f.pitch, f.roll) == (0.01, -0.02)
     f.set_attitude(0.03, 0.04)
     assert (f.pitch, f.roll) == (0.03, 0.04) and f.pose.pitch == 0.03
+
+
+def test_sideslip_constraint_is_the_textbook_scalar_update_with_a_sideways_velocity():
+    # lateral velocity l = -sin(yaw) vx + cos(yaw) vy, measured as 0 with sigma 0.1; its gradient over (yaw,
+    # vx, vy) is (-cos(yaw) vx - sin(yaw) vy, -sin(yaw), cos(yaw)); the update is x + k (0 - l) with
+    # k = P h / (h P h + sigma^2) and the posterior (I - k h) P
+    f = PoseFilter(Pose(0, 0, 0, math.radians(4)), diag_cov(0.5, math.radians(3)))
+    f.x[4:6] = [2.0, 0.3]
+    f.P[4:6, 4:6] = 0.05**2 * np.eye(2)
+    x0, p0 = f.x.copy(), f.P.copy()
+    yaw, vx, vy = x0[3], x0[4], x0[5]
+    h = np.zeros(8)
+    h[3], h[4], h[5] = -math.cos(yaw) * vx - math.sin(yaw) * vy, -math.sin(yaw), math.cos(yaw)
+    k = p0 @ h / (h @ p0 @ h + 0.1**2)
+    f.constrain_sideslip(0.1)
+    np.testing.assert_allclose(f.x, x0 + k * (0.0 - (-math.sin(yaw) * vx + math.cos(yaw) * vy)), atol=1e-12)
+    np.testing.assert_allclose(f.P, (np.eye(8) - np.outer(k, h)) @ p0, atol=1e-12)
