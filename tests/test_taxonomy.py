@@ -94,12 +94,12 @@ TWO = {"classes": [{"id": 0, "name": "background"}, {"id": 1, "name": "a", "poin
 def test_outline_point_of_a_slanted_marking_and_of_the_box_rules():
     from keras_lmk.data.taxonomy import outline_point
 
-    # a slanted quad: its two lowest vertices are (30, 40) and (10, 38); the lower-right end is (30, 40), the
-    # lower-left (10, 38); not the bounding box's corners (30, 40) / (0, 40)
-    xs, ys = [0, 20, 30, 10], [10, 0, 40, 38]
-    for rule, want in (("bbox_bottom_right", [30, 40]), ("bbox_bottom_left", [10, 38]),
-                       ("bbox_center", [15, 20]), ("bbox_top_center", [15, 0]),
-                       ("bbox_bottom_center", [15, 40])):  # fmt: skip
+    # a slanted quad: its two lowest vertices are (28, 40) and (10, 38); the lower-right end is (28, 40), the
+    # lower-left (10, 38); not the bounding box's corners (32, 40) / (0, 40)
+    xs, ys = [0, 32, 28, 10], [10, 0, 40, 38]
+    for rule, want in (("bbox_bottom_right", [28, 40]), ("bbox_bottom_left", [10, 38]),
+                       ("bbox_center", [16, 20]), ("bbox_top_center", [16, 0]),
+                       ("bbox_bottom_center", [16, 40])):  # fmt: skip
         got = outline_point(np.array(xs), np.array(ys), rule)
         assert got.dtype == np.float32 and got.shape == (2,)
         np.testing.assert_allclose(got, want)
@@ -107,6 +107,10 @@ def test_outline_point_of_a_slanted_marking_and_of_the_box_rules():
     np.testing.assert_allclose(outline_point([5, 25, 15], [30, 30, 0], "bbox_bottom_right"), [25, 30])
     np.testing.assert_allclose(outline_point([5, 25, 15], [30, 30, 0], "bbox_bottom_left"), [5, 30])
     np.testing.assert_allclose(outline_point([7], [9], "bbox_bottom_right"), [7, 9])
+    # a two-point segment: both are its "two lowest vertices", so the right end is (25, 10), a vertex, not the
+    # box corner (25, 30)
+    np.testing.assert_allclose(outline_point([5, 25], [30, 10], "bbox_bottom_right"), [25, 10])
+    np.testing.assert_allclose(outline_point([5, 25], [30, 10], "bbox_bottom_left"), [5, 30])
 
 
 def test_to_json_round_trips_with_colours_and_the_default_name():
