@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sys
 
-from keras_lmk.cli import command, make_parser
+from keras_lmk.cli import command, make_parser, positive_int
 
 
 def parse_args(argv=None):
@@ -23,13 +23,11 @@ def parse_args(argv=None):
     p.add_argument("--out", required=True, help="ignore-region JSON to write")
     p.add_argument("--threshold", type=float, default=0.5, help="cell probability of an unlabelled class")
     p.add_argument("--sources", nargs="+", default=["gtsdb", "markings", "lights"], help="real sources")
-    p.add_argument("--threads", type=int, default=2, help="TFLite interpreter threads")
+    p.add_argument("--threads", type=positive_int, default=2, help="TFLite interpreter threads")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
     if not 0 < args.threshold <= 1:
         p.error(f"--threshold must be in (0, 1], got {args.threshold}")
-    if args.threads < 1:
-        p.error(f"--threads must be >= 1, got {args.threads}")
     return args
 
 
