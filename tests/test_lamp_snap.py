@@ -100,3 +100,45 @@ def test_a_labelled_box_on_its_lamp_stays_beside_a_second_unlabelled_lit_lamp():
     out, moved = snap_boxes_to_lit_lamps(lit, on)
     np.testing.assert_allclose(out, on)
     assert not moved.any()
+
+
+# ---------------------------------------------------------- contracts pinned by mutation testing (issue 33)
+
+
+@pytest.mark.parametrize(
+    "lamp, box, want",
+    [
+        # a lamp cut by each image edge (200 x 100): the best candidate wholly inside the image wins, a
+        # quarter box towards the edge (5/12 or 6/16 lit against 2/12 or 2/16: over 2x); candidates sticking
+        # out of the image never count, however lit their inside part
+        ((0, 40, 6, 56), (4, 40, 16, 56), (1, 40, 13, 56)),
+        ((194, 40, 200, 56), (184, 40, 196, 56), (187, 40, 199, 56)),
+        ((100, 0, 112, 6), (100, 4, 112, 20), (100, 0, 112, 16)),
+        ((100, 94, 112, 100), (100, 80, 112, 96), (100, 84, 112, 100)),
+    ],
+)
+def test_candidates_stay_inside_the_image(lamp, box, want):
+    lit = np.zeros((100, 200), np.float32)
+    lit[lamp[1] : lamp[3], lamp[0] : lamp[2]] = 1.0
+    out, moved = snap_boxes_to_lit_lamps(lit, np.array([box], np.float32))
+    assert moved.tolist() == [True] and moved.dtype == bool
+    np.testing.assert_allclose(out, [want])
+
+
+def test_default_gain_is_2_and_the_floor_is_inclusive():
+    # [109, 40, 121, 56] is 9/12 on the lamp, the lamp 12/12: 1.33 x, it stays. [106, 40, 118, 56] is 6/12 =
+    # 0.5 lit against the full lamp's 1.0: exactly 2 x, it moves (>=)
+    assert not snap_boxes_to_lit_lamps(_litness(), np.array([[109, 40, 121, 56]], np.float32))[1].any()
+    out, moved = snap_boxes_to_lit_lamps(_litness(), np.array([[106, 40, 118, 56]], np.float32))
+    assert moved.tolist() == [True]
+    np.testing.assert_allclose(out, [LAMP])
+    # a patch lit exactly min_lit beside a dark box moves it
+    assert snap_boxes_to_lit_lamps(_litness(0.25), np.array([[100, 40, 112, 56]], np.float32), min_lit=0.25)[
+        1
+    ].all()
+
+
+def test_blue_hues_100_to_140_are_unlit_inclusive():
+    hsv = np.array([[[99, 255, 255], [100, 255, 255], [140, 255, 255], [141, 255, 255]]], np.uint8)
+    np.testing.assert_allclose(lamp_litness(hsv)[0], [1.0, 0.0, 0.0, 1.0])
+    assert lamp_litness(hsv).dtype == np.float32
