@@ -142,3 +142,14 @@ def test_blue_hues_100_to_140_are_unlit_inclusive():
     hsv = np.array([[[99, 255, 255], [100, 255, 255], [140, 255, 255], [141, 255, 255]]], np.uint8)
     np.testing.assert_allclose(lamp_litness(hsv)[0], [1.0, 0.0, 0.0, 1.0])
     assert lamp_litness(hsv).dtype == np.float32
+
+
+def test_box_means_from_the_summed_area_table_are_the_plain_means():
+    from keras_lmk.data.lamp_snap import _box_means, _summed_area
+
+    rng = np.random.default_rng(0)
+    lit = rng.uniform(0, 1, (30, 40)).astype(np.float32)
+    x0, y0 = rng.integers(0, 20, 50), rng.integers(0, 15, 50)
+    boxes = np.stack([x0, y0, x0 + rng.integers(1, 20, 50), y0 + rng.integers(1, 15, 50)], axis=1)
+    want = [lit[b[1] : b[3], b[0] : b[2]].mean() for b in boxes]
+    np.testing.assert_allclose(_box_means(_summed_area(lit, np.zeros((0, 4))), boxes), want, rtol=1e-6)
