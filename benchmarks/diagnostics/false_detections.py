@@ -1,7 +1,8 @@
 """What a model fires on where nothing is labelled: the unmatched detections of one real validation split.
 
     python benchmarks/diagnostics/false_detections.py                      # shipped int8, GTSDB, score >= 0.7
-    python benchmarks/diagnostics/false_detections.py --model runs/real/model.keras --source lights --min-score 0.5 \
+    python benchmarks/diagnostics/false_detections.py --model runs/real/model.keras --source lights \
+        --min-score 0.5 \
         --figure /tmp/fp_lights.png --csv /tmp/fp_lights.csv
 
 Decodes each image of a fixed validation split (``keras_lmk/data/sources.py``) with one threshold,

@@ -1,6 +1,6 @@
 """How the lit-lamp refinement of light points (keras_lmk/detector/lamp_refine.py) moves the lights' AP.
 
-    python benchmarks/diagnostics/lamp_refine_sweep.py                          # android_demo_assets/model_int8.tflite
+    python benchmarks/diagnostics/lamp_refine_sweep.py  # android_demo_assets/model_int8.tflite
     python benchmarks/diagnostics/lamp_refine_sweep.py --model /tmp/kit/model_int8.tflite --train-every 2
 
 Decodes the light photos of the fixed validation split once (the card's decoder, its vote threshold as the

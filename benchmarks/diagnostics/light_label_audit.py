@@ -1,6 +1,6 @@
 """How many traffic-light labels sit beside the lit lamp, and where `data.lights_snap` moves them.
 
-    python benchmarks/diagnostics/light_label_audit.py                       # prints counts, writes the figure
+    python benchmarks/diagnostics/light_label_audit.py  # prints counts, writes the figure
     python benchmarks/diagnostics/light_label_audit.py --figure docs/img/lights_label_offsets.jpg --split val
 
 For the training and the validation split of `traffic-lights-kr-train` (keras_lmk/data/sources.py) it runs

@@ -1,7 +1,8 @@
 """Where a model's points miss, per real source: the signed error of each matched detection, along x and y.
 
-    python benchmarks/diagnostics/point_error_axes.py                              # android_demo_assets/model_int8.tflite
-    python benchmarks/diagnostics/point_error_axes.py --model runs/real/model.keras --sources lights --radius 16
+    python benchmarks/diagnostics/point_error_axes.py  # android_demo_assets/model_int8.tflite
+    python benchmarks/diagnostics/point_error_axes.py --model runs/real/model.keras --sources lights \
+        --radius 16
 
 Each labelled landmark of a validation split (the fixed splits of ``keras_lmk/data/sources.py``) takes the
 nearest detection of its class at the model card's operating threshold within ``--radius`` original pixels

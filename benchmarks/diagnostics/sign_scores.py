@@ -1,6 +1,7 @@
 """How confidently models find each labelled landmark of a real split (small signs by default): a diagnostic.
 
-    python benchmarks/diagnostics/sign_scores.py --model OLD.tflite --model android_demo_assets/model_int8.tflite
+    python benchmarks/diagnostics/sign_scores.py --model OLD.tflite \
+        --model android_demo_assets/model_int8.tflite
     python benchmarks/diagnostics/sign_scores.py --max-width 30 --source gtsdb --md /tmp/small_signs.md
 
 For every labelled landmark no wider than ``--max-width`` px (original image) of one validation split, the
