@@ -36,9 +36,10 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     from tqdm import tqdm
 
+    from keras_lmk.data.ignore_file import write_ignore_file
     from keras_lmk.data.sources import LOADERS, UNLABELLED, ignore_classes
-    from keras_lmk.inference.ignore_file import teacher_ignore_regions, write_ignore_file
     from keras_lmk.inference.runtime import open_runner
+    from keras_lmk.inference.teacher_regions import teacher_ignore_regions
     from keras_lmk.training.config import DataConfig
 
     unknown = [s for s in args.sources if s not in UNLABELLED]

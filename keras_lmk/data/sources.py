@@ -29,10 +29,10 @@ marking frames, but only one per frame: that gap is known and left to the backgr
 docs/real_data.md.
 
 Complete negatives (``data.ignore_regions``, docs/real_data.md): a file of a teacher's ignore regions
-(``keras_lmk.inference.ignore_file``) turns the partial labels of the real *training* images into complete
-ones: each image's ``unlabelled`` is cleared, so every class is background wherever it is not labelled, except
-inside the image's ignore regions (the places the teacher thinks an unlabelled class, or an unoutlined
-marking, may be). Validation records are never changed.
+(``keras_lmk.data.ignore_file``, made by ``python -m keras_lmk.ignore_regions``) turns the partial labels of
+the real *training* images into complete ones: each image's ``unlabelled`` is cleared, so every class is
+background wherever it is not labelled, except inside the image's ignore regions (the places the teacher
+thinks an unlabelled class, or an unoutlined marking, may be). Validation records are never changed.
 
 Returns ``(train_records, val_records)``; ``data.balance`` repeats the records of smaller sources so each
 source contributes about the same number of training images per epoch.
@@ -262,63 +262,18 @@ def labels_file_path(configured: str) -> Path:
     return p if p.is_absolute() or p.exists() or len(p.parts) > 1 else LABELS_DIR / p
 
 
-def read_ignore_file(path: Path) -> dict[str, np.ndarray]:
-    """{image key (``source/file name``): float32 [K, 4] boxes, original pixels} of an ignore-region file."""
-    import json
-
-    from keras_lmk.data.validation import DataError
-
-    try:
-        doc = json.loads(Path(path).read_text())
-        if doc.get("format") != "keras_lmk.ignore_regions/1":
-            raise ValueError(f"format {doc.get('format')!r}, expected 'keras_lmk.ignore_regions/1'")
-        out = {}
-        for key, boxes in doc["images"].items():
-            b = np.asarray(boxes, np.float32).reshape(-1, 4)
-            if not (np.isfinite(b).all() and (b[:, 2:] >= b[:, :2]).all()):
-                raise ValueError(
-                    f"image {key!r}: boxes must be finite [x0, y0, x1, y1] with x1 >= x0, y1 >= y0"
-                )
-            out[key] = b
-        return out
-    except FileNotFoundError:
-        raise DataError(path, None, "ignore-region file not found (data.ignore_regions)") from None
-    except (ValueError, KeyError, TypeError, AttributeError) as e:
-        raise DataError(path, None, f"not an ignore-region file: {e}") from None
-
-
-def with_ignore_regions(records: list[ImageRecord], source: str, table: dict, path) -> list[ImageRecord]:
-    """The records made complete: ``unlabelled`` cleared, the table's boxes added as ignore regions (class
-    0: every class ignores them). Every record must be in the table."""
-    from keras_lmk.data.validation import DataError
-
-    out = []
-    for r in records:
-        key = f"{source}/{Path(r.image_path).name}"
-        if key not in table:
-            raise DataError(path, None, f"no ignore regions for training image {key} (regenerate the file)")
-        b = table[key]
-        out.append(
-            dataclasses.replace(
-                r,
-                unlabelled=(),
-                ignore_boxes=np.concatenate([r.ignore_boxes, b]),
-                ignore_classes=np.concatenate([r.ignore_classes, np.zeros(len(b), np.int32)]),
-            )
-        )
-    return out
-
-
 def load_source_splits(cfg, taxonomy: Taxonomy) -> dict[str, tuple[list[ImageRecord], list[ImageRecord]]]:
     """{source name: (train, val)} for every source of ``cfg.source``, in that order; with
     ``data.ignore_regions`` the real sources' training records made complete (see the module doc)."""
     splits = {name: LOADERS[name](cfg, taxonomy) for name in parse_sources(cfg.source)}
     if cfg.ignore_regions:
         path = labels_file_path(cfg.ignore_regions)
+        from keras_lmk.data.ignore_file import made_complete, read_ignore_file
+
         table = read_ignore_file(path)
         for name, (train, val) in splits.items():
             if name in UNLABELLED:
-                splits[name] = (with_ignore_regions(train, name, table, path), val)
+                splits[name] = (made_complete(train, name, table, path), val)
     return splits
 
 
