@@ -4,10 +4,11 @@
         --out keras_lmk/data/labels/ignore_regions_real_v20.json
     python -m keras_lmk.train --preset real --set data.ignore_regions=ignore_regions_real_v20.json
 
-For each training image of gtsdb, markings and lights, the cells where the teacher gives a class that source
+For each training image of gtsdb, markings and lights, the cells where the teacher gives a class that image
 does not label (or, for the marking frames, labels only once per frame) a probability >= --threshold become
-ignore regions; training with ``data.ignore_regions`` then teaches every class as background everywhere
-else (keras_lmk/data/sources.py, docs/real_data.md "Complete negatives"). Validation images are not touched.
+ignore regions, except on the camera car's hood (sources.VEHICLE_MASKS); training with
+``data.ignore_regions`` then teaches every class as background everywhere else (keras_lmk/data/sources.py,
+docs/real_data.md "Complete negatives"). Validation images are not touched.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def main(argv=None) -> int:
     from tqdm import tqdm
 
     from keras_lmk.data.ignore_file import write_ignore_file
-    from keras_lmk.data.sources import LOADERS, UNLABELLED, ignore_classes
+    from keras_lmk.data.sources import LOADERS, PARTIAL, UNLABELLED, VEHICLE_MASKS, ignore_classes
     from keras_lmk.inference.runtime import open_runner
     from keras_lmk.inference.teacher_regions import teacher_ignore_regions
     from keras_lmk.training.config import DataConfig
@@ -48,7 +49,12 @@ def main(argv=None) -> int:
     runner = open_runner(args.model, num_threads=args.threads)
     train = {s: LOADERS[s](DataConfig(), runner.taxonomy)[0] for s in args.sources}
     table = teacher_ignore_regions(
-        runner, train, ignore_classes, args.threshold, progress=None if args.no_progress else tqdm
+        runner,
+        train,
+        lambda source: PARTIAL.get(source, ()),
+        args.threshold,
+        vehicle_masks=VEHICLE_MASKS,
+        progress=None if args.no_progress else tqdm,
     )
     classes = {s: list(ignore_classes(s)) for s in args.sources}
     write_ignore_file(args.out, table, teacher=str(args.model), threshold=args.threshold, classes=classes)

@@ -1,15 +1,20 @@
 """A teacher model's ignore regions on the training images of the real sources (complete negatives).
 
-    table = teacher_ignore_regions(runner, {"gtsdb": records, ...}, class_names_of, threshold=0.8)
+    table = teacher_ignore_regions(runner, {"gtsdb": records, ...}, partial_names_of, threshold=0.5,
+                                   vehicle_masks=VEHICLE_MASKS)
     write_ignore_file(path, table, ...)          # keras_lmk.data.ignore_file, which also reads it back
 
-Boxes are original-image pixels, xyxy, rounded to 0.1 px, keyed by ``image_key(source, path)``.
+An image's regions are of the classes *it* leaves unlabelled (``record.unlabelled``: a checked image of added
+labels labels its plates) plus those its source labels only in part. A region whose centre lies on the
+source's vehicle mask (the camera car's own hood) is dropped: no landmark is ever there, so it trains as
+background. Boxes are original-image pixels, xyxy, rounded to 0.1 px, keyed by ``image_key(source, path)``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+import cv2
 import numpy as np
 
 from keras_lmk.data.frames import read_image_rgb
@@ -30,20 +35,36 @@ def record_ignore_boxes(runner, record: ImageRecord, class_ids, threshold: float
     return np.clip(out, 0, [w, h, w, h]).astype(np.float32)
 
 
+def off_mask(boxes: np.ndarray, width: int, height: int, mask) -> np.ndarray:
+    """The boxes (float [K, 4] pixels) whose centre is not inside ``mask`` (a polygon of (x, y) fractions
+    of the frame; None: no mask)."""
+    if mask is None or not len(boxes):
+        return boxes
+    poly = (np.asarray(mask, np.float64) * [width, height]).astype(np.float32).reshape(-1, 1, 2)
+    centres = (boxes[:, :2] + boxes[:, 2:]) / 2
+    keep = [cv2.pointPolygonTest(poly, (float(x), float(y)), False) < 0 for x, y in centres]
+    return boxes[np.asarray(keep, bool)]
+
+
 def teacher_ignore_regions(
     runner,
     records_by_source: dict[str, list[ImageRecord]],
-    class_names_of: Callable[[str], Iterable[str]],
+    partial_names_of: Callable[[str], Iterable[str]],
     threshold: float,
+    vehicle_masks: dict | None = None,
     progress: Callable | None = None,
 ) -> dict[str, list[list[float]]]:
-    """{image key: boxes} for every record (an image repeated across records is run once)."""
+    """{image key: boxes} for every record (an image repeated across records is run once); each image's
+    classes are its ``unlabelled`` plus ``partial_names_of(source)``; ``vehicle_masks``: {source: polygon}."""
     table: dict[str, list[list[float]]] = {}
     for source, records in records_by_source.items():
-        ids = [runner.taxonomy.class_id(n) for n in class_names_of(source)]
+        partial = {runner.taxonomy.class_id(n) for n in partial_names_of(source) or ()}
+        mask = (vehicle_masks or {}).get(source)
         todo = {image_key(source, r.image_path): r for r in records}
         items = todo.items() if progress is None else progress(todo.items(), desc=source)
         for key, rec in items:
-            boxes = record_ignore_boxes(runner, rec, ids, threshold)
+            ids = sorted(partial | set(rec.unlabelled))
+            boxes = record_ignore_boxes(runner, rec, ids, threshold) if ids else np.zeros((0, 4), np.float32)
+            boxes = off_mask(boxes, rec.width, rec.height, mask)
             table[key] = np.round(boxes.astype(np.float64), 1).tolist()
     return table
