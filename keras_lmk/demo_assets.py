@@ -8,9 +8,15 @@
 Writes: ``model_int8.tflite`` (uint8 RGB in, int8 out), ``model_int8.json`` (model card: input size/type,
 normalisation, each output's name/shape/dtype/scale/zero point read from the interpreter, grid stride, anchor
 positions, classes with reference-point rules, decoder thresholds), ``labels.txt`` (line i = class id i),
-``samples/<name>.png`` with ``samples/<name>.expected.json`` (decoded landmarks), and for the first sample
-``golden/<name>_input.npy`` (letterboxed uint8 input) and ``golden/<name>_{class_logits,points}.npy`` (raw
-int8 outputs). How to use them on a phone: android_demo_assets/README.md.
+``samples/<name>.png`` with ``samples/<name>.expected.json`` (decoded landmarks): ``--samples`` validation
+frames of each data source, those where the kit's model finds a labelled landmark with the fewest other
+detections (keras_lmk/deploy/kit_samples.py), then a 1920x1080 phone frame made from the first, which the
+letterbox shrinks; for the first sample and the phone frame ``golden/<name>_input.npy`` (letterboxed uint8
+input) and ``golden/<name>_{class_logits,points}.npy`` (raw int8 outputs). How to use them on a phone:
+android_demo_assets/README.md. The shipped kit's settings:
+
+    python -m keras_lmk.demo_assets --run RUN --out android_demo_assets --samples 1 --lamp-refine
+        --side-balanced --merge-across-classes --score-threshold 0.5 --localization-threshold 0.5  # one line
 """
 
 from __future__ import annotations

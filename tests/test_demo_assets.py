@@ -48,6 +48,48 @@ def tiny_run_dir(d: Path) -> Path:
     return d
 
 
+def found_and_other(landmarks: list[dict], truth: list[dict], radius: float = 10.0) -> tuple[int, int]:
+    """By hand, for frames of one labelled landmark each (the planted squares): (1 if a detection of its class
+    lies within ``radius`` px of it, else 0; the other detections)."""
+    (gt,) = truth
+    near = [
+        d
+        for d in landmarks
+        if d["class_id"] == gt["class_id"] and np.hypot(d["x"] - gt["x"], d["y"] - gt["y"]) <= radius
+    ]
+    return int(bool(near)), len(landmarks) - bool(near)
+
+
+def assert_samples_follow_the_rule(run: Path, kit: Path, count: int):
+    """The kit's validation samples are the frames its model shows best: run the kit's model on every
+    validation frame of the run, judge each by hand, rank by (other detections, split order) among those
+    that show their landmark, and compare with the samples and what their expected.json says. Returns how
+    many frames show their landmark."""
+    from keras_lmk.data.frames import read_image_rgb
+    from keras_lmk.data.sources import load_source_splits
+    from keras_lmk.deploy.convert import run_config
+    from keras_lmk.inference.runtime import LandmarkRuntime
+
+    rt = LandmarkRuntime(kit / "model_int8.tflite", num_threads=1)
+    _, val = load_source_splits(run_config(run).data, TINY_TAXONOMY)["coco"]  # in the split's order
+    judged = []
+    for i, r in enumerate(val):
+        got = demo_kit.detections_json(rt.predict_frame(read_image_rgb(r.image_path)), TINY_TAXONOMY)
+        (c,), ((x, y),) = r.classes, r.points  # one planted square each
+        truth = [{"class_id": int(c), "x": float(x), "y": float(y)}]
+        found, other = found_and_other(got, truth)
+        if found:
+            judged.append((other, i))
+    shown = [i for _, i in sorted(judged)[:count]]
+    want = [val[i] for i in shown + [i for i in range(len(val)) if i not in shown][: count - len(shown)]]
+    for k, r in enumerate(want):
+        exp = json.loads((kit / "samples" / f"sample_{k}_coco.expected.json").read_text())
+        rgb = read_image_rgb(kit / "samples" / exp["image"])
+        np.testing.assert_array_equal(rgb, read_image_rgb(r.image_path))
+        assert exp["chosen"]["found"] == found_and_other(exp["landmarks"], exp["ground_truth"])[0]
+    return len(judged)
+
+
 def test_demo_assets_build_and_check(tmp_path):
     run = tiny_run_dir(tmp_path / "run")
     out = tmp_path / "kit"
@@ -70,14 +112,66 @@ def test_demo_assets_build_and_check(tmp_path):
         "bbox_bottom_right",
     ]
     samples = sorted((out / "samples").glob("*.expected.json"))
-    assert len(samples) == 2 and len(list((out / "golden").glob("*.npy"))) == 3
+    # two validation frames, then the phone frame made from the first; goldens of the first and the phone's
+    assert [p.name.split(".")[0] for p in samples] == [
+        "sample_0_coco",
+        "sample_1_coco",
+        "sample_2_coco_1920x1080",
+    ]
+    assert len(list((out / "golden").glob("*.npy"))) == 6
     assert demo_kit.check(out) == []
+    # the untrained model votes for the square's class nearly everywhere: frames show their square with
+    # different numbers of other detections, so the ranking is exercised
+    assert assert_samples_follow_the_rule(run, out, count=2) >= 2
     # the check notices a changed golden tensor
     g = next((out / "golden").glob("*_points.npy"))
     raw = np.load(g)
     raw.flat[0] = np.int8(raw.flat[0] + 5 if raw.flat[0] < 100 else raw.flat[0] - 5)
     np.save(g, raw)
     assert any("raw points" in p for p in demo_kit.check(out))
+
+
+def test_demo_assets_goldens_cover_a_phone_frame_shrunk_into_the_input(tmp_path):
+    # At the shipped input, 1664x992, the validation images (here 96x96) are enlarged; the kit adds a
+    # 1920x1080 frame made from its first sample, with goldens: 1920x1080 -> 1664x992 is scale
+    # min(1664 / 1920, 992 / 1080) = 13/15 < 1, 1080 * 13/15 = 936 rows, (992 - 936) / 2 = 28 grey rows above
+    # and below, the area filter (section 1 of android_demo_assets/README.md)
+    import cv2
+
+    run = tiny_run_dir(tmp_path / "run")
+    out = tmp_path / "kit"
+    argv = ["--run", str(run), "--out", str(out), "--samples", "1", "--calib-steps", "2"]
+    assert demo_assets_main([*argv, "--input-size", "1664x992"]) == 0
+    goldens = [
+        e
+        for p in sorted((out / "samples").glob("*.expected.json"))
+        if "golden_tensors" in (e := json.loads(p.read_text()))
+    ]
+    assert [e["letterbox"]["scale"] > 1 for e in goldens] == [True, False]  # one enlarged, one shrunk
+    phone = goldens[1]
+    assert (phone["image"], phone["width"], phone["height"]) == ("sample_1_coco_1920x1080.png", 1920, 1080)
+    assert phone["letterbox"] == {"scale": pytest.approx(13 / 15), "pad_x": 0, "pad_y": 28}
+    x = np.load(out / phone["golden_tensors"]["input"])
+    assert x.shape == (992, 1664, 3) and (x[:28] == 114).all() and (x[964:] == 114).all()
+    frame = cv2.imread(str(out / "samples" / phone["image"]))
+    np.testing.assert_array_equal(
+        x[28:964],
+        cv2.cvtColor(cv2.resize(frame, (1664, 936), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB),
+    )
+    # made from the first sample: its 96 x 54 centre (96 * 9 / 16 rows from row 21), x 20 (bilinear)
+    first = cv2.imread(str(out / "samples" / goldens[0]["image"]))
+    np.testing.assert_array_equal(
+        frame, cv2.resize(first[21:75], (1920, 1080), interpolation=cv2.INTER_LINEAR)
+    )
+    want = [
+        {**g, "x": g["x"] * 20, "y": (g["y"] - 21) * 20}
+        for g in goldens[0]["ground_truth"]
+        if 21 <= g["y"] <= 75
+    ]
+    assert phone["ground_truth"] == [
+        {**g, "x": pytest.approx(g["x"]), "y": pytest.approx(g["y"])} for g in want
+    ]
+    assert demo_kit.check(out) == []
 
 
 def test_demo_assets_input_size_deploys_the_weights_at_another_size(tmp_path):

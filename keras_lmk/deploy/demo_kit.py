@@ -13,19 +13,31 @@ import cv2
 import numpy as np
 
 from keras_lmk.atomic import atomic_write, atomic_write_json, atomic_write_text, check_writable_dir
+from keras_lmk.deploy import kit_samples
 from keras_lmk.detector.lamp_refine import LampRefineConfig
 
 MODEL = "model_int8.tflite"
 
 
-def _pick_samples(run_dir: Path, cfg, taxonomy, count: int) -> list[tuple[str, object]]:
-    """(source name, record): ``count`` validation images with landmarks from each source of the run
-    (its fixed validation split; keras_lmk/data/sources.py), so the kit shows every kind of input."""
+def _pick_samples(cfg, taxonomy, count: int, detect) -> list[tuple[str, object, dict]]:
+    """(source name, record, how it was chosen): ``count`` validation images of each source of the run (its
+    fixed validation split; keras_lmk/data/sources.py), those that show a labelled landmark found by the
+    kit's model first (:mod:`keras_lmk.deploy.kit_samples`), so the kit shows every kind of input."""
     from keras_lmk.data.sources import load_source_splits
 
     picked = []
     for source, (_, val) in load_source_splits(cfg.data, taxonomy).items():
-        picked += [(source, r) for r in ([r for r in val if r.num_landmarks][:count] or val[:count])]
+        labelled = [r for r in val if r.num_landmarks] or val
+        shown, scanned = kit_samples.choose(labelled, detect, count)
+        if len(shown) < min(count, len(labelled)):
+            print(
+                f"warning: the model finds a labelled landmark of {source} in {len(shown)} of its first "
+                f"{scanned} validation frames; the other samples of {source} show none"
+            )
+        taken = {s.index for s in shown}
+        rest = [i for i in range(len(labelled)) if i not in taken][: count - len(shown)]
+        picked += [(source, labelled[s.index], s.to_json(scanned)) for s in shown]
+        picked += [(source, labelled[i], {"found": 0, "candidate": i, "scanned": scanned}) for i in rest]
     return picked
 
 
@@ -96,10 +108,8 @@ def build(
     from keras_lmk.data.frames import read_image_rgb
     from keras_lmk.deploy.convert import calibration_images, calibration_records, convert_keras, run_config
     from keras_lmk.deploy.export_lib import export_card
-    from keras_lmk.deploy.inspect import raw_outputs
     from keras_lmk.detector.card import card_at_input_size, find_model_card, load_model_card
     from keras_lmk.detector.grid import GridSpec
-    from keras_lmk.detector.letterbox import letterbox_image
     from keras_lmk.detector.model import load_model, with_input_size
     from keras_lmk.inference.runtime import LandmarkRuntime
 
@@ -155,38 +165,66 @@ def build(
             shutil.rmtree(out / sub)
         (out / sub).mkdir()
     rt = LandmarkRuntime(out / MODEL, num_threads=1)
-    for i, (source, rec) in enumerate(_pick_samples(run_dir, cfg, taxonomy, samples)):
-        name = f"sample_{i}_{source}"
+
+    def read(rec):
         rgb = read_image_rgb(rec.image_path)
         if rgb is None:
             raise ValueError(f"{rec.image_path}: unreadable sample image")
-        cv2.imwrite(str(out / "samples" / f"{name}.png"), rgb[..., ::-1])
-        rgb = read_image_rgb(out / "samples" / f"{name}.png")
-        dets = rt.predict_frame(rgb)
-        image_in, lb = letterbox_image(rgb, spec.input_width, spec.input_height)
-        expected = {
-            "image": f"{name}.png",
-            "width": rgb.shape[1],
-            "height": rgb.shape[0],
-            "letterbox": {"scale": lb.scale, "pad_x": lb.pad_x, "pad_y": lb.pad_y},
-            "decoder": rt.decoder.to_json(),
-            "lamp_refine": rt.card.lamp_refine.to_json() if rt.card.lamp_refine else None,
-            "landmarks": detections_json(dets, taxonomy),
-            "ground_truth": [
-                {"class_id": int(c), "x": float(p[0]), "y": float(p[1])}
-                for c, p in zip(rec.classes, rec.points, strict=True)
-            ],
-        }
-        if i == 0:
-            raw = raw_outputs(out / MODEL, image_in)
-            np.save(out / "golden" / f"{name}_input.npy", image_in)
-            for k, v in raw.items():
-                np.save(out / "golden" / f"{name}_{k}.npy", v)
-            expected["golden_tensors"] = {k: f"golden/{name}_{k}.npy" for k in ("input", *raw)}
-        atomic_write_json(out / "samples" / f"{name}.expected.json", expected)
-        print(f"{name}: {len(dets)} landmarks")
+        return rgb
+
+    picked = _pick_samples(cfg, taxonomy, samples, lambda rec: rt.predict_frame(read(rec)))
+    for i, (source, rec, chosen) in enumerate(picked):
+        extra = {"chosen": {**chosen, "rule": kit_samples.RULE}}
+        name = f"sample_{i}_{source}"
+        _write_sample(out, name, read(rec), rec.points, rec.classes, rt, extra, golden=i == 0)
+    if picked:  # a phone-sized frame made from the first sample: the letterbox shrinks it
+        source, rec, _ = picked[0]
+        w, h = kit_samples.phone_frame_size(spec.input_width, spec.input_height)
+        frame, points, inside = kit_samples.phone_frame(read(rec), rec.points, (w, h))
+        made = (
+            f"sample_0_{source}.png: its centre cropped to the aspect ratio of a phone's {w}x{h} video frame "
+            "and resized to it (the letterbox shrinks it into the model input)"
+        )
+        name = f"sample_{len(picked)}_{source}_{w}x{h}"
+        classes = np.asarray(rec.classes)[inside]
+        _write_sample(out, name, frame, points[inside], classes, rt, {"made_from": made}, golden=True)
     print(f"wrote {out}")
     return out
+
+
+def _write_sample(out: Path, name: str, rgb, gt_points, gt_classes, rt, extra: dict, golden: bool) -> None:
+    """``samples/<name>.png`` and its ``.expected.json`` (decoded from the PNG as written, so a device reads
+    the same pixels); with ``golden`` the letterboxed input and raw int8 outputs in ``golden/``."""
+    from keras_lmk.data.frames import read_image_rgb
+    from keras_lmk.deploy.inspect import raw_outputs
+    from keras_lmk.detector.letterbox import letterbox_image
+
+    cv2.imwrite(str(out / "samples" / f"{name}.png"), rgb[..., ::-1])
+    rgb = read_image_rgb(out / "samples" / f"{name}.png")
+    dets = rt.predict_frame(rgb)
+    image_in, lb = letterbox_image(rgb, rt.spec.input_width, rt.spec.input_height)
+    expected = {
+        "image": f"{name}.png",
+        "width": rgb.shape[1],
+        "height": rgb.shape[0],
+        "letterbox": {"scale": lb.scale, "pad_x": lb.pad_x, "pad_y": lb.pad_y},
+        "decoder": rt.decoder.to_json(),
+        "lamp_refine": rt.card.lamp_refine.to_json() if rt.card.lamp_refine else None,
+        "landmarks": detections_json(dets, rt.taxonomy),
+        "ground_truth": [
+            {"class_id": int(c), "x": float(p[0]), "y": float(p[1])}
+            for c, p in zip(gt_classes, gt_points, strict=True)
+        ],
+        **extra,
+    }
+    if golden:
+        raw = raw_outputs(out / MODEL, image_in)
+        np.save(out / "golden" / f"{name}_input.npy", image_in)
+        for k, v in raw.items():
+            np.save(out / "golden" / f"{name}_{k}.npy", v)
+        expected["golden_tensors"] = {k: f"golden/{name}_{k}.npy" for k in ("input", *raw)}
+    atomic_write_json(out / "samples" / f"{name}.expected.json", expected)
+    print(f"{name}: {len(dets)} landmarks (scale {lb.scale:.3f})")
 
 
 def check(assets: str | Path, point_tol_px: float = 0.5) -> list[str]:
