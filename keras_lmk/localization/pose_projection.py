@@ -1,0 +1,131 @@
+"""Pixels of world points seen from vehicle pose vectors, and their analytic Jacobian (pure numpy).
+
+The tight filter (keras_lmk/localization/tight_filter.py) projects a frame's landmarks hundreds of times per
+frame (every RANSAC hypothesis, every Gauss-Newton step), so this is its inner loop: batched over poses, no
+:class:`~keras_lmk.geometry.camera.Pose` objects, closed-form derivatives instead of finite differences.
+
+A pose vector is ``(x, y, z, yaw, pitch, roll)`` (m, rad) with the conventions of
+keras_lmk/geometry/camera.py: ``R_wv = Rz(yaw) @ Ry(pitch) @ Rx(roll)``, the camera mounted at ``m`` with
+rotation ``M`` (optical -> vehicle) in the vehicle frame, so a world point ``p`` is at
+``p_cam = M^T (R_wv^T (p - t) - m)`` in the camera frame (the same map as
+:meth:`~keras_lmk.geometry.camera.Camera.world_to_camera`), and at pixels
+:meth:`~keras_lmk.geometry.camera.Camera.camera_to_pixels` ``(p_cam)`` (pinhole + OpenCV distortion).
+Points behind the near plane are clamped to it (their depth derivative is then 0), so pixels stay finite.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import numpy as np
+
+from keras_lmk.geometry.camera import Camera, Mount
+
+
+def _rotations(angles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``R_wv = Rz(yaw) @ Ry(pitch) @ Rx(roll)`` float [H, 3, 3] of (yaw, pitch, roll) [H, 3] and its
+    derivatives float [H, 3, 3, 3] with respect to yaw, pitch and roll (axis 1), written out (the product
+    of three tiny matrices per pose costs more in numpy calls than the arithmetic)."""
+    if len(angles) == 1:  # one pose (the Gauss-Newton steps): Python floats cost less than numpy calls
+        (cy, cp, cr), (sy, sp, sr) = ([f(float(a)) for a in angles[0]] for f in (math.cos, math.sin))
+        zero = 0.0
+    else:
+        c, s = np.cos(angles).T, np.sin(angles).T
+        cy, cp, cr, sy, sp, sr = c[0], c[1], c[2], s[0], s[1], s[2]
+        zero = np.zeros_like(cy)
+    spsr, spcr, cpsr, cpcr = sp * sr, sp * cr, cp * sr, cp * cr
+    r = [cy * cp, cy * spsr - sy * cr, cy * spcr + sy * sr,
+         sy * cp, sy * spsr + cy * cr, sy * spcr - cy * sr,
+         -sp, cpsr, cpcr]  # fmt: skip
+    # d/d yaw: rows (-row 1, row 0, 0) (d Rz / d yaw = [[-sy, -cy, 0], [cy, -sy, 0], 0]); d/d pitch: written
+    # out; d/d roll: columns (0, col 2, -col 1) (d Rx / d roll = [[0, 0, 0], [0, -sr, -cr], [0, cr, -sr]])
+    d = np.array(
+        [-r[3], -r[4], -r[5], r[0], r[1], r[2], zero, zero, zero,
+         -cy * sp, cy * cpsr, cy * cpcr, -sy * sp, sy * cpsr, sy * cpcr, -cp, -spsr, -spcr,
+         zero, r[2], -r[1], zero, r[5], -r[4], zero, r[8], -r[7]]
+    )  # fmt: skip
+    return np.array(r).T.reshape(-1, 3, 3), d.T.reshape(-1, 3, 3, 3)
+
+
+@lru_cache(maxsize=16)
+def _mount(mount: Mount) -> tuple[np.ndarray, np.ndarray]:
+    """(M float [3, 3] optical -> vehicle, m float [3]) of a camera mounting."""
+    return mount.rotation, np.array([mount.x, mount.y, mount.z])
+
+
+def _distortion_jac(camera: Camera, xn: np.ndarray, yn: np.ndarray) -> np.ndarray:
+    """d(distorted x, y) / d(normalised x, y), float [..., 2, 2], of the OpenCV model in
+    :meth:`Camera.camera_to_pixels`."""
+    k1, k2, p1, p2, k3 = camera.dist
+    r2 = xn * xn + yn * yn
+    radial = 1 + r2 * (k1 + r2 * (k2 + r2 * k3))
+    dradial = k1 + r2 * (2 * k2 + 3 * k3 * r2)  # d radial / d r2
+    cross = 2 * xn * yn * dradial + 2 * p1 * xn + 2 * p2 * yn
+    dxx = radial + 2 * xn * xn * dradial + 2 * p1 * yn + 6 * p2 * xn
+    dyy = radial + 2 * yn * yn * dradial + 6 * p1 * yn + 2 * p2 * xn
+    return np.stack([np.stack([dxx, cross], -1), np.stack([cross, dyy], -1)], -2)
+
+
+def _camera_points(camera: Camera, poses: np.ndarray, points: np.ndarray):
+    """Camera-frame points float [H, K, 3] of ``points`` ([K, 3] or [H, K, 3]) from ``poses`` [H, 6], with
+    ``R_wv`` [H, 3, 3], its angle derivatives [H, 3, 3, 3] and ``p - t`` [H, K, 3]."""
+    r, dr = _rotations(poses[:, 3:])
+    d = points - poses[:, None, :3]
+    mount_r, mount_t = _mount(camera.mount)
+    pc = (d @ r - mount_t) @ mount_r  # rows: M^T (R^T (p - t) - m)
+    return pc, r, dr, d
+
+
+def _as_batch(poses, points) -> tuple[np.ndarray, np.ndarray]:
+    poses = np.asarray(poses, np.float64).reshape(-1, 6)
+    points = np.asarray(points, np.float64)
+    return poses, points.reshape(-1, 3) if points.ndim < 3 else points
+
+
+def project_poses(camera: Camera, poses, points) -> tuple[np.ndarray, np.ndarray]:
+    """(pixels float [H, K, 2], depth float [H, K]) of world points [K, 3] (shared) or [H, K, 3] (one set per
+    pose) seen from pose vectors [H, 6]; points behind the near plane are clamped to it."""
+    poses, points = _as_batch(poses, points)
+    pc = _camera_points(camera, poses, points)[0]
+    depth = pc[..., 2].copy()
+    pc[..., 2] = np.maximum(depth, camera.near)
+    return camera.camera_to_pixels(pc).reshape(*pc.shape[:2], 2), depth
+
+
+def project_poses_jac(camera: Camera, poses, points) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`project_poses` plus the Jacobian float [H, K, 2, 6] of the pixels with respect to the pose
+    vector (x, y, z, yaw, pitch, roll), in closed form."""
+    poses, points = _as_batch(poses, points)
+    pc, r, dr, d = _camera_points(camera, poses, points)
+    mount_r = _mount(camera.mount)[0]
+    depth = pc[..., 2].copy()
+    behind = depth < camera.near
+    pc[..., 2] = np.maximum(depth, camera.near)
+    h, k = pc.shape[:2]
+    # d p_cam / d pose [H, K, 3, 6]: position -M^T R^T (the same for every point), angles M^T dR^T (p - t)
+    dpc = np.empty((h, k, 3, 6))
+    dpc[..., :3] = -np.swapaxes(r @ mount_r, 1, 2)[:, None]
+    dpc[..., 3:] = (d[:, None] @ (dr @ mount_r)).transpose(0, 2, 3, 1)  # [H, angle, K, 3] -> [H, K, 3, angle]
+    if behind.any():
+        dpc[..., 2, :][behind] = 0.0  # clamped depth
+    z = pc[..., 2:]
+    xy = pc[..., :2] / z  # normalised image coordinates [H, K, 2]
+    dn = (dpc[..., :2, :] - xy[..., None] * dpc[..., 2:, :]) / z[..., None]  # d (x/z, y/z) / d pose
+    if any(camera.dist):
+        dn = _distortion_jac(camera, xy[..., 0], xy[..., 1]) @ dn
+    jac = dn * np.array([camera.fx, camera.fy])[:, None]
+    return camera.camera_to_pixels(pc).reshape(h, k, 2), depth, jac
+
+
+def project_points(camera: Camera, pose6, points) -> tuple[np.ndarray, np.ndarray]:
+    """(pixels float [N, 2], depth float [N]) of world points [N, 3] from one pose vector [6]."""
+    px, depth = project_poses(camera, pose6, points)
+    return px[0], depth[0]
+
+
+def project_jac(camera: Camera, pose6, points) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pixels [N, 2], depth [N] and the analytic Jacobian [N, 2, 6] of the pixels with respect to one pose
+    vector [6] (x, y, z, yaw, pitch, roll)."""
+    px, depth, jac = project_poses_jac(camera, pose6, points)
+    return px[0], depth[0], jac[0]
