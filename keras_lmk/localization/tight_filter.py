@@ -9,8 +9,8 @@ attitude), so frames with 2-5 good points still help and the constant-velocity m
 
 One frame (:func:`tight_update`):
 
-1. **Predict** every map landmark in view with its pixel Jacobian with respect to the pose
-   (:func:`project_jac`) and its innovation covariance ``S = J P J^T + sigma^2 I``.
+1. **Predict** every map landmark in view with its pixel Jacobian with respect to the pose (analytic:
+   keras_lmk/localization/pose_projection.py) and its innovation covariance ``S = J P J^T + sigma^2 I``.
 2. **Associate** by class and Mahalanobis distance (gate ``gate_chi2``), one-to-one (Hungarian on d^2): an
    elliptical gate follows the pose uncertainty, so a false detection beside the predicted point is out of
    the gate even when the along-track uncertainty is metres.
@@ -33,6 +33,7 @@ from scipy.optimize import linear_sum_assignment
 
 from keras_lmk.geometry.camera import Camera, Pose
 from keras_lmk.localization.pose_filter import PoseFilter
+from keras_lmk.localization.pose_projection import project_jac, project_points
 from keras_lmk.localization.pose_solver import SolverConfig, predict_landmarks, wrap_angle
 
 POSE_INDEX = (0, 1, 2, 3, 8, 9)  # x, y, z, yaw, pitch, roll inside the 10-state
@@ -74,30 +75,6 @@ def pose_of(state6) -> Pose:
     return Pose(x, y, z, yaw, pitch, roll)
 
 
-def project_points(camera: Camera, pose6, points) -> tuple[np.ndarray, np.ndarray]:
-    """(pixels float [N, 2], depth float [N]) of world points [N, 3] from pose vector (x, y, z, yaw, pitch,
-    roll); points behind the camera are clamped to the near plane so the pixels stay finite."""
-    r, t = camera.world_to_camera(pose_of(pose6))
-    pc = np.asarray(points, np.float64).reshape(-1, 3) @ r.T + t
-    depth = pc[:, 2].copy()
-    pc[:, 2] = np.maximum(pc[:, 2], camera.near)
-    return camera.camera_to_pixels(pc), depth
-
-
-def project_jac(camera: Camera, pose6, points) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pixels [N, 2], depth [N] and the Jacobian [N, 2, 6] of the pixels with respect to the pose vector
-    (forward differences: 1e-4 m, 1e-6 rad)."""
-    pose6 = np.asarray(pose6, np.float64)
-    px, depth = project_points(camera, pose6, points)
-    jac = np.empty((len(px), 2, 6))
-    for k in range(6):
-        h = 1e-4 if k < 3 else 1e-6
-        v = pose6.copy()
-        v[k] += h
-        jac[:, :, k] = (project_points(camera, v, points)[0] - px) / h
-    return px, depth, jac
-
-
 def mahalanobis_associate(
     pred_px, jac, p_pose, pred_classes, det_px, det_classes, *, pixel_sigma: float, gate_chi2: float
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -132,29 +109,30 @@ def iekf_update(
     z = np.asarray(pixels, np.float64).reshape(-1)
     sel = list(POSE_INDEX)
     n = len(x0)
+    p_rows, p_sel = p0[sel], p0[np.ix_(sel, sel)]  # H P and H P H^T need only the pose rows of P
     x = x0.copy()
     weights = np.ones(len(obj))
     for _ in range(iterations):
         h, _, j = project_jac(camera, x[sel], obj)
+        hm = j.reshape(-1, 6)  # the measurement Jacobian's pose columns (the others are 0)
         res = z - h.reshape(-1)
         rn = np.linalg.norm(res.reshape(-1, 2), axis=1)
         if cauchy_scale > 0:
             weights = np.maximum(1.0 / (1.0 + (rn / (cauchy_scale * pixel_sigma)) ** 2), 1e-4)
-        hm = np.zeros((len(z), n))
-        hm[:, sel] = j.reshape(-1, 6)
-        r_cov = np.diag(np.repeat(pixel_sigma**2 / weights, 2))
-        s = hm @ p0 @ hm.T + r_cov
-        k = np.linalg.solve(s, hm @ p0).T
+        r_var = np.repeat(pixel_sigma**2 / weights, 2)
+        s = hm @ p_sel @ hm.T + np.diag(r_var)
+        k = np.linalg.solve(s, hm @ p_rows).T
         dx0 = x0 - x
         dx0[3] = wrap_angle(dx0[3])
-        x_new = x0 + k @ (res - hm @ dx0)
+        x_new = x0 + k @ (res - hm @ dx0[sel])
         x_new[3] = float(wrap_angle(x_new[3]))
         step = np.abs(x_new - x).max()
         x = x_new
         if step < 1e-6:
             break
-    ikh = np.eye(n) - k @ hm
-    p = ikh @ p0 @ ikh.T + k @ r_cov @ k.T
+    ikh = np.eye(n)
+    ikh[:, sel] -= k @ hm
+    p = ikh @ p0 @ ikh.T + (k * r_var) @ k.T
     h, _ = project_points(camera, x[sel], obj)
     return x, p, np.linalg.norm(h - z.reshape(-1, 2), axis=1)
 
