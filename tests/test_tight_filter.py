@@ -13,13 +13,16 @@ from keras_lmk.geometry.camera import Pose
 from keras_lmk.localization.pose_filter import FilterConfig, PoseFilter, diag_cov
 from keras_lmk.localization.pose_solver import wrap_angle
 from keras_lmk.localization.tight_filter import (
+    POSE_INDEX,
     TightConfig,
     iekf_update,
     mahalanobis_associate,
     project_jac,
+    project_points,
     ransac_support,
     state_with_attitude,
     tight_update,
+    two_pair_updates,
 )
 from tests.test_pose_solver import CAM, TRUE, _landmarks_ahead, hand_project
 
@@ -408,3 +411,63 @@ def test_tight_update_sees_only_landmarks_in_range_and_facing_the_camera():
     res = tight_update(filt, TRUE, math.radians(0.05), pts, classes, hand_project(pts, TRUE), classes, CAM,
                        map_normals=away)  # fmt: skip
     assert res.status == "none" and res.n_matches == 0
+
+
+# ---------------------------------------------------------- the batched RANSAC against the one-by-one search
+
+
+def _sequential_ransac(x0, p0, points, pixels, cfg: TightConfig) -> np.ndarray:
+    """The search ransac_support batches, written one hypothesis at a time: every pair of pairs (a seeded
+    random max_hypotheses of them when more, in order) updates the filter by iekf_update (3 steps); the
+    first with the most pairs under support_px, then the smallest total residual capped at support_px."""
+    k = len(points)
+    combos = [(a, b) for a in range(k) for b in range(a + 1, k)]
+    if len(combos) > cfg.max_hypotheses:
+        pick = np.random.default_rng(0).choice(len(combos), cfg.max_hypotheses, replace=False)
+        combos = [combos[i] for i in sorted(pick)]
+    best, best_key = None, None
+    for a, b in combos:
+        x, _, _ = iekf_update(x0, p0, points[[a, b]], pixels[[a, b]], CAM, pixel_sigma=cfg.pixel_sigma,
+                              iterations=3)  # fmt: skip
+        rn = np.linalg.norm(project_points(CAM, x[list(POSE_INDEX)], points)[0] - pixels, axis=1)
+        sup = rn < cfg.support_px
+        key = (int(sup.sum()), -float(np.minimum(rn, cfg.support_px).sum()))
+        if best_key is None or key > best_key:
+            best, best_key = sup, key
+    return best
+
+
+def test_two_pair_updates_are_one_iekf_update_per_hypothesis():
+    pts = _landmarks_ahead(TRUE)
+    seen = hand_project(pts, TRUE)
+    seen[3] += [30.0, -20.0]
+    start = Pose(TRUE.x + 0.9, TRUE.y - 0.6, *_vec(TRUE)[2:])
+    x0, p0 = _state(start, 1.5, math.radians(2), math.radians(0.5))
+    combos = np.array([(0, 1), (2, 3), (1, 5), (4, 2)])
+    for iterations in (1, 3, 8):
+        x = two_pair_updates(x0, p0, pts[combos], seen[combos], CAM, pixel_sigma=4.0, iterations=iterations)
+        assert x.shape == (4, 10)
+        for h, idx in enumerate(combos):
+            want, _, _ = iekf_update(x0, p0, pts[idx], seen[idx], CAM, pixel_sigma=4.0, iterations=iterations)
+            np.testing.assert_allclose(x[h], want, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_ransac_support_is_the_one_by_one_search(seed):
+    # six landmarks plus four more 6-30 m off the first ones, up to three of the ten seen grossly off, a
+    # prior up to 1.5 m / 2 deg away; every fourth case samples 12 of the 45 hypotheses
+    rng = np.random.default_rng(seed)
+    base = _landmarks_ahead(TRUE)
+    pts = np.vstack([base, base[:4] + rng.uniform(-6, 6, (4, 3)) * [1, 1, 0.3] + [3.0, -2.0, 0.5]])
+    seen = hand_project(pts, TRUE) + rng.normal(scale=2.0, size=(10, 2))
+    bad = rng.choice(10, size=seed % 4, replace=False)
+    seen[bad] += rng.uniform(15, 60, (len(bad), 2)) * rng.choice([-1, 1], (len(bad), 2))
+    off = rng.uniform(-1.5, 1.5, 2)
+    start = Pose(TRUE.x + off[0], TRUE.y + off[1], TRUE.z, TRUE.yaw + math.radians(rng.uniform(-2, 2)),
+                 TRUE.pitch, TRUE.roll)  # fmt: skip
+    x0, p0 = _state(start, 1.5, math.radians(2), math.radians(0.5))
+    cfg = TightConfig(pixel_sigma=3.0, support_px=6.0, max_hypotheses=12 if seed % 4 == 3 else 60)
+    got = ransac_support(x0, p0, pts, seen, CAM, cfg)
+    assert got.dtype == bool and got.shape == (10,)
+    np.testing.assert_array_equal(got, _sequential_ransac(x0, p0, pts, seen, cfg))
+    assert not got[bad].any()

@@ -33,7 +33,12 @@ from scipy.optimize import linear_sum_assignment
 
 from keras_lmk.geometry.camera import Camera, Pose
 from keras_lmk.localization.pose_filter import PoseFilter
-from keras_lmk.localization.pose_projection import project_jac, project_points
+from keras_lmk.localization.pose_projection import (
+    project_jac,
+    project_points,
+    project_poses,
+    project_poses_jac,
+)
 from keras_lmk.localization.pose_solver import SolverConfig, predict_landmarks, wrap_angle
 
 POSE_INDEX = (0, 1, 2, 3, 8, 9)  # x, y, z, yaw, pitch, roll inside the 10-state
@@ -137,32 +142,62 @@ def iekf_update(
     return x, p, np.linalg.norm(h - z.reshape(-1, 2), axis=1)
 
 
+def two_pair_updates(x0, p0, points, pixels, camera: Camera, *, pixel_sigma: float, iterations: int = 3):
+    """:func:`iekf_update` (no Cauchy weights) of ``x0`` [10], ``p0`` [10, 10] by each of H hypotheses at
+    once: points float [H, 2, 3] seen at pixels float [H, 2, 2]. Returns the updated states float [H, 10];
+    each hypothesis stops iterating where :func:`iekf_update` would (step below 1e-6)."""
+    x0 = np.asarray(x0, np.float64)
+    p0 = np.asarray(p0, np.float64)
+    pts = np.asarray(points, np.float64)
+    n = len(pts)
+    z = np.asarray(pixels, np.float64).reshape(n, 4)
+    sel = list(POSE_INDEX)
+    p_rows, p_sel = p0[sel], p0[np.ix_(sel, sel)]  # H P and H P H^T need only the pose rows
+    r_cov = pixel_sigma**2 * np.eye(4)
+    x = np.tile(x0, (n, 1))
+    active = np.arange(n)
+    for _ in range(iterations):
+        xa = x[active]
+        h, _, j = project_poses_jac(camera, xa[:, sel], pts[active])
+        hm = j.reshape(-1, 4, 6)  # [A, 4, 6]: the measurement Jacobian's pose columns
+        s = hm @ p_sel @ hm.transpose(0, 2, 1) + r_cov
+        k = np.linalg.solve(s, hm @ p_rows).transpose(0, 2, 1)  # [A, 10, 4]
+        dx0 = x0 - xa
+        dx0[:, 3] = wrap_angle(dx0[:, 3])
+        innov = z[active] - h.reshape(-1, 4) - np.einsum("aij,aj->ai", hm, dx0[:, sel])
+        x_new = x0 + np.einsum("aij,aj->ai", k, innov)
+        x_new[:, 3] = wrap_angle(x_new[:, 3])
+        step = np.abs(x_new - xa).max(axis=1)
+        x[active] = x_new
+        active = active[step >= 1e-6]
+        if not len(active):
+            break
+    return x
+
+
 def ransac_support(
     x0, p0, points, pixels, camera: Camera, cfg: TightConfig, rng: np.random.Generator | None = None
 ) -> np.ndarray:
     """bool [K]: the largest set of pairs consistent with one 2-pair update of the filter (ties: smaller
-    total residual). Every pair of pairs is a hypothesis (a random ``max_hypotheses`` of them when more)."""
+    total residual, then the first hypothesis). Every pair of pairs is a hypothesis (a random
+    ``max_hypotheses`` of them when more); all are updated and scored at once (:func:`two_pair_updates`)."""
     k = len(points)
     if k < 3:
         return np.ones(k, bool)
-    combos = list(itertools.combinations(range(k), 2))
+    combos = np.array(list(itertools.combinations(range(k), 2)))
     if len(combos) > cfg.max_hypotheses:
         rng = rng or np.random.default_rng(0)
-        pick = rng.choice(len(combos), cfg.max_hypotheses, replace=False)
-        combos = [combos[i] for i in sorted(pick)]
-    best, best_key = np.ones(k, bool), (-1, 0.0)
-    for a, b in combos:
-        idx = [a, b]
-        x, _, _ = iekf_update(
-            x0, p0, points[idx], pixels[idx], camera, pixel_sigma=cfg.pixel_sigma, iterations=3
-        )
-        h, _ = project_points(camera, x[list(POSE_INDEX)], points)
-        rn = np.linalg.norm(h - pixels, axis=1)
-        sup = rn < cfg.support_px
-        key = (int(sup.sum()), -float(np.minimum(rn, cfg.support_px).sum()))
-        if key > best_key:
-            best, best_key = sup, key
-    return best
+        combos = combos[np.sort(rng.choice(len(combos), cfg.max_hypotheses, replace=False))]
+    points = np.asarray(points, np.float64)
+    pixels = np.asarray(pixels, np.float64)
+    x = two_pair_updates(x0, p0, points[combos], pixels[combos], camera, pixel_sigma=cfg.pixel_sigma)
+    h, _ = project_poses(camera, x[:, list(POSE_INDEX)], points)
+    rn = np.linalg.norm(h - pixels, axis=2)  # [H, K]
+    sup = rn < cfg.support_px
+    count = sup.sum(axis=1)
+    spread = np.minimum(rn, cfg.support_px).sum(axis=1)
+    tied = np.flatnonzero(count == count.max())
+    return sup[tied[np.argmin(spread[tied])]]
 
 
 def state_with_attitude(filt: PoseFilter, attitude: Pose, attitude_sigma_rad: float):
