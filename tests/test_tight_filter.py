@@ -471,3 +471,24 @@ def test_ransac_support_is_the_one_by_one_search(seed):
     assert got.dtype == bool and got.shape == (10,)
     np.testing.assert_array_equal(got, _sequential_ransac(x0, p0, pts, seen, cfg))
     assert not got[bad].any()
+
+
+def test_a_pair_ransac_left_out_is_taken_back_and_the_final_update_uses_it():
+    """Detection 2 is 9 px off (sigma 3): over support_px 6 after any two-pair update, so RANSAC leaves it
+    out, but around the pose of the five others its Mahalanobis distance is under refine_chi2, so the second
+    association takes it back and the filter must hold the update of all six pairs, not of the first five."""
+    pts = _landmarks_ahead(TRUE)
+    classes = np.array([6, 2, 1, 5, 6, 3])
+    seen = hand_project(pts, TRUE)
+    seen[2] += [9.0, 0.0]
+    start = Pose(TRUE.x - 0.6, TRUE.y + 0.4, *_vec(TRUE)[2:])
+    cfg = TightConfig(pixel_sigma=3.0, support_px=6.0, refine_chi2=30.0)
+    filt = PoseFilter(start, diag_cov(1.5, math.radians(2)), FilterConfig())
+    x0, p0 = state_with_attitude(filt, TRUE, math.radians(0.05))
+    assert ransac_support(x0, p0, pts, seen, CAM, cfg).tolist() == [True, True, False, True, True, True]
+    res = tight_update(filt, TRUE, math.radians(0.05), pts, classes, seen, classes, CAM, cfg)
+    assert res.status == "tight" and sorted(res.map_index.tolist()) == list(range(6))
+    x1, p1, _ = iekf_update(x0, p0, pts[res.map_index], seen[res.det_index], CAM, pixel_sigma=3.0,
+                            cauchy_scale=cfg.cauchy_scale, iterations=cfg.iterations)  # fmt: skip
+    np.testing.assert_allclose(filt.x, x1[:8], atol=1e-9)
+    np.testing.assert_allclose(filt.P, 0.5 * (p1[:8, :8] + p1[:8, :8].T), atol=1e-12)

@@ -262,11 +262,13 @@ def tight_update(
     # second pass: every landmark around the updated pose, gated by the updated covariance
     mi2, di2 = pairs(x1, p1[np.ix_(sel, sel)], cfg.refine_chi2)
     if len(mi2) >= len(mi):
+        same = np.array_equal(mi2, mi) and np.array_equal(di2, di)  # the same pairs give the same update
         mi, di = mi2, di2
-        x1, p1, _ = iekf_update(
-            x0, p0, mp[mi], dp[di], camera, pixel_sigma=cfg.pixel_sigma, cauchy_scale=cfg.cauchy_scale,
-            iterations=cfg.iterations,
-        )  # fmt: skip
+        if not same:
+            x1, p1, _ = iekf_update(
+                x0, p0, mp[mi], dp[di], camera, pixel_sigma=cfg.pixel_sigma, cauchy_scale=cfg.cauchy_scale,
+                iterations=cfg.iterations,
+            )  # fmt: skip
     dx = x1[:4] - x0[:4]
     dx[3] = wrap_angle(dx[3])
     if float(dx @ np.linalg.solve(p0[:4, :4], dx)) > cfg.update_chi2:
