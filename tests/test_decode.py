@@ -631,3 +631,24 @@ def test_decode_merges_a_landmark_whose_anchors_disagree_on_its_class():
     one = decode(logits, points, spec, lb, dataclasses.replace(cfg, merge_across_classes=True))
     assert one.classes.tolist() == [1]
     np.testing.assert_allclose(one.points, [[4, 4]], atol=1e-5)
+
+
+@pytest.mark.parametrize("side_balanced", [(), (3,), (1, 2)])
+def test_merge_across_classes_holds_with_side_balanced_classes(side_balanced):
+    # the shipped card sets both: side-balanced markings must not switch the merge across classes off (it
+    # did: the side-balanced arguments replaced the across-classes one, so a sign was reported twice)
+    spec = GridSpec(input_height=16, input_width=16, stride=8, num_classes=4)
+    logits = np.full((spec.num_cells, spec.num_anchors, 4), -10.0, np.float32)
+    logits[..., 0] = 10.0
+    logits[0, 0] = [0, 5, 0, 0]  # class 1, confidence ~0.98
+    logits[0, 1] = [0, 0, 4, 0]  # class 2, confidence ~0.95
+    points = np.full((spec.num_cells, spec.num_anchors, 2), 0.5, np.float32)
+    cfg = DecoderConfig(
+        score_threshold=0.5,
+        vote_threshold=None,
+        merge_radius_px=4.0,
+        merge_across_classes=True,
+        side_balanced_classes=side_balanced,
+    )
+    one = decode(logits, points, spec, Letterbox(1.0, 0, 0), cfg)
+    assert one.classes.tolist() == [1]

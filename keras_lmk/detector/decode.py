@@ -297,11 +297,9 @@ def decode(
     # far-off regressions are clipped later anyway; bounding them keeps the merge arithmetic finite
     pts_in = np.clip(origins + pts_cell * spec.stride, -1e6, 1e6)
     sides = {"across_classes": cfg.merge_across_classes}
-    if cfg.side_balanced_classes:
-        sides = {
-            "anchors": origins + spec.anchor_array()[idx % a] * spec.stride,
-            "side_balanced": cfg.side_balanced_classes,
-        }
+    if cfg.side_balanced_classes:  # on top of the merge across classes, not instead of it
+        sides["anchors"] = origins + spec.anchor_array()[idx % a] * spec.stride
+        sides["side_balanced"] = cfg.side_balanced_classes
     if cfg.vote_threshold is None:
         merged, mcls, mscore = merge_votes(
             pts_in, cls, conf, cfg.merge_radius_px, cfg.max_detections, **sides
