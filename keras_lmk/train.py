@@ -21,7 +21,7 @@ from pathlib import Path
 
 from keras_lmk.cli import command, make_parser, start_tensorflow
 from keras_lmk.training.config import PRESETS, resolve_config, resume_config
-from keras_lmk.training.run import check_resumable
+from keras_lmk.training.run import check_resumable, check_weights_files
 
 
 def parse_args(argv=None):
@@ -60,6 +60,7 @@ def main(argv=None) -> int:
         print(f"      --resume: config from {saved} (--preset ignored), --config/--set on top")
     else:
         cfg = resolve_config(args.preset, args.config, args.overrides)
+    check_weights_files(cfg)
     start_tensorflow()  # the config is checked: now the wait for TensorFlow is worth it
     from keras_lmk.training.run import run
 

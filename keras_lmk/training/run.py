@@ -38,6 +38,24 @@ def check_resumable(run_dir: Path) -> None:
         )
 
 
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def check_weights_files(cfg: Config) -> None:
+    """Every weights file the config names exists and is an HDF5 file (a ``.weights.h5`` from Keras), checked
+    before TensorFlow starts and data load: a typo answers in a second, not after the data and the model."""
+    for key in ("weights_path", "backbone_weights_path"):
+        value = getattr(cfg.model, key)
+        if not value:
+            continue
+        path = Path(value)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such weights file (model.{key})")
+        with open(path, "rb") as f:
+            if f.read(len(HDF5_SIGNATURE)) != HDF5_SIGNATURE:
+                raise ValueError(f"{path}: not an HDF5 weights file (model.{key}; Keras writes *.weights.h5)")
+
+
 def run(cfg: Config, run_dir: Path, resume: bool = False, overwrite: bool = False) -> dict:
     """Train into ``run_dir``. A directory that already holds a trained run is refused unless ``resume``
     (continue it) or ``overwrite`` (start over)."""
