@@ -437,11 +437,15 @@ def _sequential_ransac(x0, p0, points, pixels, cfg: TightConfig) -> np.ndarray:
     return best
 
 
-def test_two_pair_updates_are_one_iekf_update_per_hypothesis():
-    pts = _landmarks_ahead(TRUE)
-    seen = hand_project(pts, TRUE)
+@pytest.mark.parametrize("wrap", [False, True], ids=["plain", "across_the_yaw_wrap"])
+def test_two_pair_updates_are_one_iekf_update_per_hypothesis(wrap):
+    # across the wrap: the truth heads at +179.8 deg, the prior at -179.6 deg
+    true = Pose(TRUE.x, TRUE.y, TRUE.z, math.pi - math.radians(0.2), TRUE.pitch, TRUE.roll) if wrap else TRUE
+    pts = _landmarks_ahead(true)
+    seen = hand_project(pts, true)
     seen[3] += [30.0, -20.0]
-    start = Pose(TRUE.x + 0.9, TRUE.y - 0.6, *_vec(TRUE)[2:])
+    yaw = -math.pi + math.radians(0.4) if wrap else true.yaw
+    start = Pose(true.x + 0.9, true.y - 0.6, true.z, yaw, true.pitch, true.roll)
     x0, p0 = _state(start, 1.5, math.radians(2), math.radians(0.5))
     combos = np.array([(0, 1), (2, 3), (1, 5), (4, 2)])
     for iterations in (1, 3, 8):
@@ -452,10 +456,11 @@ def test_two_pair_updates_are_one_iekf_update_per_hypothesis():
             np.testing.assert_allclose(x[h], want, rtol=0, atol=1e-9)
 
 
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(24))
 def test_ransac_support_is_the_one_by_one_search(seed):
-    # six landmarks plus four more 6-30 m off the first ones, up to three of the ten seen grossly off, a
-    # prior up to 1.5 m / 2 deg away; every fourth case samples 12 of the 45 hypotheses
+    # six landmarks plus four more a few metres off the first ones, up to three of the ten seen grossly off,
+    # a prior up to 1.5 m / 2 deg away; every fourth case samples 12 of the 45 hypotheses. In some cases
+    # (seeds 22 and 23) hypotheses supporting different sets tie on the count: the residual decides.
     rng = np.random.default_rng(seed)
     base = _landmarks_ahead(TRUE)
     pts = np.vstack([base, base[:4] + rng.uniform(-6, 6, (4, 3)) * [1, 1, 0.3] + [3.0, -2.0, 0.5]])
