@@ -50,8 +50,8 @@ def _rotations(angles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 @lru_cache(maxsize=16)
 def _mount(mount: Mount) -> tuple[np.ndarray, np.ndarray]:
-    """(M float [3, 3] optical -> vehicle, m float [3]) of a camera mounting."""
-    return mount.rotation, np.array([mount.x, mount.y, mount.z])
+    """(M float [3, 3] optical -> vehicle, m^T M float [3]) of a camera mounting at m."""
+    return mount.rotation, np.array([mount.x, mount.y, mount.z]) @ mount.rotation
 
 
 def _distortion_jac(camera: Camera, xn: np.ndarray, yn: np.ndarray) -> np.ndarray:
@@ -69,18 +69,26 @@ def _distortion_jac(camera: Camera, xn: np.ndarray, yn: np.ndarray) -> np.ndarra
 
 def _camera_points(camera: Camera, poses: np.ndarray, points: np.ndarray):
     """Camera-frame points float [H, K, 3] of ``points`` ([K, 3] or [H, K, 3]) from ``poses`` [H, 6], with
-    ``R_wv`` [H, 3, 3], its angle derivatives [H, 3, 3, 3] and ``p - t`` [H, K, 3]."""
+    ``R_wv M`` [H, 3, 3], the angle derivatives of ``R_wv`` [H, 3, 3, 3] and ``p - t`` [H, K, 3]."""
     r, dr = _rotations(poses[:, 3:])
     d = points - poses[:, None, :3]
     mount_r, mount_t = _mount(camera.mount)
-    pc = (d @ r - mount_t) @ mount_r  # rows: M^T (R^T (p - t) - m)
-    return pc, r, dr, d
+    rm = r @ mount_r
+    return d @ rm - mount_t, rm, dr, d  # rows: M^T R^T (p - t) - M^T m
+
+
+def _pixels(camera: Camera, pc: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    """Pixels [H, K, 2] of camera-frame points [H, K, 3] (z clamped) with normalised coordinates ``xy``
+    [H, K, 2]: the pinhole directly, or :meth:`Camera.camera_to_pixels` when the camera has distortion."""
+    if any(camera.dist):
+        return camera.camera_to_pixels(pc).reshape(xy.shape)
+    return xy * np.array([camera.fx, camera.fy]) + np.array([camera.cx, camera.cy])
 
 
 def _as_batch(poses, points) -> tuple[np.ndarray, np.ndarray]:
-    poses = np.asarray(poses, np.float64).reshape(-1, 6)
+    poses = np.asarray(poses, np.float64)
     points = np.asarray(points, np.float64)
-    return poses, points.reshape(-1, 3) if points.ndim < 3 else points
+    return poses.reshape(-1, 6), points.reshape(-1, 3) if points.ndim != 3 else points
 
 
 def project_poses(camera: Camera, poses, points) -> tuple[np.ndarray, np.ndarray]:
@@ -90,23 +98,22 @@ def project_poses(camera: Camera, poses, points) -> tuple[np.ndarray, np.ndarray
     pc = _camera_points(camera, poses, points)[0]
     depth = pc[..., 2].copy()
     pc[..., 2] = np.maximum(depth, camera.near)
-    return camera.camera_to_pixels(pc).reshape(*pc.shape[:2], 2), depth
+    return _pixels(camera, pc, pc[..., :2] / pc[..., 2:]), depth
 
 
 def project_poses_jac(camera: Camera, poses, points) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`project_poses` plus the Jacobian float [H, K, 2, 6] of the pixels with respect to the pose
     vector (x, y, z, yaw, pitch, roll), in closed form."""
     poses, points = _as_batch(poses, points)
-    pc, r, dr, d = _camera_points(camera, poses, points)
-    mount_r = _mount(camera.mount)[0]
+    pc, rm, dr, d = _camera_points(camera, poses, points)
     depth = pc[..., 2].copy()
     behind = depth < camera.near
     pc[..., 2] = np.maximum(depth, camera.near)
     h, k = pc.shape[:2]
     # d p_cam / d pose [H, K, 3, 6]: position -M^T R^T (the same for every point), angles M^T dR^T (p - t)
     dpc = np.empty((h, k, 3, 6))
-    dpc[..., :3] = -np.swapaxes(r @ mount_r, 1, 2)[:, None]
-    dpc[..., 3:] = (d[:, None] @ (dr @ mount_r)).transpose(0, 2, 3, 1)  # [H, angle, K, 3] -> [H, K, 3, angle]
+    dpc[..., :3] = -np.swapaxes(rm, 1, 2)[:, None]
+    dpc[..., 3:] = (d[:, None] @ (dr @ _mount(camera.mount)[0])).transpose(0, 2, 3, 1)  # [H, K, 3, angle]
     if behind.any():
         dpc[..., 2, :][behind] = 0.0  # clamped depth
     z = pc[..., 2:]
@@ -115,7 +122,7 @@ def project_poses_jac(camera: Camera, poses, points) -> tuple[np.ndarray, np.nda
     if any(camera.dist):
         dn = _distortion_jac(camera, xy[..., 0], xy[..., 1]) @ dn
     jac = dn * np.array([camera.fx, camera.fy])[:, None]
-    return camera.camera_to_pixels(pc).reshape(h, k, 2), depth, jac
+    return _pixels(camera, pc, xy), depth, jac
 
 
 def project_points(camera: Camera, pose6, points) -> tuple[np.ndarray, np.ndarray]:
