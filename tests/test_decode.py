@@ -12,6 +12,7 @@ from keras_lmk.detector.decode import (
     dequantize,
     dequantize_output,
     merge_votes,
+    suppress_near,
 )
 from keras_lmk.detector.grid import GridSpec
 from keras_lmk.detector.letterbox import Letterbox
@@ -652,3 +653,36 @@ def test_merge_across_classes_holds_with_side_balanced_classes(side_balanced):
     )
     one = decode(logits, points, spec, Letterbox(1.0, 0, 0), cfg)
     assert one.classes.tolist() == [1]
+
+
+def test_suppress_near_drops_a_weaker_detection_of_the_same_class_within_the_radius():
+    # sorted by score: class 1 at (0, 0) 0.9 keeps; class 1 at (15, 0) 0.8 is 15 px from it: dropped at a
+    # radius of 20; class 2 at (5, 0) 0.7 is another class: kept; class 1 at (30, 0) 0.6 is 30 px from the
+    # kept (0, 0) and 15 px from the dropped (15, 0): kept (only kept detections suppress)
+    pts = np.array([[0, 0], [15, 0], [5, 0], [30, 0]], np.float32)
+    cls = np.array([1, 1, 2, 1])
+    sc = np.array([0.9, 0.8, 0.7, 0.6], np.float32)
+    assert suppress_near(pts, cls, sc, 20.0).tolist() == [0, 2, 3]
+    assert suppress_near(pts, cls, sc, 14.9).tolist() == [0, 1, 2, 3]
+    assert suppress_near(pts, cls, sc, 0.0).tolist() == [0, 1, 2, 3]
+
+
+def test_decode_suppresses_a_second_cluster_of_one_landmark():
+    # two cells 16 px apart vote class 1 for points 16 px apart (two clusters at a merge radius of 4): with
+    # suppress_radius_px 20 only the stronger remains; the setting round-trips through the card and an old
+    # card (without it) reads as 0, off
+    spec = GridSpec(input_height=16, input_width=32, stride=8, num_classes=3)
+    logits = np.full((spec.num_cells, spec.num_anchors, 3), -10.0, np.float32)
+    logits[..., 0] = 10.0
+    logits[0, :] = [0, 5, 0]  # cell (0, 0): class 1, confidence ~0.99
+    logits[2, :] = [0, 3, 0]  # cell (0, 2): class 1, confidence ~0.95
+    points = np.full((spec.num_cells, spec.num_anchors, 2), 0.5, np.float32)
+    cfg = DecoderConfig(score_threshold=0.5, merge_radius_px=4.0, top_k_per_cell=1)
+    assert len(decode(logits, points, spec, Letterbox(1.0, 0, 0), cfg).classes) == 2
+    cfg = dataclasses.replace(cfg, suppress_radius_px=20.0)
+    one = decode(logits, points, spec, Letterbox(1.0, 0, 0), cfg)
+    np.testing.assert_allclose(one.points, [[4, 4]], atol=1e-5)
+    assert DecoderConfig.from_json(cfg.to_json()) == cfg
+    assert "suppress_radius_px" not in DecoderConfig().to_json()
+    with pytest.raises(ValueError, match="suppress_radius_px"):
+        DecoderConfig(suppress_radius_px=-1)

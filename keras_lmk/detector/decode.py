@@ -57,6 +57,9 @@ class DecoderConfig:
     # votes of any class within merge_radius_px merge into the seed's class (step 4): one landmark whose
     # anchors disagree on its class is one detection, not one per class
     merge_across_classes: bool = False
+    # model-input px: after the merge, a detection this close to a stronger one of its class is dropped (a
+    # second cluster of one landmark, e.g. a light head's neighbouring lamp); 0 = off
+    suppress_radius_px: float = 0.0
 
     def __post_init__(self):
         if not 0.0 <= self.score_threshold < 1.0:
@@ -82,6 +85,8 @@ class DecoderConfig:
             raise ValueError("top_k_per_cell, max_detections and max_candidates must be >= 1")
         if self.merge_radius_px < 0:
             raise ValueError(f"merge_radius_px must be >= 0, got {self.merge_radius_px}")
+        if self.suppress_radius_px < 0:
+            raise ValueError(f"suppress_radius_px must be >= 0, got {self.suppress_radius_px}")
 
     def class_thresholds(self, num_classes: int) -> np.ndarray:
         """float64 [M]: the threshold each class's detections must reach (index 0, background: unused)."""
@@ -120,12 +125,20 @@ class DecoderConfig:
             out["side_balanced_classes"] = list(self.side_balanced_classes)
         if self.merge_across_classes:
             out["merge_across_classes"] = True
+        if self.suppress_radius_px:
+            out["suppress_radius_px"] = self.suppress_radius_px
         return out
 
     @classmethod
     def from_json(cls, d: Mapping | None) -> DecoderConfig:
         d = dict(d or {})
-        known = {*cls().to_json(), "class_score_thresholds", "side_balanced_classes", "merge_across_classes"}
+        known = {
+            *cls().to_json(),
+            "class_score_thresholds",
+            "side_balanced_classes",
+            "merge_across_classes",
+            "suppress_radius_px",
+        }
         d.setdefault("vote_threshold", None)  # a card without it was calibrated with votes gated per class
         if "class_score_thresholds" in d:
             d["class_score_thresholds"] = tuple(d["class_score_thresholds"] or ())
@@ -267,6 +280,22 @@ def merge_votes(
     )
 
 
+def suppress_near(points: np.ndarray, classes: np.ndarray, scores: np.ndarray, radius: float) -> np.ndarray:
+    """int64 [K']: indices of the detections kept (step 5), in order. ``points`` [K, 2], ``classes`` [K],
+    ``scores`` [K] sorted descending: a detection closer than ``radius`` to a *kept* stronger one of its class
+    is dropped (greedy point NMS); radius 0 keeps all."""
+    n = len(scores)
+    if radius <= 0 or n < 2:
+        return np.arange(n, dtype=np.int64)
+    p = np.asarray(points, np.float64)
+    kept: list[int] = []
+    for i in range(n):
+        same = [j for j in kept if classes[j] == classes[i]]
+        if not same or np.hypot(*(p[same] - p[i]).T).min() >= radius:
+            kept.append(i)
+    return np.asarray(kept, np.int64)
+
+
 def decode(
     class_logits: np.ndarray,
     points: np.ndarray,
@@ -301,15 +330,16 @@ def decode(
         sides["anchors"] = origins + spec.anchor_array()[idx % a] * spec.stride
         sides["side_balanced"] = cfg.side_balanced_classes
     if cfg.vote_threshold is None:
-        merged, mcls, mscore = merge_votes(
-            pts_in, cls, conf, cfg.merge_radius_px, cfg.max_detections, **sides
-        )
+        most = cfg.max_detections if not cfg.suppress_radius_px else len(conf)
+        merged, mcls, mscore = merge_votes(pts_in, cls, conf, cfg.merge_radius_px, most, **sides)
     else:  # merge every vote above the floor, then cut the detections at their class's threshold
         per_class = cfg.class_thresholds(m)
         lowest = float(per_class[1:].min())
         merged, mcls, mscore = merge_votes(pts_in, cls, conf, cfg.merge_radius_px, len(conf), lowest, **sides)
-        keep = np.flatnonzero(mscore >= per_class[mcls])[: cfg.max_detections]
+        keep = np.flatnonzero(mscore >= per_class[mcls])
         merged, mcls, mscore = merged[keep], mcls[keep], mscore[keep]
+    keep = suppress_near(merged, mcls, mscore, cfg.suppress_radius_px)[: cfg.max_detections]
+    merged, mcls, mscore = merged[keep], mcls[keep], mscore[keep]
     out = letterbox.to_original(merged).reshape(-1, 2)
     if image_size is None:
         image_size = (
