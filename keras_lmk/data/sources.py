@@ -13,8 +13,9 @@
   training frame, its point the mirrored marking's lower-right end (``keras_lmk.data.quads``).
 - ``lights``: ``traffic-lights-kr-train`` (264 images = 88 photos x 3 augmented copies); validation the last
   15 % of the photos sorted by name, all copies of a photo on one side. Not labelled: every sign class,
-  road_marking. ``data.lights_snap`` moves training boxes that sit beside the lit lamp onto it
-  (``keras_lmk.data.lamp_snap``); validation labels are never changed.
+  road_marking, except on the images checked in ``data.kr_labels`` (the project's own labels of those five
+  classes, keras_lmk/data/labels/README.md; default off). ``data.lights_snap`` moves training boxes that sit
+  beside the lit lamp onto it (``keras_lmk.data.lamp_snap``); validation labels are never changed.
 - ``coco``: any COCO keypoint file (``data.coco_json``); validation ``val_fraction`` (seeded) or
   ``data.val_coco_json``.
 
@@ -225,6 +226,12 @@ def lights_split(cfg, taxonomy: Taxonomy):
         from keras_lmk.data.lamp_snap import snap_record
 
         train = [snap_record(r) for r in train]
+    if cfg.kr_labels:  # after the snap, which moves every box of a record: it is for lights only
+        from keras_lmk.data.landmark_labels import read_landmark_labels, with_landmark_labels
+
+        path = labels_file_path(cfg.kr_labels)
+        table = read_landmark_labels(path, taxonomy, UNLABELLED["lights"])
+        train, val = with_landmark_labels(train, table), with_landmark_labels(val, table)
     return train, val
 
 
@@ -272,8 +279,8 @@ def ignore_classes(source: str) -> tuple[str, ...]:
 
 
 def labels_file_path(configured: str) -> Path:
-    """A labels file setting (``data.ignore_regions``, ``data.gtsdb_plates``): a path, or a bare file name
-    of the project's own labels folder."""
+    """A labels file setting (``data.ignore_regions``, ``data.gtsdb_plates``, ``data.kr_labels``): a path, or
+    a bare file name of the project's own labels folder."""
     p = Path(configured)
     return p if p.is_absolute() or p.exists() or len(p.parts) > 1 else LABELS_DIR / p
 

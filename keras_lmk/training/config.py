@@ -43,6 +43,9 @@ class DataConfig:
     # move training light boxes that sit beside the lit lamp onto it (keras_lmk/data/lamp_snap.py); the
     # validation labels stay as published
     lights_snap: bool = False
+    # the project's own labels of the light photos' other five classes (signs, plates, road paint;
+    # keras_lmk/data/labels/kr_landmarks.csv, or a path); "" = those classes unlabelled there
+    kr_labels: str = ""
     # also train on mirrored copies of the marking frames, their points by the rule on the mirrored quads
     # (written once under the cache folder; the validation frames are never mirrored)
     markings_mirror: bool = False
