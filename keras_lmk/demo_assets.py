@@ -16,7 +16,8 @@ input) and ``golden/<name>_{class_logits,points}.npy`` (raw int8 outputs). How t
 android_demo_assets/README.md. The shipped kit's settings:
 
     python -m keras_lmk.demo_assets --run RUN --out android_demo_assets --samples 1 --lamp-refine
-        --side-balanced --merge-across-classes --score-threshold 0.5 --localization-threshold 0.5  # one line
+        --side-balanced --merge-across-classes --suppress-radius 16 --score-threshold 0.5
+        --localization-threshold 0.5
 """
 
 from __future__ import annotations
@@ -73,6 +74,13 @@ def main(argv=None) -> int:
         "(decoder.merge_across_classes); default: per class",
     )
     p.add_argument(
+        "--suppress-radius",
+        type=float,
+        metavar="PX",
+        help="card: after the merge, a detection within PX model-input px of a stronger one of its class is "
+        "dropped (decoder.suppress_radius_px); default: the run card's (0, off)",
+    )
+    p.add_argument(
         "--score-threshold",
         type=float,
         metavar="T",
@@ -102,6 +110,7 @@ def main(argv=None) -> int:
         input_size=args.input_size,
         merge_across_classes=args.merge_across_classes,
         score_threshold=args.score_threshold,
+        suppress_radius=args.suppress_radius,
     )
     return 0
 

@@ -224,9 +224,11 @@ def test_demo_assets_one_fixed_threshold_and_merge_across_classes(tmp_path):
     (run / "model_card.json").write_text(json.dumps(card))
     out = tmp_path / "kit"
     argv = ["--run", str(run), "--out", str(out), "--samples", "1", "--calib-steps", "4"]
-    assert demo_assets_main([*argv, "--merge-across-classes", "--score-threshold", "0.45"]) == 0
+    flags = ["--merge-across-classes", "--score-threshold", "0.45", "--suppress-radius", "16"]
+    assert demo_assets_main([*argv, *flags]) == 0
     dec = json.loads((out / "model_int8.json").read_text())["decoder"]
     assert dec["merge_across_classes"] is True and dec["score_threshold"] == 0.45
+    assert dec["suppress_radius_px"] == 16.0
     assert "class_score_thresholds" not in dec  # one threshold for every class
     assert demo_kit.check(out) == []
 

@@ -83,6 +83,7 @@ def build(
     input_size: tuple[int, int] | None = None,
     merge_across_classes: bool = False,
     score_threshold: float | None = None,
+    suppress_radius: float | None = None,
 ) -> Path:
     """Build the kit from ``run_dir`` into ``out``; ``localization_threshold`` goes into the card as
     ``localization.score_threshold`` (the threshold ``localize`` uses; the decoder's stays for display).
@@ -97,7 +98,9 @@ def build(
     (:func:`keras_lmk.detector.model.with_input_size`); the card's input, grid and output shapes follow.
     ``merge_across_classes``: the card's decoder merges votes of any class into one landmark.
     ``score_threshold``: one display threshold for every class, fitted on nothing (the run's per-class
-    thresholds dropped); not together with ``calibrate_on``."""
+    thresholds dropped); not together with ``calibrate_on``. ``suppress_radius``: the card's
+    ``decoder.suppress_radius_px`` (model-input px; a weaker detection that close to a kept one of its class
+    is dropped)."""
     if localization_threshold is not None and not 0.0 <= localization_threshold < 1.0:
         raise ValueError(f"localization threshold must be in [0, 1), got {localization_threshold}")
     if score_threshold is not None:
@@ -145,6 +148,10 @@ def build(
         mcard["decoder"] = {**mcard["decoder"], "side_balanced_classes": list(taxonomy.edge_point_classes())}
     if merge_across_classes:
         mcard["decoder"] = {**mcard["decoder"], "merge_across_classes": True}
+    if suppress_radius is not None:
+        if suppress_radius < 0:
+            raise ValueError(f"suppress radius must be >= 0 px, got {suppress_radius}")
+        mcard["decoder"] = {**mcard["decoder"], "suppress_radius_px": float(suppress_radius)}
     if score_threshold is not None:
         dec = {k: v for k, v in mcard["decoder"].items() if k != "class_score_thresholds"}
         mcard["decoder"] = {**dec, "score_threshold": score_threshold}
