@@ -198,3 +198,12 @@ def test_the_lights_source_reads_the_labels_when_switched_on(tmp_path):
     assert z in val and z.classes.tolist() == [SIGNAL, WARN]
     others = [r for r in train + val if r not in (a, z)]
     assert len(others) == 28 and all(r.unlabelled == (WARN, REG, IND, AUX, MARK) for r in others)
+
+
+def test_the_shipped_korean_labels_load_onto_the_light_photos():
+    from keras_lmk.data.sources import LABELS_DIR, UNLABELLED
+
+    table = read_landmark_labels(LABELS_DIR / "kr_landmarks.csv", TAX, UNLABELLED["lights"])
+    assert len(table.images) == 264  # all 88 scenes x 3 copies checked
+    classes = {int(c) for labels in table.images.values() for c in labels.classes}
+    assert classes == {WARN, REG, IND, AUX, MARK}
