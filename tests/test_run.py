@@ -202,3 +202,24 @@ def test_keras_progress_bar_only_on_a_terminal():
 
     assert [fit_verbosity(v, Terminal()) for v in (0, 1, 2)] == [0, 1, 2]
     assert [fit_verbosity(v, io.StringIO()) for v in (0, 1, 2)] == [0, 2, 2]
+
+
+def test_a_keras_model_file_is_accepted_as_weights(tmp_path):
+    # Keras loads weights from a whole .keras model (a zip) as well as from .weights.h5 (HDF5): the early
+    # check must let both through and stop anything else (found by the recipe, whose stages hand on .keras)
+    import zipfile
+
+    from keras_lmk.training.config import resolve_config
+    from keras_lmk.training.run import check_weights_files
+
+    keras_file = tmp_path / "model.keras"
+    with zipfile.ZipFile(keras_file, "w") as z:
+        z.writestr("config.json", "{}")
+    h5 = tmp_path / "w.weights.h5"
+    h5.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(8))
+    for path in (keras_file, h5):
+        check_weights_files(resolve_config("debug", overrides=[f"model.weights_path={path}"]))
+    other = tmp_path / "w.npz"
+    other.write_bytes(b"PK\x03\x04 but an npz")
+    with pytest.raises(ValueError, match="w.npz"):
+        check_weights_files(resolve_config("debug", overrides=[f"model.weights_path={other}"]))

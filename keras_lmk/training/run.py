@@ -39,11 +39,13 @@ def check_resumable(run_dir: Path) -> None:
 
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+ZIP_SIGNATURE = b"PK\x03\x04"  # a whole .keras model, whose weights Keras loads too
 
 
 def check_weights_files(cfg: Config) -> None:
-    """Every weights file the config names exists and is an HDF5 file (a ``.weights.h5`` from Keras), checked
-    before TensorFlow starts and data load: a typo answers in a second, not after the data and the model."""
+    """Every weights file the config names exists and is a Keras weights file (``*.weights.h5``, HDF5) or a
+    whole ``*.keras`` model (a zip), checked before TensorFlow starts and data load: a typo answers in a
+    second, not after the data and the model."""
     for key in ("weights_path", "backbone_weights_path"):
         value = getattr(cfg.model, key)
         if not value:
@@ -52,8 +54,12 @@ def check_weights_files(cfg: Config) -> None:
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no such weights file (model.{key})")
         with open(path, "rb") as f:
-            if f.read(len(HDF5_SIGNATURE)) != HDF5_SIGNATURE:
-                raise ValueError(f"{path}: not an HDF5 weights file (model.{key}; Keras writes *.weights.h5)")
+            head = f.read(len(HDF5_SIGNATURE))
+        keras_zip = path.suffix == ".keras" and head.startswith(ZIP_SIGNATURE)
+        if head != HDF5_SIGNATURE and not keras_zip:
+            raise ValueError(
+                f"{path}: not a Keras weights file (model.{key}: a *.weights.h5 or a *.keras model)"
+            )
 
 
 def run(cfg: Config, run_dir: Path, resume: bool = False, overwrite: bool = False) -> dict:
