@@ -15,6 +15,8 @@ CLI_MODULES = {
     "keras_lmk.localize",
     "keras_lmk.export",
     "keras_lmk.demo_assets",
+    "keras_lmk.ignore_regions",
+    "keras_lmk.recipe",
     "keras_lmk.data.__main__",
     "keras_lmk.synth.__main__",
 }
