@@ -13,6 +13,8 @@ prints:
 - markings (and markings_street, the street-level split 957-1100): share of labelled markings found within
   10 px at the operating threshold (bar >= 80 %) and the median point error of those (bar <= 4 px);
 - lights: signal point-AP at the adaptive tolerance (bar >= 0.60);
+- kr_streets: the same light photos' validation scenes with all six classes labelled (the project's own
+  labels of signs, plates and road paint, ``data.kr_labels``): point-AP per class (no bar yet);
 - gtsdb also: auxiliary-plate point-AP on the project's own plate labels (keras_lmk/data/labels/); the
   sign point-mAP above is the mean over the three sign classes only;
 - every source: false detections per frame at the operating threshold, counting only the classes that
@@ -34,6 +36,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+# evaluation-only sources: a loader and the DataConfig settings it is read with
+VARIANTS = {"kr_streets": ("lights", {"kr_labels": "kr_landmarks.csv"})}
 BARS = {"gtsdb": 0.85, "markings_found": 0.80, "markings_median_px": 4.0, "lights": 0.60, "auxiliary": 0.60}
 SIGNS = ("warning", "regulatory", "indicating")
 
@@ -51,7 +55,8 @@ def evaluate_source(model: Path, source: str, out: Path, score_threshold, tolera
     from keras_lmk.training.config import DataConfig
 
     taxonomy = load_model_card(model).taxonomy
-    _, val = LOADERS[source](DataConfig(), taxonomy)
+    loader, settings = VARIANTS.get(source, (source, {}))
+    _, val = LOADERS[loader](DataConfig(**settings), taxonomy)
     if snap and source == "lights":
         from keras_lmk.data.lamp_snap import snap_record
 
@@ -78,7 +83,9 @@ def main(argv=None) -> int:
     ap.add_argument("--name", default="real_shipped", help="results file stem in benchmarks/results/")
     ap.add_argument("--results-dir", default=str(REPO / "benchmarks" / "results"), help="where results go")
     ap.add_argument("--score-threshold", type=float, help="operating threshold (default: the model card's)")
-    ap.add_argument("--sources", nargs="+", default=["gtsdb", "markings", "markings_street", "lights"])
+    ap.add_argument(
+        "--sources", nargs="+", default=["gtsdb", "markings", "markings_street", "lights", "kr_streets"]
+    )
     ap.add_argument(
         "--snap-light-labels",
         action="store_true",
@@ -137,6 +144,13 @@ def main(argv=None) -> int:
             ap_sig = row["per_class_AP_adaptive"].get("signal", float("nan"))
             row["bar"] = f"signal point-AP {ap_sig:.3f} (>= {BARS['lights']})"
             row["bar_met"] = ap_sig >= BARS["lights"]
+        elif source == "kr_streets":
+            n_gt = s["num_gt"]
+            row["bar"] = "point-AP " + ", ".join(
+                f"{k} {ap:.3f} ({n_gt.get(k, 0)})"
+                for k, ap in row["per_class_AP_adaptive"].items()
+                if n_gt.get(k)
+            )
         rows[source] = row
         pr = ", ".join(f"{k} P {p:.2f} R {r:.2f}" for k, (p, r) in row["precision_recall"].items())
         print(
