@@ -23,29 +23,28 @@ import numpy as np
 from keras_lmk.geometry.camera import Camera, Mount
 
 
-def _rotations(angles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``R_wv = Rz(yaw) @ Ry(pitch) @ Rx(roll)`` float [H, 3, 3] of (yaw, pitch, roll) [H, 3] and its
-    derivatives float [H, 3, 3, 3] with respect to yaw, pitch and roll (axis 1), written out (the product
-    of three tiny matrices per pose costs more in numpy calls than the arithmetic)."""
+def _rotations(angles: np.ndarray, derivatives: bool) -> np.ndarray:
+    """``R_wv = Rz(yaw) @ Ry(pitch) @ Rx(roll)`` of (yaw, pitch, roll) float [H, 3] and, with
+    ``derivatives``, its derivatives with respect to yaw, pitch and roll: float [H, 1 or 4, 3, 3], written
+    out (the product of three tiny matrices per pose costs more in numpy calls than the arithmetic)."""
     if len(angles) == 1:  # one pose (the Gauss-Newton steps): Python floats cost less than numpy calls
         (cy, cp, cr), (sy, sp, sr) = ([f(float(a)) for a in angles[0]] for f in (math.cos, math.sin))
-        zero = 0.0
     else:
         c, s = np.cos(angles).T, np.sin(angles).T
         cy, cp, cr, sy, sp, sr = c[0], c[1], c[2], s[0], s[1], s[2]
-        zero = np.zeros_like(cy)
     spsr, spcr, cpsr, cpcr = sp * sr, sp * cr, cp * sr, cp * cr
     r = [cy * cp, cy * spsr - sy * cr, cy * spcr + sy * sr,
          sy * cp, sy * spsr + cy * cr, sy * spcr - cy * sr,
          -sp, cpsr, cpcr]  # fmt: skip
-    # d/d yaw: rows (-row 1, row 0, 0) (d Rz / d yaw = [[-sy, -cy, 0], [cy, -sy, 0], 0]); d/d pitch: written
-    # out; d/d roll: columns (0, col 2, -col 1) (d Rx / d roll = [[0, 0, 0], [0, -sr, -cr], [0, cr, -sr]])
-    d = np.array(
-        [-r[3], -r[4], -r[5], r[0], r[1], r[2], zero, zero, zero,
-         -cy * sp, cy * cpsr, cy * cpcr, -sy * sp, sy * cpsr, sy * cpcr, -cp, -spsr, -spcr,
-         zero, r[2], -r[1], zero, r[5], -r[4], zero, r[8], -r[7]]
-    )  # fmt: skip
-    return np.array(r).T.reshape(-1, 3, 3), d.T.reshape(-1, 3, 3, 3)
+    if derivatives:
+        # d/d yaw: rows (-row 1, row 0, 0) (d Rz / d yaw = [[-sy, -cy, 0], [cy, -sy, 0], 0]); d/d pitch:
+        # written out; d/d roll: columns (0, col 2, -col 1) (d Rx / d roll = [[0, 0, 0], [0, -sr, -cr],
+        # [0, cr, -sr]])
+        zero = 0.0 * cy
+        r += [-r[3], -r[4], -r[5], r[0], r[1], r[2], zero, zero, zero,
+              -cy * sp, cy * cpsr, cy * cpcr, -sy * sp, sy * cpsr, sy * cpcr, -cp, -spsr, -spcr,
+              zero, r[2], -r[1], zero, r[5], -r[4], zero, r[8], -r[7]]  # fmt: skip
+    return np.array(r).T.reshape(len(angles), -1, 3, 3)
 
 
 @lru_cache(maxsize=16)
@@ -67,22 +66,14 @@ def _distortion_jac(camera: Camera, xn: np.ndarray, yn: np.ndarray) -> np.ndarra
     return np.stack([np.stack([dxx, cross], -1), np.stack([cross, dyy], -1)], -2)
 
 
-def _camera_points(camera: Camera, poses: np.ndarray, points: np.ndarray):
+def _camera_points(camera: Camera, poses: np.ndarray, points: np.ndarray, derivatives: bool):
     """Camera-frame points float [H, K, 3] of ``points`` ([K, 3] or [H, K, 3]) from ``poses`` [H, 6], with
-    ``R_wv M`` [H, 3, 3], the angle derivatives of ``R_wv`` [H, 3, 3, 3] and ``p - t`` [H, K, 3]."""
-    r, dr = _rotations(poses[:, 3:])
-    d = points - poses[:, None, :3]
+    ``R_wv M`` and, with ``derivatives``, ``dR_wv M`` for yaw, pitch and roll: float [H, 1 or 4, 3, 3],
+    and ``p - t`` float [H, K, 3]."""
     mount_r, mount_t = _mount(camera.mount)
-    rm = r @ mount_r
-    return d @ rm - mount_t, rm, dr, d  # rows: M^T R^T (p - t) - M^T m
-
-
-def _pixels(camera: Camera, pc: np.ndarray, xy: np.ndarray) -> np.ndarray:
-    """Pixels [H, K, 2] of camera-frame points [H, K, 3] (z clamped) with normalised coordinates ``xy``
-    [H, K, 2]: the pinhole directly, or :meth:`Camera.camera_to_pixels` when the camera has distortion."""
-    if any(camera.dist):
-        return camera.camera_to_pixels(pc).reshape(xy.shape)
-    return xy * np.array([camera.fx, camera.fy]) + np.array([camera.cx, camera.cy])
+    rot = _rotations(poses[:, 3:], derivatives) @ mount_r
+    d = points - poses[:, None, :3]
+    return d @ rot[:, 0] - mount_t, rot, d  # rows: M^T R^T (p - t) - M^T m
 
 
 def _as_batch(poses, points) -> tuple[np.ndarray, np.ndarray]:
@@ -91,38 +82,45 @@ def _as_batch(poses, points) -> tuple[np.ndarray, np.ndarray]:
     return poses.reshape(-1, 6), points.reshape(-1, 3) if points.ndim != 3 else points
 
 
+def _clamp_and_pixels(camera: Camera, pc: np.ndarray):
+    """(depth [H, K], z clamped to the near plane [H, K, 1], normalised coordinates [H, K, 2], pixels
+    [H, K, 2]) of camera-frame points ``pc`` [H, K, 3] (clamped in place): the pinhole directly, or
+    :meth:`Camera.camera_to_pixels` when the camera has distortion."""
+    depth = pc[..., 2].copy()
+    pc[..., 2] = np.maximum(depth, camera.near)
+    z = pc[..., 2:]
+    xy = pc[..., :2] / z
+    if any(camera.dist):
+        return depth, z, xy, camera.camera_to_pixels(pc).reshape(xy.shape)
+    return depth, z, xy, xy * (camera.fx, camera.fy) + (camera.cx, camera.cy)
+
+
 def project_poses(camera: Camera, poses, points) -> tuple[np.ndarray, np.ndarray]:
     """(pixels float [H, K, 2], depth float [H, K]) of world points [K, 3] (shared) or [H, K, 3] (one set per
     pose) seen from pose vectors [H, 6]; points behind the near plane are clamped to it."""
     poses, points = _as_batch(poses, points)
-    pc = _camera_points(camera, poses, points)[0]
-    depth = pc[..., 2].copy()
-    pc[..., 2] = np.maximum(depth, camera.near)
-    return _pixels(camera, pc, pc[..., :2] / pc[..., 2:]), depth
+    depth, _, _, px = _clamp_and_pixels(camera, _camera_points(camera, poses, points, False)[0])
+    return px, depth
 
 
 def project_poses_jac(camera: Camera, poses, points) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`project_poses` plus the Jacobian float [H, K, 2, 6] of the pixels with respect to the pose
     vector (x, y, z, yaw, pitch, roll), in closed form."""
     poses, points = _as_batch(poses, points)
-    pc, rm, dr, d = _camera_points(camera, poses, points)
-    depth = pc[..., 2].copy()
-    behind = depth < camera.near
-    pc[..., 2] = np.maximum(depth, camera.near)
+    pc, rot, d = _camera_points(camera, poses, points, True)
+    depth, z, xy, px = _clamp_and_pixels(camera, pc)
     h, k = pc.shape[:2]
     # d p_cam / d pose [H, K, 3, 6]: position -M^T R^T (the same for every point), angles M^T dR^T (p - t)
     dpc = np.empty((h, k, 3, 6))
-    dpc[..., :3] = -np.swapaxes(rm, 1, 2)[:, None]
-    dpc[..., 3:] = (d[:, None] @ (dr @ _mount(camera.mount)[0])).transpose(0, 2, 3, 1)  # [H, K, 3, angle]
+    dpc[..., :3] = -np.swapaxes(rot[:, :1], 2, 3)
+    dpc[..., 3:] = (d[:, None] @ rot[:, 1:]).transpose(0, 2, 3, 1)  # [H, angle, K, 3] -> [H, K, 3, angle]
+    behind = depth < camera.near
     if behind.any():
         dpc[..., 2, :][behind] = 0.0  # clamped depth
-    z = pc[..., 2:]
-    xy = pc[..., :2] / z  # normalised image coordinates [H, K, 2]
     dn = (dpc[..., :2, :] - xy[..., None] * dpc[..., 2:, :]) / z[..., None]  # d (x/z, y/z) / d pose
     if any(camera.dist):
         dn = _distortion_jac(camera, xy[..., 0], xy[..., 1]) @ dn
-    jac = dn * np.array([camera.fx, camera.fy])[:, None]
-    return _pixels(camera, pc, xy), depth, jac
+    return px, depth, dn * ((camera.fx,), (camera.fy,))
 
 
 def project_points(camera: Camera, pose6, points) -> tuple[np.ndarray, np.ndarray]:
