@@ -42,6 +42,7 @@ from keras_lmk.localization.pose_projection import (
 from keras_lmk.localization.pose_solver import SolverConfig, predict_landmarks, wrap_angle
 
 POSE_INDEX = (0, 1, 2, 3, 8, 9)  # x, y, z, yaw, pitch, roll inside the 10-state
+_SEL = np.array(POSE_INDEX)
 _FAR = 1e12
 IMAGE_MARGIN_PX = 20.0  # landmarks predicted this far outside the image may still be detected at its edge
 
@@ -112,7 +113,7 @@ def iekf_update(
     p0 = np.asarray(p0, np.float64)
     obj = np.asarray(points, np.float64).reshape(-1, 3)
     z = np.asarray(pixels, np.float64).reshape(-1)
-    sel = list(POSE_INDEX)
+    sel = _SEL
     n = len(x0)
     p_rows, p_sel = p0[sel], p0[np.ix_(sel, sel)]  # H P and H P H^T need only the pose rows of P
     x = x0.copy()
@@ -121,8 +122,8 @@ def iekf_update(
         h, _, j = project_jac(camera, x[sel], obj)
         hm = j.reshape(-1, 6)  # the measurement Jacobian's pose columns (the others are 0)
         res = z - h.reshape(-1)
-        rn = np.linalg.norm(res.reshape(-1, 2), axis=1)
         if cauchy_scale > 0:
+            rn = np.linalg.norm(res.reshape(-1, 2), axis=1)
             weights = np.maximum(1.0 / (1.0 + (rn / (cauchy_scale * pixel_sigma)) ** 2), 1e-4)
         r_var = np.repeat(pixel_sigma**2 / weights, 2)
         s = hm @ p_sel @ hm.T + np.diag(r_var)
