@@ -166,7 +166,7 @@ def test_the_shipped_recipe_names_its_file_relative_to_the_repository():
     from keras_lmk.training.recipe import recipe_stamp
 
     stamp = recipe_stamp(load_recipe(SHIPPED), "kit")
-    assert stamp["file"] == "recipes/real.yaml" and stamp["version"] == 1
+    assert stamp["file"] == "recipes/real.yaml" and stamp["version"] == 2
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -217,14 +217,14 @@ def test_dry_run_prints_the_exact_command_of_every_stage(tmp_path, capsys):
         weights("final-size"),
         f"python -m keras_lmk.ignore_regions --model {r}/final-size/model.keras"
         f" --out {r}/teacher/ignore_regions.json --threshold 0.5",
-        f"python -m keras_lmk.train --preset real --run-dir {r}/complete-negatives --set train.epochs=4"
+        f"python -m keras_lmk.train --preset real --run-dir {r}/complete-negatives --set train.epochs=5"
         " --set train.steps_per_epoch=250 --set train.learning_rate=0.0004 --set train.warmup_epochs=0.2"
         f" --set model.weights_path={r}/final-size/model.weights.h5"
         f" --set data.ignore_regions={r}/teacher/ignore_regions.json",
         weights("complete-negatives"),
         f"python -m keras_lmk.demo_assets --run {r}/complete-negatives --out {r}/kit --samples 1"
         " --localization-threshold 0.5 --lamp-refine --side-balanced --merge-across-classes"
-        " --score-threshold 0.5",
+        " --suppress-radius 16 --score-threshold 0.5",
     ]
     assert not run_dir.exists()  # a dry run writes nothing
 

@@ -45,6 +45,7 @@ OPTIONS = {
         "side_balanced": bool,
         "input_size": str,
         "merge_across_classes": bool,
+        "suppress_radius": float,
         "score_threshold": float,
     },
 }
