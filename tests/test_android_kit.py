@@ -45,11 +45,6 @@ def test_readme_states_the_kits_input_size():
     assert f"({card['input']['width']}x{card['input']['height']} for the shipped model)" in text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the committed kit predates its phone-frame golden (issue 34): rebuild it with python -m "
-    "keras_lmk.demo_assets (android_demo_assets/README.md) and drop this mark",
-)
 def test_a_golden_is_a_phone_frame_shrunk_into_the_input():
     # every 1920x1080 phone frame is shrunk into the 1664x992 input (area filter): a golden must take that
     # path, and the README procedure above must reproduce it. By hand: scale min(1664 / 1920, 992 / 1080) =

@@ -85,7 +85,7 @@ def test_the_finetune_preset_continues_the_shipped_model_gently():
 
     real, ft = resolve_config("real"), resolve_config("finetune")
     assert ft.grid == real.grid and dataclasses.replace(ft.model, weights_path=None) == real.model
-    shipped = Path(__file__).resolve().parents[1] / "models" / "real-v22.weights.h5"
+    shipped = Path(__file__).resolve().parents[1] / "models" / "real-v23.weights.h5"
     assert Path(ft.model.weights_path) == shipped and shipped.is_file()
     assert (ft.train.epochs, ft.train.steps_per_epoch, ft.train.learning_rate) == (8, 250, 4e-4)
     assert ft.train.warmup_epochs == 0.2 and real.train.learning_rate == 3e-3 and real.train.epochs == 30

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-WEIGHTS = ROOT / "models" / "real-v22.weights.h5"
+WEIGHTS = ROOT / "models" / "real-v23.weights.h5"
 KIT = ROOT / "android_demo_assets"
 
 
