@@ -69,7 +69,7 @@ def score(rows, truth, prior, steps=None) -> dict:
     errs, s = evaluate(rows, truth, prior)
     est = s["estimate"]
     step = {}
-    if steps:
+    if steps is not None and len(steps):
         wall, cpu = np.asarray(steps).T
         step = {
             "step_ms_median": float(np.median(wall)), "step_ms_p90": float(np.percentile(wall, 90)),
