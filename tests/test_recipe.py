@@ -268,6 +268,7 @@ def test_the_commands_run_with_this_python_and_report_their_exit_code():
     assert run_command(["python", "-c", "import sys; sys.exit(3 if sys.prefix else 4)"]) == 3
 
 
+@pytest.mark.slow  # two real trainings: about 2 min of the 2-core CI; the stage logic is tested above without
 def test_two_debug_stages_train_for_real_and_the_second_starts_from_the_first(tmp_path):
     """The one real-training test: the train CLI run in this process (one TensorFlow start-up) on a recipe
     of two debug stages; the second, at a learning rate too small to move anything, ends with the first's
