@@ -47,16 +47,82 @@ def _fp_per_frame(s: dict, tol: str) -> float:
     return sum(c["fp"] for c in per.values()) / max(1, s["frames"])
 
 
-def evaluate_source(model: Path, source: str, out: Path, score_threshold, tolerances, snap=False) -> dict:
-    from keras_lmk.data.coco import write_coco
+def source_row(s: dict, source: str) -> dict:
+    """One source's row of the table from its evaluation summary (``evaluate.run`` or
+    ``PointEvaluator.summary``): the numbers this script prints and writes; the peer benchmark
+    (benchmarks/peer_yolo/) builds its rows with it too."""
+    primary = "10px" if source.startswith("markings") else "adaptive"
+    t = s["tolerances"]
+    row = {
+        "frames": s["frames"],
+        "landmarks": sum(s["num_gt"].values()),
+        "operating_threshold": s["operating_threshold"],
+        "false_detections_per_frame": round(_fp_per_frame(s, primary), 3),
+        "frames_per_s": round(s["frames_per_s"], 2),
+        "mAP_adaptive": t["adaptive"]["mAP"],
+        "mAP_4px": t["4px"]["mAP"],
+        "mAP_2px": t["2px"]["mAP"],
+        "recall_adaptive": t["adaptive"]["recall"],
+        "precision_adaptive": t["adaptive"]["precision"],
+        "point_error_median_px": s["point_error_px"]["median"],
+        "point_error_p90_px": s["point_error_px"]["p90"],
+        "per_class_AP_adaptive": {k: v["AP"] for k, v in t["adaptive"]["per_class"].items()},
+    }
+    per = t[primary]["per_class"]
+    row["precision_recall"] = {k: [v["precision"], v["recall"]] for k, v in per.items() if v["num_gt"]}
+    shown = sum(v["num_pred"] for v in per.values()) + sum(s["unlabelled_predictions"].values())
+    row["detections_per_frame"] = round(shown / max(1, s["frames"]), 3)
+    if source == "gtsdb":
+        aps = row["per_class_AP_adaptive"]
+        # NaN when a sign class has no ground truth (only in a subset of the split, as in a smoke test)
+        row["sign_mAP_adaptive"] = sum(aps.get(k, float("nan")) for k in SIGNS) / len(SIGNS)
+        aux = aps.get("auxiliary", float("nan"))
+        row["bar"] = (
+            f"sign point-mAP {row['sign_mAP_adaptive']:.3f} (>= {BARS['gtsdb']}), plate AP {aux:.3f} "
+            f"(>= {BARS['auxiliary']})"
+        )
+        row["bar_met"] = row["sign_mAP_adaptive"] >= BARS["gtsdb"] and aux >= BARS["auxiliary"]
+    elif source.startswith("markings"):
+        row["found_within_10px"] = t["10px"]["recall"]
+        row["bar"] = (
+            f"found within 10 px {100 * t['10px']['recall']:.1f} % (>= 80 %), median error "
+            f"{row['point_error_median_px']:.2f} px (<= 4)"
+        )
+        row["bar_met"] = (
+            t["10px"]["recall"] >= BARS["markings_found"]
+            and row["point_error_median_px"] <= BARS["markings_median_px"]
+        )
+    elif source == "lights":
+        ap_sig = row["per_class_AP_adaptive"].get("signal", float("nan"))
+        row["bar"] = f"signal point-AP {ap_sig:.3f} (>= {BARS['lights']})"
+        row["bar_met"] = ap_sig >= BARS["lights"]
+    elif source == "kr_streets":
+        n_gt = s["num_gt"]
+        row["bar"] = "point-AP " + ", ".join(
+            f"{k} {ap:.3f} ({n_gt.get(k, 0)})"
+            for k, ap in row["per_class_AP_adaptive"].items()
+            if n_gt.get(k)
+        )
+    return row
+
+
+def validation_records(source: str, taxonomy) -> list:
+    """The fixed validation split of ``source`` (a loader of keras_lmk.data.sources, or a ``VARIANTS`` name)
+    as every row of this benchmark is measured on."""
     from keras_lmk.data.sources import LOADERS
-    from keras_lmk.detector.card import load_model_card
-    from keras_lmk.evaluation.evaluate import run
     from keras_lmk.training.config import DataConfig
 
-    taxonomy = load_model_card(model).taxonomy
     loader, settings = VARIANTS.get(source, (source, {}))
-    _, val = LOADERS[loader](DataConfig(**settings), taxonomy)
+    return LOADERS[loader](DataConfig(**settings), taxonomy)[1]
+
+
+def evaluate_source(model: Path, source: str, out: Path, score_threshold, tolerances, snap=False) -> dict:
+    from keras_lmk.data.coco import write_coco
+    from keras_lmk.detector.card import load_model_card
+    from keras_lmk.evaluation.evaluate import run
+
+    taxonomy = load_model_card(model).taxonomy
+    val = validation_records(source, taxonomy)
     if snap and source == "lights":
         from keras_lmk.data.lamp_snap import snap_record
 
@@ -101,56 +167,7 @@ def main(argv=None) -> int:
         s = evaluate_source(
             model, source, out, args.score_threshold, tolerances_with_primary(primary), args.snap_light_labels
         )
-        t = s["tolerances"]
-        row = {
-            "frames": s["frames"],
-            "landmarks": sum(s["num_gt"].values()),
-            "operating_threshold": s["operating_threshold"],
-            "false_detections_per_frame": round(_fp_per_frame(s, primary), 3),
-            "frames_per_s": round(s["frames_per_s"], 2),
-            "mAP_adaptive": t["adaptive"]["mAP"],
-            "mAP_4px": t["4px"]["mAP"],
-            "mAP_2px": t["2px"]["mAP"],
-            "recall_adaptive": t["adaptive"]["recall"],
-            "precision_adaptive": t["adaptive"]["precision"],
-            "point_error_median_px": s["point_error_px"]["median"],
-            "point_error_p90_px": s["point_error_px"]["p90"],
-            "per_class_AP_adaptive": {k: v["AP"] for k, v in t["adaptive"]["per_class"].items()},
-        }
-        per = t[primary]["per_class"]
-        row["precision_recall"] = {k: [v["precision"], v["recall"]] for k, v in per.items() if v["num_gt"]}
-        shown = sum(v["num_pred"] for v in per.values()) + sum(s["unlabelled_predictions"].values())
-        row["detections_per_frame"] = round(shown / max(1, s["frames"]), 3)
-        if source == "gtsdb":
-            aps = row["per_class_AP_adaptive"]
-            row["sign_mAP_adaptive"] = sum(aps[k] for k in SIGNS) / len(SIGNS)
-            aux = aps.get("auxiliary", float("nan"))
-            row["bar"] = (
-                f"sign point-mAP {row['sign_mAP_adaptive']:.3f} (>= {BARS['gtsdb']}), plate AP {aux:.3f} "
-                f"(>= {BARS['auxiliary']})"
-            )
-            row["bar_met"] = row["sign_mAP_adaptive"] >= BARS["gtsdb"] and aux >= BARS["auxiliary"]
-        elif source.startswith("markings"):
-            row["found_within_10px"] = t["10px"]["recall"]
-            row["bar"] = (
-                f"found within 10 px {100 * t['10px']['recall']:.1f} % (>= 80 %), median error "
-                f"{row['point_error_median_px']:.2f} px (<= 4)"
-            )
-            row["bar_met"] = (
-                t["10px"]["recall"] >= BARS["markings_found"]
-                and row["point_error_median_px"] <= BARS["markings_median_px"]
-            )
-        elif source == "lights":
-            ap_sig = row["per_class_AP_adaptive"].get("signal", float("nan"))
-            row["bar"] = f"signal point-AP {ap_sig:.3f} (>= {BARS['lights']})"
-            row["bar_met"] = ap_sig >= BARS["lights"]
-        elif source == "kr_streets":
-            n_gt = s["num_gt"]
-            row["bar"] = "point-AP " + ", ".join(
-                f"{k} {ap:.3f} ({n_gt.get(k, 0)})"
-                for k, ap in row["per_class_AP_adaptive"].items()
-                if n_gt.get(k)
-            )
+        row = source_row(s, source)
         rows[source] = row
         pr = ", ".join(f"{k} P {p:.2f} R {r:.2f}" for k, (p, r) in row["precision_recall"].items())
         print(
