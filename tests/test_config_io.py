@@ -90,5 +90,5 @@ def test_yaml_file_applies_on_top_and_names_the_file(tmp_path):
     f.write_text("inner: [unclosed\n")
     with pytest.raises(ConfigError, match="invalid YAML"):
         load_yaml_config(Outer(), f)
-    with pytest.raises(ConfigError, match="cannot read config"):
+    with pytest.raises(ConfigError, match="missing.yaml: no such config file"):
         load_yaml_config(Outer(), tmp_path / "missing.yaml")

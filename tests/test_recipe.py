@@ -246,7 +246,7 @@ def test_dry_run_on_resume_shows_what_is_left(tmp_path, capsys):
     "text, message",
     [
         (None, "no such recipe file"),
-        ("version: 1\nstages: [\n", "not valid YAML"),
+        ("version: 1\nstages: [\n", "invalid YAML"),
         ("stages: []\n", "version"),
         ("version: 1\n", "stages"),
         ("version: 1\nstages: []\nextra: 1\n", "unknown key.*extra"),

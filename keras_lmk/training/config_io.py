@@ -149,17 +149,28 @@ def apply_overrides(cfg, overrides: list[str]):
     return cfg
 
 
-def load_yaml_config(cfg, path: str | Path):
-    """Apply a YAML file (nested mapping) on top of ``cfg``."""
+def read_yaml_mapping(path: str | Path, what: str = "config") -> dict:
+    """The top-level mapping of a YAML file (an empty file is ``{}``); ConfigError naming the file and the
+    problem (missing, unreadable, not YAML, not a mapping). ``what`` names the kind of file in the message."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such {what} file") from None
     except OSError as e:
-        raise ConfigError(f"{path}: cannot read config ({e.strerror})") from e
+        raise ConfigError(f"{path}: cannot read {what} ({e.strerror or e})") from None
     except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: invalid YAML ({e})") from e
+        raise ConfigError(f"{path}: invalid YAML ({' '.join(str(e).split())})") from None
+    if data is None:
+        return {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: top level must be a mapping")
+    return data
+
+
+def load_yaml_config(cfg, path: str | Path):
+    """Apply a YAML file (nested mapping) on top of ``cfg``."""
+    data = read_yaml_mapping(path)
     try:
         return replace_nested(cfg, data)
     except ConfigError as e:

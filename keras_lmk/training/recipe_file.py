@@ -27,6 +27,7 @@ from pathlib import Path
 import yaml
 
 from keras_lmk.training.config import PRESETS, resolve_config
+from keras_lmk.training.config_io import ConfigError, read_yaml_mapping
 
 KINDS = {
     "train": ("name", "run", "preset", "set", "weights", "ignore_regions"),
@@ -180,15 +181,9 @@ def load_recipe(path: str | Path) -> Recipe:
     """Read and check a recipe file: every key, reference and training override."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise RecipeError(f"{path}: no such recipe file") from None
-    except OSError as e:
-        raise RecipeError(f"{path}: cannot read the recipe ({e.strerror or e})") from None
-    except yaml.YAMLError as e:
-        raise RecipeError(f"{path}: not valid YAML ({' '.join(str(e).split())})") from None
-    if not isinstance(raw, dict):
-        raise RecipeError(f"{path}: a recipe is a mapping with version and stages")
+        raw = read_yaml_mapping(path, "recipe")
+    except ConfigError as e:
+        raise RecipeError(f"{e}; a recipe is a mapping with version and stages") from None
     unknown = sorted(set(raw) - {"version", "stages"})
     if unknown:
         raise RecipeError(f"{path}: unknown key(s) {', '.join(map(str, unknown))}; known: version, stages")
