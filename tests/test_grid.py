@@ -67,3 +67,28 @@ def test_json_round_trip_normalises_lists():
     assert GridSpec.from_json(d) == spec
     # lists (as YAML gives them) compare equal to tuples
     assert GridSpec(32, 64, 16, [[0.5, 0.5], [0, 1]], 3) == spec
+
+
+def test_grid_accepts_the_edges_of_its_valid_ranges():
+    # anchors on the cell border (u or v exactly 0 or 1), two classes (background + one), stride 1
+    spec = GridSpec(input_height=4, input_width=6, stride=1, anchors=((1.0, 0.0), (0.0, 1.0)), num_classes=2)
+    assert (spec.grid_h, spec.grid_w, spec.num_anchors, spec.num_classes) == (4, 6, 2, 2)
+    with pytest.raises(ValueError, match="anchors"):
+        GridSpec(anchors=((1.5, 0.5),))  # u outside [0, 1]
+    with pytest.raises(ValueError, match=r"^num_classes counts background plus at least one landmark class$"):
+        GridSpec(num_classes=1)
+
+
+def test_to_pixels_takes_one_point_per_cell_with_or_without_a_batch_axis():
+    spec = GridSpec(input_height=16, input_width=24, stride=8, anchors=((0.5, 0.5), (0.25, 0.75)))
+    # [S, 2]: cell s's (0.5, 0.25) lands at its origin + (4, 2); origins by hand, row-major
+    origins = np.array([[0, 0], [8, 0], [16, 0], [0, 8], [8, 8], [16, 8]], np.float32)
+    pts = np.tile([0.5, 0.25], (6, 1))
+    np.testing.assert_allclose(spec.to_pixels(pts), origins + [4, 2])
+    # [B, S, 2] with B != S: the same per batch item, shape kept
+    batch = np.stack([pts, np.zeros((6, 2))])
+    px = spec.to_pixels(batch)
+    assert px.shape == (2, 6, 2)
+    np.testing.assert_allclose(px[0], origins + [4, 2])
+    np.testing.assert_allclose(px[1], origins)
+    assert spec.cell_origins().dtype == np.float32  # documented float32
