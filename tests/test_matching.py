@@ -132,3 +132,65 @@ def test_the_primary_tolerance_comes_first_and_the_defaults_follow_once():
         ("3px", 3.0),
         ("adaptive", None),
     ]
+
+
+def test_one_prediction_on_the_only_ground_truth_has_ap_one():
+    # recall 1, precision 1 after the first and only prediction: the whole unit square
+    assert average_precision([0.7], [True], 1) == 1.0
+    assert average_precision([0.7], [True], 1, "coco101") == 1.0
+    recall, precision = pr_curve([0.7, 0.2], [True, False], 1)  # one ground truth: recall is the TP count
+    np.testing.assert_allclose(recall, [1.0, 1.0])
+    np.testing.assert_allclose(precision, [1.0, 0.5])
+
+
+def test_all_point_ap_takes_the_best_precision_at_or_after_each_recall_step():
+    # 3 ground truths; ranking TP TP FP TP: precision 1, 1, 2/3, 3/4; recall 1/3, 2/3, 2/3, 1
+    # interpolated (max to the right): 1, 1, 3/4, 3/4 -> steps of 1/3 at precision 1, 1, 3/4
+    assert ap_from_curve([1 / 3, 2 / 3, 2 / 3, 1], [1, 1, 2 / 3, 3 / 4]) == pytest.approx((1 + 1 + 0.75) / 3)
+    assert average_precision([0.9, 0.8, 0.7, 0.6], [True, True, False, True], 3) == pytest.approx(2.75 / 3)
+
+
+def test_coco101_counts_zero_precision_at_recalls_never_reached():
+    # 2 ground truths, ranking TP FP: recall stops at 0.5; the 51 points 0.00..0.50 get precision 1, the
+    # 50 points 0.51..1.00 get 0
+    assert average_precision([0.9, 0.8], [True, False], 2, "coco101") == pytest.approx(51 / 101)
+    assert ap_from_curve([0.5, 0.5], [1.0, 0.5], "coco101") == pytest.approx(51 / 101)
+
+
+def test_binned_recall_with_a_single_ground_truth():
+    num_pred, num_tp = np.zeros(SCORE_BINS, np.int64), np.zeros(SCORE_BINS, np.int64)
+    num_pred[[8000, 2000]] = [1, 1]
+    num_tp[8000] = 1
+    recall, precision = binned_pr_curve(num_pred, num_tp, 1)
+    np.testing.assert_allclose(recall, [1.0, 1.0])
+    np.testing.assert_allclose(precision, [1.0, 0.5])
+
+
+def test_a_prediction_exactly_on_the_radius_matches():
+    # a 3-4-5 triangle: the prediction is 5 px from the ground truth, the radius is 5 px ("within": <=)
+    m, d = match_greedy([[3.0, 4.0]], [0.9], [1], [[0.0, 0.0]], [1], [5.0])
+    assert m.tolist() == [0] and d.tolist() == [5.0]
+    m, _ = match_greedy([[3.0, 4.0]], [0.9], [1], [[0.0, 0.0]], [1], [4.999])
+    assert m.tolist() == [-1]
+
+
+def test_adaptive_radius_of_thin_and_degenerate_boxes():
+    tol = Tolerance("adaptive")  # max(4, 0.5 * sqrt(w * h))
+    # 0.25 x 1024 (and transposed): area 256 -> 0.5 * 16 = 8 px; a sub-pixel side is not rounded up
+    np.testing.assert_allclose(tol.radii([[0, 0, 0.25, 1024], [0, 0, 1024, 0.25]]), [8.0, 8.0])
+    # a box with a negative width or height has area 0: the minimum radius, not NaN
+    np.testing.assert_allclose(tol.radii([[10, 0, 0, 400], [0, 400, 400, 0]]), [4.0, 4.0])
+    # width from the x coordinates, height from the y ones: a 10 x 20 box far from the origin
+    np.testing.assert_allclose(tol.radii([[100, 20, 110, 40]]), [0.5 * math.sqrt(200)])
+
+
+def test_default_oks_sigma_is_the_adaptive_rule_at_oks_one_half():
+    # OKS = exp(-d^2 / (2 area (2 sigma)^2)) = 0.5 exactly at d = 0.5 sqrt(area) for the defaults
+    sigma = oks_sigma_for()
+    assert sigma == pytest.approx(0.5 / (2 * math.sqrt(2 * math.log(2))))
+    assert math.exp(-(0.5**2) / (2 * (2 * sigma) ** 2)) == pytest.approx(0.5)
+
+
+def test_score_bins_are_int64_and_clip_scores_just_outside_the_unit_interval():
+    b = score_bins([-1e-9, 0.25, 1.0 + 1e-9])
+    assert b.dtype == np.int64 and b.tolist() == [0, 2500, SCORE_BINS - 1]
