@@ -32,3 +32,10 @@ def test_relative_targets_keeps_files_and_drops_urls_and_anchors():
 def test_every_relative_link_names_an_existing_file(page):
     missing = [t for t in relative_targets(page.read_text()) if not (page.parent / t).exists()]
     assert not missing, f"{page.relative_to(ROOT)} links to missing files: {missing}"
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text().splitlines()
+    command = readme[readme.index("# 2. install, then run the tests (exactly what .ci/run does)") + 1]
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert command.replace("pip install -e", "pip install -q -e") in ci.splitlines()
