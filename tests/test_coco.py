@@ -177,3 +177,50 @@ def test_invalid_json_names_line(tmp_path):
     p.write_text('{"images": [\n  {"id": 1,,}\n]}')
     with pytest.raises(DataError, match=r"bad.json:2: invalid JSON"):
         load_coco(p, TAX)
+
+
+def test_write_coco_whole_file_by_hand(tmp_path):
+    # two records with the same image id (so ids become 1, 2), an ignore region, an unlabelled class, a
+    # landmark id 0 (a real map id) and a known distance
+    a = ImageRecord(
+        image_path=_image(tmp_path / "a.jpg"), width=64, height=48, boxes=[[10, 5, 20, 15]], points=[[15, 10]],
+        classes=[1], image_id=5, landmark_ids=np.array([0]), distances=np.array([np.nan], np.float32),
+        ignore_boxes=[[30, 20, 40, 28]], ignore_classes=[6], unlabelled=(5,),
+    )  # fmt: skip
+    b = ImageRecord(
+        image_path=_image(tmp_path / "b.jpg"), width=64, height=48, boxes=[[1, 2, 4, 6]], points=[[4, 6]],
+        classes=[6], image_id=5, landmark_ids=np.array([-1]), distances=np.array([7.25], np.float32),
+    )  # fmt: skip
+    out = write_coco([a, b], TAX, tmp_path / "ann.json")
+    text = out.read_text()
+    assert text.count("\n") == 1  # one compact line
+    rules = ["bbox_center"] * 5 + ["bbox_bottom_right"]
+    names = ["warning", "regulatory", "indicating", "auxiliary", "signal", "road_marking"]
+    assert json.loads(text) == {
+        "info": {"description": "keras_lmk landmarks, taxonomy korea"},
+        "images": [
+            {"id": 1, "file_name": "a.jpg", "width": 64, "height": 48, "unlabelled_category_ids": [5]},
+            {"id": 2, "file_name": "b.jpg", "width": 64, "height": 48},
+        ],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 5, 10, 10], "area": 100, "iscrowd": 0,
+             "keypoints": [15, 10, 2], "num_keypoints": 1, "landmark_id": 0},
+            {"id": 2, "image_id": 1, "category_id": 6, "bbox": [30, 20, 10, 8], "area": 80, "iscrowd": 1},
+            {"id": 3, "image_id": 2, "category_id": 6, "bbox": [1, 2, 3, 4], "area": 12, "iscrowd": 0,
+             "keypoints": [4, 6, 2], "num_keypoints": 1, "distance": 7.25},
+        ],
+        "categories": [
+            {"id": i, "name": n, "supercategory": "landmark", "keypoints": ["reference_point"], "skeleton": [],
+             "point_rule": rule}
+            for i, (n, rule) in enumerate(zip(names, rules, strict=True), start=1)
+        ],
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("field", ["ignore_classes", "unlabelled"])
+def test_write_coco_refuses_background_in_ignore_regions_and_unlabelled(tmp_path, field):
+    extra = {"ignore_boxes": [[0, 0, 4, 4]], "ignore_classes": [0]} if field == "ignore_classes" else {
+        "unlabelled": (0,)}  # fmt: skip
+    r = ImageRecord(_image(tmp_path / "a.jpg"), 64, 48, np.zeros((0, 4)), np.zeros((0, 2)), [], **extra)
+    with pytest.raises(KeyError, match="class id 0 is not a landmark class of taxonomy 'korea'"):
+        write_coco([r], TAX, tmp_path / "ann.json")
