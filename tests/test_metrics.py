@@ -449,3 +449,37 @@ def test_f1_and_threshold_formatting():
     assert _f1(0.5, 1.0) == pytest.approx(2 / 3) and _f1(0.0, 0.0) == 0.0
     assert format_threshold(0.8) == "0.8"
     assert format_threshold({"warning": 0.95, "signal": 0.825}) == "warning 0.95, signal 0.825"
+
+
+def test_best_f1_is_none_with_ground_truth_but_no_prediction():
+    ev = PointEvaluator(TAX, (Tolerance("8px", 8.0),))
+    ev.add_frame([[50, 50]], [1], [box_at(50, 50, 10)], np.zeros((0, 2)), [], [])
+    assert ev.best_f1_point() is None and ev.best_f1_per_class() == {}
+
+
+def test_best_f1_of_one_ground_truth_found_in_the_lowest_score_bin():
+    # one sign, one prediction on it at score 0.00005 (bin 0): threshold 0, P = R = F1 = 1
+    ev = PointEvaluator(TAX, (Tolerance("8px", 8.0),))
+    ev.add_frame([[50, 50]], [1], [box_at(50, 50, 10)], [[50, 51]], [1], [0.00005])
+    assert ev.best_f1_point() == {"threshold": 0.0, "f1": 1.0, "precision": 1.0, "recall": 1.0}
+
+
+def test_best_f1_by_hand_when_precision_plus_recall_stays_under_one():
+    """4 signs; ranked FP(0.9) TP(0.8). At >= 0.9: P 0, R 0 -> F1 0; at >= 0.8: P 1/2, R 1/4 -> F1 1/3."""
+    ev = PointEvaluator(TAX, (Tolerance("8px", 8.0),))
+    gts = [[20, 20], [50, 50], [80, 80], [110, 110]]
+    ev.add_frame(gts, [1] * 4, [box_at(x, y, 10) for x, y in gts], [[200, 20], [50, 51]], [1, 1], [0.9, 0.8])
+    best = ev.best_f1_point()
+    assert best["threshold"] == pytest.approx(0.8) and best["f1"] == pytest.approx(1 / 3)
+    assert best["precision"] == pytest.approx(0.5) and best["recall"] == pytest.approx(0.25)
+
+
+def test_each_tolerance_has_its_own_curve_and_ap_and_the_default_is_the_primary():
+    # one sign found 3 px off: a hit within 8 px, a miss within 2 px
+    ev = PointEvaluator(TAX, (Tolerance("8px", 8.0), Tolerance("2px", 2.0)), operating_threshold=0.5)
+    ev.add_frame([[50, 50]], [1], [box_at(50, 50, 10)], [[53, 50]], [1], [0.9])
+    np.testing.assert_allclose(ev.pr_curves()["sign"], [[1.0], [1.0]])  # the primary, 8 px
+    np.testing.assert_allclose(ev.pr_curves("2px")["sign"], [[0.0], [0.0]])
+    tols = ev.summary()["tolerances"]
+    assert tols["8px"]["mAP"] == 1.0 and tols["2px"]["mAP"] == 0.0
+    assert (tols["8px"]["recall"], tols["2px"]["recall"]) == (1.0, 0.0)
