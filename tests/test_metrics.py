@@ -483,3 +483,22 @@ def test_each_tolerance_has_its_own_curve_and_ap_and_the_default_is_the_primary(
     tols = ev.summary()["tolerances"]
     assert tols["8px"]["mAP"] == 1.0 and tols["2px"]["mAP"] == 0.0
     assert (tols["8px"]["recall"], tols["2px"]["recall"]) == (1.0, 0.0)
+
+
+def test_the_first_class_can_be_unlabelled_too():
+    # only signals are labelled; a sign prediction far from everything is an unlabelled prediction, not a
+    # background false positive
+    ev = PointEvaluator(TAX, (Tolerance("8px", 8.0),), operating_threshold=0.5)
+    ev.add_frame([[50, 50]], [2], [box_at(50, 50, 10)], [[50, 51], [150, 150]], [2, 1], [0.9, 0.8])
+    cm, removed = ev.confusion_matrix()
+    assert removed.tolist() == [0, 1, 0, 0] and cm[0].tolist() == [0, 0, 0, 0]
+    s = ev.summary()
+    assert s["unlabelled_classes"] == ["sign", "road_marking"]
+    assert s["unlabelled_predictions"] == {"sign": 1, "road_marking": 0}
+    assert s["ap_score_resolution"] == 1e-4
+
+
+def test_per_class_thresholds_that_differ_only_in_the_first_class():
+    ev = PointEvaluator(TAX, operating_threshold=[0.0, 0.9, 0.5, 0.5])
+    assert ev.operating_threshold() == {"sign": 0.9, "signal": 0.5, "road_marking": 0.5}
+    assert ev.threshold == 0.5  # the lowest
