@@ -502,3 +502,101 @@ def test_per_class_thresholds_that_differ_only_in_the_first_class():
     ev = PointEvaluator(TAX, operating_threshold=[0.0, 0.9, 0.5, 0.5])
     assert ev.operating_threshold() == {"sign": 0.9, "signal": 0.5, "road_marking": 0.5}
     assert ev.threshold == 0.5  # the lowest
+
+
+def _assert_close(got, want, where="summary"):
+    """Nested dicts and lists equal, floats to 1e-9 relative."""
+    if isinstance(want, dict):
+        assert isinstance(got, dict) and set(got) == set(want), (where, sorted(got), sorted(want))
+        for k in want:
+            _assert_close(got[k], want[k], f"{where}[{k!r}]")
+    elif isinstance(want, list):
+        assert isinstance(got, list) and len(got) == len(want), (where, got)
+        for i, (g, w) in enumerate(zip(got, want, strict=True)):
+            _assert_close(g, w, f"{where}[{i}]")
+    elif isinstance(want, float):
+        assert got == pytest.approx(want, rel=1e-9), (where, got, want)
+    else:
+        assert got == want, (where, got, want)
+
+
+def test_the_whole_summary_by_hand():
+    """Frame 1: a sign found 5 px off (0.9), a signal found 1 px off (0.8), a sign far from everything (0.6),
+    a signal below the operating threshold (0.3). Frame 2: a sign nobody finds. No road marking anywhere."""
+    ev = PointEvaluator(TAX, (Tolerance("8px", 8.0), Tolerance("adaptive")), operating_threshold=0.5)
+    ev.add_frame(
+        [[50, 50], [100, 100]], [1, 2], [box_at(50, 50, 10), box_at(100, 100, 10)],
+        [[53, 54], [100, 101], [200, 200], [300, 300]], [1, 2, 1, 2], [0.9, 0.8, 0.6, 0.3],
+    )  # fmt: skip
+    ev.add_frame([[20, 20]], [1], [box_at(20, 20, 10)], np.zeros((0, 2)), [], [])
+    # at >= 0.5, both tolerances (8 px; adaptive: max(4, 0.5 * 10) = 5 px, the sign exactly on it):
+    # sign TP FP of 2 -> P 1/2, R 1/2; signal TP of 1 -> P 1, R 1; pooled 2 of 3 predictions, 2 of 3 found.
+    # AP over all scores: sign (0.9 TP, 0.6 FP; 2 GT) 1/2, COCO-101 51/101; signal (0.8 TP, 0.3 FP; 1 GT) 1.
+    per_class = {
+        "sign": {"AP": 0.5, "AP_coco101": 51 / 101, "num_gt": 2, "num_pred": 2, "tp": 1, "fp": 1, "fn": 1,
+                 "precision": 0.5, "recall": 0.5, "f1": 0.5},
+        "signal": {"AP": 1.0, "AP_coco101": 1.0, "num_gt": 1, "num_pred": 1, "tp": 1, "fp": 0, "fn": 0,
+                   "precision": 1.0, "recall": 1.0, "f1": 1.0},
+    }  # fmt: skip
+    pooled = {"mAP": 0.75, "mAP_coco101": (51 / 101 + 1) / 2, "precision": 2 / 3, "recall": 2 / 3, "f1": 2 / 3,
+              "per_class": per_class}  # fmt: skip
+    want = {
+        "operating_threshold": 0.5,
+        "ap_score_resolution": 1e-4,
+        "frames": 2,
+        "primary_tolerance": "8px",
+        "num_gt": {"sign": 2, "signal": 1, "road_marking": 0},
+        "unlabelled_classes": ["road_marking"],
+        "tolerances": {
+            "8px": {"rule": "fixed", "radius_px": 8.0, **pooled},
+            "adaptive": {"rule": "adaptive", "radius_px": "max(4.0, 0.5 * sqrt(bbox area))", **pooled},
+        },
+        # pooled over the scores 0.9, 0.8, 0.6, 0.3 (hits: T T F F of 3): F1 1/2, 4/5, 2/3, 4/7
+        "best_f1": {"threshold": 0.8, "f1": 0.8, "precision": 1.0, "recall": 2 / 3},
+        "best_f1_per_class": {
+            "sign": {"threshold": 0.9, "f1": 2 / 3, "precision": 1.0, "recall": 0.5},
+            "signal": {"threshold": 0.8, "f1": 1.0, "precision": 1.0, "recall": 1.0},
+        },
+        # errors 5 and 1 px: median 3, p90 1 + 0.9 * 4 (linear interpolation)
+        "point_error_px": {
+            "count": 2, "median": 3.0, "p90": 4.6,
+            "per_class": {"sign": {"count": 1, "median": 5.0, "p90": 5.0},
+                          "signal": {"count": 1, "median": 1.0, "p90": 1.0}},
+        },  # fmt: skip
+        "confusion": {
+            "labels": ["background", "sign", "signal", "road_marking"],
+            "rows": "ground truth (background = no landmark)",
+            "cols": "prediction (background = missed)",
+            # the far sign is a background FP (row 0); the frame-2 sign is missed (column 0)
+            "matrix": [[0, 1, 0, 0], [1, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 0]],
+        },
+        "unlabelled_predictions": {"road_marking": 0},
+    }
+    _assert_close(ev.summary(), want)
+
+
+def test_no_prediction_means_precision_zero_and_an_empty_summary_has_nan_without_warnings():
+    import warnings
+
+    ev = PointEvaluator(TAX, (Tolerance("8px", 8.0),))
+    ev.add_frame([[50, 50]], [1], [box_at(50, 50, 10)], np.zeros((0, 2)), [], [])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tol = ev.summary()["tolerances"]["8px"]
+        empty = PointEvaluator(TAX, (Tolerance("8px", 8.0),)).summary()
+    assert tol["per_class"]["sign"]["precision"] == 0.0 and (tol["precision"], tol["recall"]) == (0.0, 0.0)
+    assert (empty["tolerances"]["8px"]["precision"], empty["tolerances"]["8px"]["recall"]) == (0.0, 0.0)
+    assert np.isnan(empty["tolerances"]["8px"]["mAP"]) and np.isnan(empty["tolerances"]["8px"]["mAP_coco101"])
+    assert empty["point_error_px"]["count"] == 0 and np.isnan(empty["point_error_px"]["median"])
+    assert np.isnan(empty["point_error_px"]["p90"]) and empty["point_error_px"]["per_class"] == {}
+
+
+def test_point_error_counts_per_class():
+    # two signs found 3 and 4 px off, one signal 2 px off
+    ev = PointEvaluator(TAX, (Tolerance("8px", 8.0),), operating_threshold=0.5)
+    gts = [[50, 50], [100, 50], [150, 50]]
+    ev.add_frame(gts, [1, 1, 2], [box_at(x, y, 10) for x, y in gts], [[53, 50], [100, 54], [150, 52]],
+                 [1, 1, 2], [0.9, 0.8, 0.7])  # fmt: skip
+    per_class = ev.summary()["point_error_px"]["per_class"]
+    want = {"sign": {"count": 2, "median": 3.5, "p90": 3.9}, "signal": {"count": 1, "median": 2.0, "p90": 2.0}}
+    _assert_close(per_class, want)
