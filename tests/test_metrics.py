@@ -600,3 +600,58 @@ def test_point_error_counts_per_class():
     per_class = ev.summary()["point_error_px"]["per_class"]
     want = {"sign": {"count": 2, "median": 3.5, "p90": 3.9}, "signal": {"count": 1, "median": 2.0, "p90": 2.0}}
     _assert_close(per_class, want)
+
+
+def test_the_frame_row_that_add_frame_returns():
+    import warnings
+
+    ev = PointEvaluator(TAX, (Tolerance("8px", 8.0),), operating_threshold=0.5)
+    # 2 signs; at >= 0.5: one found 3 px off, two far away; the 0.4 prediction is below the threshold
+    row = ev.add_frame([[50, 50], [100, 50]], [1, 1], [box_at(50, 50, 10), box_at(100, 50, 10)],
+                       [[53, 50], [200, 200], [300, 300], [100, 50]], [1, 1, 1, 1], [0.9, 0.8, 0.7, 0.4])  # fmt: skip
+    assert row == {"num_gt": 2, "num_pred": 3, "tp": 1, "fp": 2, "fn": 1, "median_point_error_px": 3.0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "mean of empty slice" on a frame without a hit
+        row = ev.add_frame([[50, 50]], [1], [box_at(50, 50, 10)], [[200, 200]], [1], [0.9])
+    assert np.isnan(row.pop("median_point_error_px"))
+    assert row == {"num_gt": 1, "num_pred": 1, "tp": 0, "fp": 1, "fn": 1}
+
+
+def test_a_score_exactly_at_the_operating_threshold_is_an_operating_detection():
+    ev = PointEvaluator(TAX, (Tolerance("8px", 8.0),), operating_threshold=0.5)
+    row = ev.add_frame([[50, 50]], [1], [box_at(50, 50, 10)], [[51, 50]], [1], [0.5])
+    assert (row["num_pred"], row["tp"]) == (1, 1)
+
+
+def test_several_separate_operating_detections_each_with_its_score():
+    # op detections given apart from the all-threshold ones: two, the higher-scored one takes the sign
+    ev = PointEvaluator(TAX, (Tolerance("8px", 8.0),), operating_threshold=0.5)
+    row = ev.add_frame([[50, 50]], [1], [box_at(50, 50, 10)], [[50, 50]], [1], [0.9],
+                       op_points=[[54, 50], [51, 50]], op_classes=[1, 1], op_scores=[0.6, 0.7])  # fmt: skip
+    assert (row["num_pred"], row["tp"], row["fp"], row["median_point_error_px"]) == (2, 1, 1, 1.0)
+
+
+def test_unlabelled_and_ignored_predictions_are_left_out_of_the_curves_too():
+    """The AP (all-threshold) path, not only the operating one: a high-scored prediction that is left out
+    must not become the top-ranked false positive."""
+    ev = PointEvaluator(TAX, (Tolerance("8px", 8.0),), operating_threshold=0.5)
+    ev.add_frame([[50, 50]], [2], [box_at(50, 50, 10)], [[50, 51]], [2], [0.8])  # a signal found
+    # a frame that labels no signals: its signal prediction (0.95) is left out
+    ev.add_frame([[50, 50]], [1], [box_at(50, 50, 10)], [[50, 51], [150, 150]], [1, 2], [0.8, 0.95],
+                 unlabelled=(2, 3))  # fmt: skip
+    # a sign prediction (0.9) on one of two ignore regions, far from the sign
+    ev.add_frame([[50, 50]], [1], [box_at(50, 50, 10)], [[50, 51], [200, 200]], [1, 1], [0.8, 0.9],
+                 ignore_boxes=[[0, 100, 10, 110], [190, 190, 210, 210]])  # fmt: skip
+    per = ev.summary()["tolerances"]["8px"]["per_class"]
+    assert (per["signal"]["AP"], per["sign"]["AP"]) == (1.0, 1.0)
+    assert (per["signal"]["fp"], per["sign"]["fp"]) == (0, 0)
+
+
+def test_the_point_error_column_compacts_without_losing_values():
+    from keras_lmk.evaluation.metrics import _Column
+
+    col = _Column(np.float32, compact_every=2)
+    for values in ([1.0], [], [2.0, 3.0], [4.0], [5.0]):
+        col.append(values)
+    np.testing.assert_array_equal(col.array(), [1, 2, 3, 4, 5])
+    assert col.array().dtype == np.float32
