@@ -655,3 +655,24 @@ def test_the_point_error_column_compacts_without_losing_values():
         col.append(values)
     np.testing.assert_array_equal(col.array(), [1, 2, 3, 4, 5])
     assert col.array().dtype == np.float32
+
+
+def test_confusion_with_the_first_listed_ground_truth_and_with_an_already_matched_one():
+    ev = PointEvaluator(TAX, (Tolerance("8px", 8.0),), operating_threshold=0.5)
+    # a sign prediction on the road marking listed first (index 0): a confusion, not a background FP and not
+    # a miss; one more sign prediction far from everything: one background FP
+    ev.add_frame([[60, 60], [200, 200]], [3, 1], [box_at(60, 60, 10), box_at(200, 200, 10)],
+                 [[200, 201], [61, 60], [400, 400]], [1, 1, 1], [0.9, 0.8, 0.7])  # fmt: skip
+    assert ev.confusion.tolist() == [[0, 1, 0, 0], [0, 1, 0, 0], [0, 0, 0, 0], [0, 1, 0, 0]]
+    ev = PointEvaluator(TAX, (Tolerance("8px", 8.0),), operating_threshold=0.5)
+    # a signal prediction beside a sign that a sign prediction already took: a background FP, not a confusion
+    ev.add_frame([[50, 50], [300, 300]], [1, 2], [box_at(50, 50, 10), box_at(300, 300, 10)],
+                 [[50, 51], [52, 50]], [1, 2], [0.9, 0.8])  # fmt: skip
+    assert ev.confusion.tolist() == [[0, 0, 1, 0], [0, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 0]]
+    matrix = ev.summary()["confusion"]["matrix"]
+    assert all(type(v) is int for row in matrix for v in row)  # counts, written to JSON as integers
+
+
+def test_default_operating_threshold_and_the_lowest_per_class_one():
+    assert PointEvaluator(TAX).operating_threshold() == 0.3
+    assert PointEvaluator(TAX, operating_threshold=[0.0, 0.2, 0.5, 0.7]).threshold == 0.2
