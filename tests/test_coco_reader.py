@@ -224,3 +224,56 @@ def test_a_bad_unlabelled_list_names_the_file_and_the_image(tmp_path, bad):
         CocoReader(path, TAX)
     report = LoadReport()
     assert list(CocoReader(path, TAX, skip_bad=True, report=report)) == []
+
+
+def _video_file(tmp_path, images):
+    path = tmp_path / "v.json"
+    path.write_text(json.dumps({"images": images, "annotations": [], "categories": CATS}))
+    return path
+
+
+def test_video_frames_by_hand(tmp_path):
+    """Frame order from frame_index (an integral float counts), else the entry's list position."""
+    # the third entry has no frame_index: its position, 2, is already id 7's frame
+    images = [{"id": 7, "frame_index": 2}, {"id": 8, "frame_index": 0.0}, {"id": 9}]
+    with pytest.raises(DataError) as e:
+        CocoReader(_video_file(tmp_path, images), TAX, video_size=(64, 48))
+    assert (e.value.line, e.value.problem) == ("image 9", "frame 2 is listed twice")
+    images[0]["frame_index"] = 1
+    reader = CocoReader(_video_file(tmp_path, images), TAX, video_size=(64, 48))
+    assert reader.frame_indices().tolist() == [0, 1, 2]
+    assert [r.image_id for r in reader] == [8, 7, 9]
+    assert all((r.width, r.height) == (64, 48) for r in reader)
+
+
+@pytest.mark.parametrize(
+    "entry, where, problem",
+    [
+        ({"id": 4, "frame_index": -1}, "image 4", "bad frame_index -1"),
+        ({"id": 4, "frame_index": True}, "image 4", "bad frame_index True"),
+        ({"id": 4, "frame_index": 1.5}, "image 4", "bad frame_index 1.5"),
+        ({"id": 4, "frame_index": "3"}, "image 4", "bad frame_index '3'"),
+        ({"id": 0, "frame_index": -2}, "image 0", "bad frame_index -2"),  # id 0 is an id
+        ({"frame_index": -2}, "image #1", "malformed image entry {'frame_index': -2}"),  # no id: by position
+    ],
+)
+def test_bad_frame_index_names_the_image(tmp_path, entry, where, problem):
+    path = _video_file(tmp_path, [{"id": 1, "frame_index": 0}, entry])
+    with pytest.raises(DataError) as e:
+        CocoReader(path, TAX, video_size=(64, 48))
+    assert (e.value.file, e.value.line, e.value.problem) == (str(path), where, problem)
+    # skipped: the other image stays, at frame 0
+    reader = CocoReader(path, TAX, video_size=(64, 48), skip_bad=True)
+    assert reader.frame_indices().tolist() == [0] and len(reader) == 1
+
+
+def test_frame_0_is_a_frame_and_frame_indices_needs_a_video(tmp_path):
+    reader = CocoReader(_video_file(tmp_path, [{"id": 1, "frame_index": 0}]), TAX, video_size=(64, 48))
+    assert reader.frame_indices().tolist() == [0] and len(reader) == 1
+    cv2.imwrite(str(tmp_path / "a.jpg"), np.zeros((8, 8, 3), np.uint8))
+    plain = tmp_path / "p.json"
+    plain.write_text(json.dumps({"images": [{"id": 1, "file_name": "a.jpg"}], "annotations": [],
+                                 "categories": CATS}))  # fmt: skip
+    with pytest.raises(ValueError) as e:
+        CocoReader(plain, TAX).frame_indices()
+    assert str(e.value) == f"{plain}: not read as a video's ground truth (no video_size)"
