@@ -277,3 +277,38 @@ def test_frame_0_is_a_frame_and_frame_indices_needs_a_video(tmp_path):
     with pytest.raises(ValueError) as e:
         CocoReader(plain, TAX).frame_indices()
     assert str(e.value) == f"{plain}: not read as a video's ground truth (no video_size)"
+
+
+@pytest.mark.parametrize(
+    "images, video, where, problem",
+    [
+        ([{"file_name": "a.jpg"}], None, "image #0", "malformed image entry {'file_name': 'a.jpg'}"),
+        ([{"id": 1, "file_name": "a.jpg"}, {"id": 1, "file_name": "a.jpg"}], None, "image 1", "duplicate image id"),
+        ([{"id": 2, "file_name": "a.jpg", "width": "x"}], None, "image #0",
+         "malformed image entry {'id': 2, 'file_name': 'a.jpg', 'width': 'x'}"),
+        ([{"id": 3, "width": 32, "height": 48}], (64, 48), "image 3", "JSON says 32x48, the video is 64x48"),
+        ([{"id": 3, "width": 64, "height": 40}], (64, 48), "image 3", "JSON says 64x40, the video is 64x48"),
+    ],
+)  # fmt: skip
+def test_bad_image_entries_whole(tmp_path, images, video, where, problem):
+    cv2.imwrite(str(tmp_path / "a.jpg"), np.zeros((8, 8, 3), np.uint8))
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"images": images, "annotations": [], "categories": CATS}))
+    with pytest.raises(DataError) as e:
+        CocoReader(path, TAX, video_size=video)
+    assert (e.value.file, e.value.line, e.value.problem) == (str(path), where, problem)
+    assert len(CocoReader(path, TAX, video_size=video, skip_bad=True)) == len(images) - 1
+
+
+def test_video_entries_need_no_file_name_and_half_a_size_means_the_video_s(tmp_path):
+    images = [{"id": 1, "width": 64}, {"id": 2, "height": 48, "file_name": "x.jpg"}, {"id": 3}]
+    reader = CocoReader(_video_file(tmp_path, images), TAX, video_size=(64, 48))
+    assert [(r.image_id, r.width, r.height) for r in reader] == [(1, 64, 48), (2, 64, 48), (3, 64, 48)]
+
+
+def test_a_file_that_is_not_utf8(tmp_path):
+    path = tmp_path / "c.json"
+    path.write_bytes(b'{"images": [], "x": "\xff"}')
+    with pytest.raises(DataError) as e:
+        CocoReader(path, TAX)
+    assert str(e.value) == f"{path}: not UTF-8 text (byte 21)"  # the 22nd byte, counted from 0
