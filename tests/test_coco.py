@@ -183,7 +183,8 @@ def test_write_coco_whole_file_by_hand(tmp_path):
     # two records with the same image id (so ids become 1, 2), an ignore region, an unlabelled class, a
     # landmark id 0 (a real map id) and a known distance
     a = ImageRecord(
-        image_path=_image(tmp_path / "a.jpg"), width=64, height=48, boxes=[[10, 5, 20, 15]], points=[[15, 10]],
+        image_path=_image(tmp_path / "a.jpg"), width=64, height=48, boxes=[[10, 5, 20, 15]],
+        points=[[15, 10]],
         classes=[1], image_id=5, landmark_ids=np.array([0]), distances=np.array([np.nan], np.float32),
         ignore_boxes=[[30, 20, 40, 28]], ignore_classes=[6], unlabelled=(5,),
     )  # fmt: skip
@@ -210,8 +211,8 @@ def test_write_coco_whole_file_by_hand(tmp_path):
              "keypoints": [4, 6, 2], "num_keypoints": 1, "distance": 7.25},
         ],
         "categories": [
-            {"id": i, "name": n, "supercategory": "landmark", "keypoints": ["reference_point"], "skeleton": [],
-             "point_rule": rule}
+            {"id": i, "name": n, "supercategory": "landmark", "keypoints": ["reference_point"],
+             "skeleton": [], "point_rule": rule}
             for i, (n, rule) in enumerate(zip(names, rules, strict=True), start=1)
         ],
     }  # fmt: skip

@@ -283,7 +283,8 @@ def test_frame_0_is_a_frame_and_frame_indices_needs_a_video(tmp_path):
     "images, video, where, problem",
     [
         ([{"file_name": "a.jpg"}], None, "image #0", "malformed image entry {'file_name': 'a.jpg'}"),
-        ([{"id": 1, "file_name": "a.jpg"}, {"id": 1, "file_name": "a.jpg"}], None, "image 1", "duplicate image id"),
+        ([{"id": 1, "file_name": "a.jpg"}, {"id": 1, "file_name": "a.jpg"}], None, "image 1",
+         "duplicate image id"),
         ([{"id": 2, "file_name": "a.jpg", "width": "x"}], None, "image #0",
          "malformed image entry {'id': 2, 'file_name': 'a.jpg', 'width': 'x'}"),
         ([{"id": 3, "width": 32, "height": 48}], (64, 48), "image 3", "JSON says 32x48, the video is 64x48"),
@@ -312,3 +313,23 @@ def test_a_file_that_is_not_utf8(tmp_path):
     with pytest.raises(DataError) as e:
         CocoReader(path, TAX)
     assert str(e.value) == f"{path}: not UTF-8 text (byte 21)"  # the 22nd byte, counted from 0
+
+
+def test_annotations_find_their_image_by_id_and_the_rest_are_orphans(tmp_path):
+    cv2.imwrite(str(tmp_path / "a.jpg"), np.zeros((48, 64, 3), np.uint8))
+    images = [{"id": 0, "file_name": "a.jpg"}, {"id": 5, "file_name": "a.jpg"}]
+    good = [
+        {"id": 1, "image_id": 0, "category_id": 1, "bbox": [0, 0, 4, 4]},  # image id 0 is an id
+        {"id": 2, "image_id": 5.0, "category_id": 2, "bbox": [10, 10, 4, 4]},  # an integral float id
+    ]
+    bad = ["not a dict", {"image_id": "5"}, {"image_id": [5]}, {"image_id": 2**70}, {"image_id": 7}]
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"images": images, "annotations": good + bad, "categories": CATS}))
+    with pytest.raises(DataError) as e:
+        CocoReader(path, TAX)
+    # orphans sorted as text, at most five shown
+    shown = ["1180591620717411303424", "5", "7", "None", "[5]"]
+    assert e.value.problem == f"annotations refer to unknown image ids {shown}"
+    first, second = CocoReader(path, TAX, skip_bad=True)
+    assert (first.image_id, first.classes.tolist()) == (0, [1])
+    assert (second.image_id, second.classes.tolist()) == (5, [2])

@@ -538,8 +538,8 @@ def test_the_whole_summary_by_hand():
         "signal": {"AP": 1.0, "AP_coco101": 1.0, "num_gt": 1, "num_pred": 1, "tp": 1, "fp": 0, "fn": 0,
                    "precision": 1.0, "recall": 1.0, "f1": 1.0},
     }  # fmt: skip
-    pooled = {"mAP": 0.75, "mAP_coco101": (51 / 101 + 1) / 2, "precision": 2 / 3, "recall": 2 / 3, "f1": 2 / 3,
-              "per_class": per_class}  # fmt: skip
+    pooled = {"mAP": 0.75, "mAP_coco101": (51 / 101 + 1) / 2, "precision": 2 / 3, "recall": 2 / 3,
+              "f1": 2 / 3, "per_class": per_class}  # fmt: skip
     want = {
         "operating_threshold": 0.5,
         "ap_score_resolution": 1e-4,
@@ -559,9 +559,13 @@ def test_the_whole_summary_by_hand():
         },
         # errors 5 and 1 px: median 3, p90 1 + 0.9 * 4 (linear interpolation)
         "point_error_px": {
-            "count": 2, "median": 3.0, "p90": 4.6,
-            "per_class": {"sign": {"count": 1, "median": 5.0, "p90": 5.0},
-                          "signal": {"count": 1, "median": 1.0, "p90": 1.0}},
+            "count": 2,
+            "median": 3.0,
+            "p90": 4.6,
+            "per_class": {
+                "sign": {"count": 1, "median": 5.0, "p90": 5.0},
+                "signal": {"count": 1, "median": 1.0, "p90": 1.0},
+            },
         },  # fmt: skip
         "confusion": {
             "labels": ["background", "sign", "signal", "road_marking"],
@@ -598,7 +602,10 @@ def test_point_error_counts_per_class():
     ev.add_frame(gts, [1, 1, 2], [box_at(x, y, 10) for x, y in gts], [[53, 50], [100, 54], [150, 52]],
                  [1, 1, 2], [0.9, 0.8, 0.7])  # fmt: skip
     per_class = ev.summary()["point_error_px"]["per_class"]
-    want = {"sign": {"count": 2, "median": 3.5, "p90": 3.9}, "signal": {"count": 1, "median": 2.0, "p90": 2.0}}
+    want = {
+        "sign": {"count": 2, "median": 3.5, "p90": 3.9},
+        "signal": {"count": 1, "median": 2.0, "p90": 2.0},
+    }
     _assert_close(per_class, want)
 
 
@@ -607,8 +614,10 @@ def test_the_frame_row_that_add_frame_returns():
 
     ev = PointEvaluator(TAX, (Tolerance("8px", 8.0),), operating_threshold=0.5)
     # 2 signs; at >= 0.5: one found 3 px off, two far away; the 0.4 prediction is below the threshold
-    row = ev.add_frame([[50, 50], [100, 50]], [1, 1], [box_at(50, 50, 10), box_at(100, 50, 10)],
-                       [[53, 50], [200, 200], [300, 300], [100, 50]], [1, 1, 1, 1], [0.9, 0.8, 0.7, 0.4])  # fmt: skip
+    row = ev.add_frame(
+        [[50, 50], [100, 50]], [1, 1], [box_at(50, 50, 10), box_at(100, 50, 10)],
+        [[53, 50], [200, 200], [300, 300], [100, 50]], [1, 1, 1, 1], [0.9, 0.8, 0.7, 0.4],
+    )  # fmt: skip
     assert row == {"num_gt": 2, "num_pred": 3, "tp": 1, "fp": 2, "fn": 1, "median_point_error_px": 3.0}
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no "mean of empty slice" on a frame without a hit

@@ -164,8 +164,11 @@ def test_whole_messages_of_bad_lines(tmp_path):
     label = d / "labels" / "a.txt"
     long_line = "0 " + " ".join(["0.123456789"] * 9)  # 10 fields: neither a box nor a polygon, 101 chars
     cases = [
-        (long_line, f"malformed line {long_line[:80]!r} (want 'cls cx cy w h [px py v]' or a polygon "
-         "'cls x1 y1 x2 y2 x3 y3 ...')"),  # fmt: skip
+        (
+            long_line,
+            f"malformed line {long_line[:80]!r} (want 'cls cx cy w h [px py v]' or a polygon "
+            "'cls x1 y1 x2 y2 x3 y3 ...')",
+        ),  # fmt: skip
         ("x 0.5 0.5 0.1 0.1", "malformed class 'x' (want an integer index)"),
         ("\u0663 0.5 0.5 0.1 0.1", "malformed class '\u0663' (want an integer index)"),  # an Arabic-Indic 3
         ("0 a 0.5 0.1 0.1", "malformed cx 'a'"),
@@ -232,7 +235,8 @@ def test_mapping_file_forms_and_their_errors(tmp_path, monkeypatch):
     (tmp_path / "m.json").write_text(json.dumps({"mapping": {"0": "car"}}))
     assert error(tmp_path / "m.json").startswith(f"{tmp_path / 'm.json'}: bad class mapping: ")
     (tmp_path / "bad.txt").write_text("warning\ncar\n")
-    assert error(tmp_path / "bad.txt") == f"{tmp_path / 'bad.txt'}: class 1 name 'car' is not in taxonomy 'korea'"
+    want = f"{tmp_path / 'bad.txt'}: class 1 name 'car' is not in taxonomy 'korea'"
+    assert error(tmp_path / "bad.txt") == want
 
 
 def test_a_packaged_mapping_that_does_not_fit_the_taxonomy(tmp_path):
