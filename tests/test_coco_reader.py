@@ -338,7 +338,9 @@ def test_annotations_find_their_image_by_id_and_the_rest_are_orphans(tmp_path):
 def test_skipping_goes_on_past_orphans_and_bad_annotations(tmp_path):
     cv2.imwrite(str(tmp_path / "a.jpg"), np.zeros((48, 64, 3), np.uint8))
     images = [{"id": 1, "file_name": "a.jpg"}, {"id": 2, "file_name": "a.jpg"}]
-    anns = [{"id": 9, "image_id": k, "category_id": 1, "bbox": [0, 0, 4, 4]} for k in (11, 12, 13, 14, 15, 16)]
+    anns = [
+        {"id": 9, "image_id": k, "category_id": 1, "bbox": [0, 0, 4, 4]} for k in (11, 12, 13, 14, 15, 16)
+    ]
     anns += [
         {"id": 1, "image_id": 1, "category_id": 1, "bbox": [60, 0, 40, 4]},  # outside image 1: image 1 is out
         {"id": 2, "image_id": 2, "category_id": 2, "bbox": [10, 10, 4, 4]},  # after both: still read
