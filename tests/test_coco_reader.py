@@ -356,3 +356,19 @@ def test_skipping_goes_on_past_orphans_and_bad_annotations(tmp_path):
         str(path),
         "annotations refer to unknown image ids ['11', '12', '13', '14', '15']",  # the first five, sorted
     )
+
+
+def test_layout_messages_whole_and_annotations_may_be_absent(tmp_path):
+    path = tmp_path / "c.json"
+    for text, problem in (
+        ('{"annotations": [], "categories": []}', "not a COCO file: missing 'images' list"),
+        ('{"images": [], "annotations": 3, "categories": []}', "'annotations' must be a list"),
+    ):
+        path.write_text(text)
+        with pytest.raises(DataError) as e:
+            CocoReader(path, TAX)
+        assert str(e.value) == f"{path}: {problem}"
+    cv2.imwrite(str(tmp_path / "a.jpg"), np.zeros((8, 8, 3), np.uint8))
+    path.write_text(json.dumps({"images": [{"id": 1, "file_name": "a.jpg"}], "categories": CATS}))
+    (rec,) = CocoReader(path, TAX)  # no "annotations" key: an image without landmarks
+    assert rec.num_landmarks == 0
