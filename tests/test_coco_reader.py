@@ -372,3 +372,46 @@ def test_layout_messages_whole_and_annotations_may_be_absent(tmp_path):
     path.write_text(json.dumps({"images": [{"id": 1, "file_name": "a.jpg"}], "categories": CATS}))
     (rec,) = CocoReader(path, TAX)  # no "annotations" key: an image without landmarks
     assert rec.num_landmarks == 0
+
+
+def test_a_file_name_with_a_lone_surrogate_round_trips(tmp_path):
+    # JSON may escape a lone UTF-16 surrogate ("\ud800"); Python's json keeps it (the NaN sends the file
+    # through that lenient path), and the compact name table keeps it too (surrogatepass)
+    path = tmp_path / "v.json"
+    images = [{"id": 1, "file_name": "\ud800.jpg"}, {"id": 2, "file_name": "b.jpg"}]
+    coco = {"images": images, "annotations": [], "categories": CATS, "x": float("nan")}
+    path.write_text(json.dumps(coco))  # ASCII escapes, and NaN
+    first, second = CocoReader(path, TAX, video_size=(64, 48))
+    assert first.image_path == str(tmp_path / "\ud800.jpg") and second.image_path == str(tmp_path / "b.jpg")
+
+
+def test_file_problems_whole(tmp_path):
+    with pytest.raises(DataError) as e:
+        CocoReader(tmp_path, TAX)  # a folder, not a file
+    assert str(e.value) == f"{tmp_path}: cannot read (Is a directory)"
+    img = tmp_path / "a.jpg"
+    cv2.imwrite(str(img), np.zeros((8, 10, 3), np.uint8))  # 10 x 8
+    path = tmp_path / "c.json"
+
+    def error(images, categories=CATS, **kw):
+        path.write_text(json.dumps({"images": images, "annotations": [], "categories": categories}))
+        with pytest.raises(DataError) as e:
+            CocoReader(path, TAX, **kw)
+        return str(e.value)
+
+    want = f"{path}:image 1: {img}: file is 10x8, JSON says 50x8"
+    assert error([{"id": 1, "file_name": "a.jpg", "width": 50, "height": 8}], check_images=True) == want
+    gone = tmp_path / "gone.jpg"
+    assert error([{"id": 2, "file_name": "gone.jpg", "width": 5, "height": 5}]) == (
+        f"{path}:image 2: image file not found: {gone}"
+    )
+    report = LoadReport()
+    assert len(CocoReader(path, TAX, skip_bad=True, report=report)) == 0
+    assert report.skipped_images == {str(gone)}
+    assert error([], categories=[{"id": 1, "name": "car"}]).startswith(f"{path}:category 1: unknown category")
+    # half a size in the JSON: the file's size is read, not compared
+    path.write_text(
+        json.dumps({"images": [{"id": 1, "file_name": "a.jpg", "width": 50}], "categories": CATS})
+    )
+    (rec,) = CocoReader(path, TAX, check_images=True)
+    assert (rec.width, rec.height) == (10, 8)
