@@ -415,3 +415,32 @@ def test_file_problems_whole(tmp_path):
     )
     (rec,) = CocoReader(path, TAX, check_images=True)
     assert (rec.width, rec.height) == (10, 8)
+
+
+def test_one_image_keeps_its_annotations_in_file_order_beyond_sixteen(tmp_path):
+    # 20 annotations per image, the two images' interleaved: a sort by image id that is not stable (numpy's
+    # default beyond 16 equal keys) would shuffle each image's landmarks
+    cv2.imwrite(str(tmp_path / "a.jpg"), np.zeros((48, 200, 3), np.uint8))
+    images = [{"id": 1, "file_name": "a.jpg"}, {"id": 2, "file_name": "a.jpg"}]
+    anns = [
+        {"id": k + 1, "image_id": 2 - k % 2, "category_id": 1, "bbox": [2 * k, 0, 4, 4]} for k in range(40)
+    ]
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"images": images, "annotations": anns, "categories": CATS}))
+    recs = {r.image_id: r for r in CocoReader(path, TAX)}
+    assert recs[2].points[:, 0].tolist() == [2 * k + 2 for k in range(0, 40, 2)]  # box centres, file order
+    assert recs[1].points[:, 0].tolist() == [2 * k + 2 for k in range(1, 40, 2)]
+
+
+def test_skipping_reads_on_past_a_second_annotation_of_an_image_already_out(tmp_path):
+    cv2.imwrite(str(tmp_path / "a.jpg"), np.zeros((48, 64, 3), np.uint8))
+    images = [{"id": 1, "file_name": "a.jpg"}, {"id": 2, "file_name": "a.jpg"}]
+    anns = [
+        {"id": 1, "image_id": 1, "category_id": 1, "bbox": [60, 0, 40, 4]},  # outside image 1: image 1 is out
+        {"id": 2, "image_id": 1, "category_id": 1, "bbox": [0, 0, 4, 4]},  # of an image already out
+        {"id": 3, "image_id": 2, "category_id": 3, "bbox": [10, 10, 4, 4]},  # still read
+    ]
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"images": images, "annotations": anns, "categories": CATS}))
+    (rec,) = CocoReader(path, TAX, skip_bad=True, report=LoadReport())
+    assert (rec.image_id, rec.classes.tolist()) == (2, [3])
