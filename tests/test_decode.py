@@ -667,6 +667,16 @@ def test_suppress_near_drops_a_weaker_detection_of_the_same_class_within_the_rad
     assert suppress_near(pts, cls, sc, 0.0).tolist() == [0, 1, 2, 3]
 
 
+def test_suppress_near_keeps_a_detection_exactly_at_the_radius_and_works_below_one_pixel():
+    # "closer than the radius" is dropped: at exactly 15 px (a 9-12-15 triangle) the weaker one stays
+    pts = np.array([[0, 0], [9, 12]], np.float32)
+    cls, sc = np.array([1, 1]), np.array([0.9, 0.8], np.float32)
+    assert suppress_near(pts, cls, sc, 15.0).tolist() == [0, 1]
+    assert suppress_near(pts, cls, sc, 15.01).tolist() == [0]
+    # a sub-pixel radius is a radius too: 0.25 px apart at a radius of 0.5
+    assert suppress_near(np.array([[3, 3], [3.25, 3]], np.float32), cls, sc, 0.5).tolist() == [0]
+
+
 def test_decode_suppresses_a_second_cluster_of_one_landmark():
     # two cells 16 px apart vote class 1 for points 16 px apart (two clusters at a merge radius of 4): with
     # suppress_radius_px 20 only the stronger remains; the setting round-trips through the card and an old
