@@ -1,6 +1,7 @@
 """Class-agnostic sign point-AP: every sign class (warning, regulatory, indicating, auxiliary) scored as one.
 
-    python benchmarks/diagnostics/class_agnostic_signs.py --model KIT/model_int8.tflite --sources kr_streets gtsdb
+    python benchmarks/diagnostics/class_agnostic_signs.py --model KIT/model_int8.tflite \
+        --sources kr_streets gtsdb
 
 Issue 36 checks the Korean photos this way ("class-agnostic sign point-AP >= 0.6"): a sign found at the right
 point counts whatever sign class the model gave it. The predictions and the labels of the four sign classes
@@ -36,9 +37,9 @@ def main(argv=None) -> int:
     from bench_real import validation_records
 
     from keras_lmk.data.frames import read_image_rgb
+    from keras_lmk.evaluation.evaluate import curve_config
     from keras_lmk.evaluation.matching import tolerances_with_primary
     from keras_lmk.evaluation.metrics import PointEvaluator
-    from keras_lmk.evaluation.evaluate import curve_config
     from keras_lmk.inference.runtime import open_runner, with_threshold
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -90,12 +91,16 @@ def main(argv=None) -> int:
             if not n_gt.get(name):
                 continue
             c = per["tolerances"][tol]["per_class"][name]
-            print(f"  {name:11s} {n_gt[name]:4d} labelled  AP {c['AP']:.3f}  recall at the operating threshold "
-                  f"{c['recall']:.2f}  precision {c['precision']:.2f}")
+            print(
+                f"  {name:11s} {n_gt[name]:4d} labelled  AP {c['AP']:.3f}  recall at the operating threshold "
+                f"{c['recall']:.2f}  precision {c['precision']:.2f}"
+            )
         c = agn["tolerances"][tol]["per_class"]["warning"]
-        print(f"  any sign    {agn['num_gt'].get('warning', 0):4d} labelled  AP {c['AP']:.3f}  recall at the "
-              f"operating threshold {c['recall']:.2f}  precision {c['precision']:.2f}  (class-agnostic)",
-              flush=True)
+        print(
+            f"  any sign    {agn['num_gt'].get('warning', 0):4d} labelled  AP {c['AP']:.3f}  recall at the "
+            f"operating threshold {c['recall']:.2f}  precision {c['precision']:.2f}  (class-agnostic)",
+            flush=True,
+        )
     return 0
 
 
