@@ -55,6 +55,9 @@ def main(argv=None) -> int:
     sign_ids = [tax.names.index(n) for n in SIGNS]
     for source in args.sources:
         val = validation_records(source, tax)
+        if any(set(sign_ids) & set(rec.unlabelled) for rec in val):
+            print(f"{source}: skipped, some frames leave a sign class unlabelled (all four are needed)")
+            continue
         evs = {
             kind: PointEvaluator(tax, tolerances_with_primary("adaptive"), op_thr)
             for kind in ("per_class", "agnostic")
@@ -67,9 +70,6 @@ def main(argv=None) -> int:
             curve = runner.refine(runner.decode(logits, points, lb, size, curve_cfg), rgb)
             for kind, ev in evs.items():
                 remap = (lambda c: one_sign_class(c, sign_ids)) if kind == "agnostic" else np.asarray
-                unlabelled = tuple(rec.unlabelled)
-                if kind == "agnostic" and any(i in unlabelled for i in sign_ids):
-                    unlabelled = tuple(i for i in unlabelled if i not in sign_ids[1:])
                 ev.add_frame(
                     rec.points,
                     remap(rec.classes),
@@ -81,7 +81,7 @@ def main(argv=None) -> int:
                     op_classes=remap(op.classes),
                     op_scores=op.scores,
                     ignore_boxes=rec.ignore_boxes,
-                    unlabelled=unlabelled,
+                    unlabelled=rec.unlabelled,
                 )
         per, agn = (evs[k].summary() for k in ("per_class", "agnostic"))
         tol = per["primary_tolerance"]
